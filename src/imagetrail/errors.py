@@ -1,0 +1,95 @@
+"""The one exception tree of imagetrail.
+
+::
+
+    ImagetrailError                 exit code 1, HTTP 500 unless a subclass says otherwise
+    ├── ConfigError                 a setting or flag is wrong          (exit 2, HTTP 400)
+    ├── InputError                  a value from the user is malformed  (exit 2, HTTP 400)
+    │   └── ImageRefError           not an image reference
+    ├── SourceError                 a metrics source failed             (exit 3, HTTP 502)
+    │   ├── SourceUnavailable       cannot connect, timed out, 5xx after retries
+    │   ├── QueryRejected           the server refused the query (4xx, errorType/error)
+    │   └── MalformedResponse       the server answered something that is not the API
+    └── LedgerError                 the ledger cannot be opened/read/written (exit 4, HTTP 500)
+        └── NotALedger              the file or database is not an imagetrail ledger
+
+Every error carries a one-line ``message`` and an optional ``hint``. Third-party
+exceptions are translated where they happen (``raise SourceUnavailable(...) from exc``).
+"""
+
+from __future__ import annotations
+
+
+class ImagetrailError(Exception):
+    """Root of every error imagetrail raises on purpose."""
+
+    exit_code: int = 1
+    http_status: int = 500
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(ImagetrailError):
+    exit_code = 2
+    http_status = 400
+
+
+class InputError(ImagetrailError):
+    exit_code = 2
+    http_status = 400
+
+
+class ImageRefError(InputError):
+    """A value is not an image reference."""
+
+
+class SourceError(ImagetrailError):
+    exit_code = 3
+    http_status = 502
+
+
+class SourceUnavailable(SourceError):
+    """Cannot reach the metrics server (connection refused, DNS, timeout, 5xx after retries)."""
+
+
+class QueryRejected(SourceError):
+    """The server refused the query; ``error_type`` is the server's ``errorType``."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, error_type: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.error_type = error_type
+
+
+class MalformedResponse(SourceError):
+    """The server's answer is not the Prometheus HTTP API."""
+
+
+class LedgerError(ImagetrailError):
+    exit_code = 4
+    http_status = 500
+
+
+class NotALedger(LedgerError):
+    """The file or database exists but is not an imagetrail ledger."""
+
+
+__all__ = [
+    "ConfigError",
+    "ImageRefError",
+    "ImagetrailError",
+    "InputError",
+    "LedgerError",
+    "MalformedResponse",
+    "NotALedger",
+    "QueryRejected",
+    "SourceError",
+    "SourceUnavailable",
+]

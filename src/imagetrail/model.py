@@ -1,0 +1,174 @@
+"""Domain types shared by sources, ledger, analysis and the interfaces.
+
+Times are float unix seconds (UTC) everywhere inside; they become RFC 3339 only at the
+edges (JSON, tables). Image strings in these types are already normalised display
+references (see :mod:`imagetrail.imageref`), digests are ``sha256:<hex>`` or ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+Signal = Literal["ksm", "cadvisor"]
+
+
+class ChangeKind(StrEnum):
+    UPGRADE = "upgrade"
+    DOWNGRADE = "downgrade"
+    ROLLBACK = "rollback"
+    TAG_REPUSH = "tag-repush"
+    ADDED = "added"
+    REMOVED = "removed"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Workload:
+    """A controller-level owner of pods: Deployment, StatefulSet, DaemonSet, CronJob, Job, ...
+
+    ``inferred`` is True when the owner was guessed from the pod name (cAdvisor signal
+    without kube-state-metrics) rather than read from ``kube_pod_owner``.
+    """
+
+    cluster: str
+    namespace: str
+    kind: str
+    name: str
+    inferred: bool = field(default=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        """``cluster/namespace/Kind/name``, the form used in JSON lists."""
+        return f"{self.cluster}/{self.namespace}/{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A maximal interval during which one pod's container ran one image.
+
+    Identity (what a re-sync merges on) is everything but ``first_seen``/``last_seen``.
+    """
+
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    pod: str
+    container: str
+    image: str
+    digest: str | None
+    first_seen: float
+    last_seen: float
+    signal: Signal = "ksm"
+    workload_inferred: bool = False
+
+    @property
+    def workload_ref(self) -> Workload:
+        return Workload(
+            self.cluster, self.namespace, self.workload_kind, self.workload, self.workload_inferred
+        )
+
+    @property
+    def version(self) -> tuple[str, str | None]:
+        """What counts as "one version": the image reference and its digest."""
+        return (self.image, self.digest)
+
+    def key(self) -> tuple[str, str, str, str, str, str, str | None, str]:
+        """Identity used to merge re-observed spans."""
+        return (
+            self.signal,
+            self.cluster,
+            self.namespace,
+            self.pod,
+            self.container,
+            self.image,
+            self.digest,
+            self.workload,
+        )
+
+    def covers(self, t: float) -> bool:
+        return self.first_seen <= t <= self.last_seen
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A workload container's running image moved from one version to another."""
+
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    container: str
+    from_image: str | None
+    from_digest: str | None
+    to_image: str | None
+    to_digest: str | None
+    kind: ChangeKind
+    started: float
+    finished: float | None  # None: the old version is still running (rollout in progress)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionCount:
+    """One row of the version distribution at an instant."""
+
+    image: str
+    digest: str | None
+    containers: int
+    workloads: tuple[str, ...]  # Workload.id values, sorted
+
+
+@dataclass(frozen=True, slots=True)
+class Heatmap:
+    """image x time bucket -> number of containers (the original panel's picture)."""
+
+    times: tuple[float, ...]
+    images: tuple[str, ...]
+    counts: tuple[tuple[int, ...], ...]  # counts[i][j]: image i at times[j]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One version segment of one container of a workload."""
+
+    container: str
+    image: str
+    digest: str | None
+    first_seen: float
+    last_seen: float
+    containers_max: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadSummary:
+    """A workload container with what it runs at the end of the window."""
+
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    container: str
+    images: tuple[str, ...]
+    containers: int
+    first_seen: float
+    last_seen: float
+    last_change: float | None
+    inferred: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """What one workload container ran inside an audit window."""
+
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    container: str
+    image: str
+    digest: str | None
+    first_seen: float  # clipped to the window
+    last_seen: float  # clipped to the window
+    containers_max: int
