@@ -1,5 +1,416 @@
-"""Command line interface (placeholder until the CLI lands)."""
+"""The ``imagetrail`` command line.
+
+Every query command takes the common filters and ``--format table|json|csv``; answers come from
+the ledger (default) or live from Prometheus (``--source prometheus``). Errors are caught once, in
+:func:`main`, and printed as one line plus a hint.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from imagetrail import __version__
+from imagetrail import settings as settings_mod
+from imagetrail.errors import ImagetrailError, InputError
+from imagetrail.query import Query, QueryContext, Window
+from imagetrail.output import Format, record, render_heatmap, render_rows
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="imagetrail",
+    help="Which container image versions ran where and when, across Kubernetes clusters.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+# -- shared options ---------------------------------------------------------------------------
+LedgerOpt = Annotated[
+    str | None, typer.Option("--ledger", help=settings_mod.BY_NAME["ledger"].help, show_default=False)
+]
+PromOpt = Annotated[
+    str | None,
+    typer.Option("--prometheus", help=settings_mod.BY_NAME["prometheus_url"].help),
+]
+ClusterOpt = Annotated[str | None, typer.Option("--cluster", help="Only this cluster.")]
+NamespaceOpt = Annotated[
+    str | None, typer.Option("--namespace", "-n", help="Namespace regex (matched fully).")
+]
+WorkloadOpt = Annotated[
+    str | None,
+    typer.Option("--workload", "-w", help="Workload name, kind/name or namespace/name."),
+]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="Range ending now: 7d, 2h, ...")]
+FromOpt = Annotated[str | None, typer.Option("--from", help="Range start: RFC 3339, unix, 7d.")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="Range end (default now).")]
+AtOpt = Annotated[str | None, typer.Option("--at", help="Instant (default: latest data).")]
+StepOpt = Annotated[
+    str | None, typer.Option("--step", help="Bucket width, e.g. 5m (default fits the range).")
+]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")]
+SourceOpt = Annotated[
+    str, typer.Option("--source", help="ledger (recorded) or prometheus (live, no ledger).")
+]
+SignalOpt = Annotated[
+    str | None, typer.Option("--signal", help=settings_mod.BY_NAME["signal"].help)
+]
+
+
+def _fmt(value: str) -> Format:
+    if value not in ("table", "json", "csv"):
+        raise InputError(f"--format must be table, json or csv, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Config file (default ./imagetrail.yaml).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log requests.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        print(__version__)
+        raise typer.Exit()
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = {"config": config}
+
+
+def _context(ctx: typer.Context, **flags: Any) -> QueryContext:
+    resolved = settings_mod.load(flags, config_path=(ctx.obj or {}).get("config"))
+    return QueryContext(resolved)
+
+
+def _query(
+    *,
+    cluster: str | None,
+    namespace: str | None,
+    workload: str | None,
+    since: str | None = None,
+    from_: str | None = None,
+    to: str | None = None,
+    at: str | None = None,
+    step: str | None = None,
+    source: str = "ledger",
+) -> Query:
+    if source not in ("ledger", "prometheus"):
+        raise InputError(f"--source must be ledger or prometheus, not {source!r}")
+    return Query(
+        cluster=cluster,
+        namespace=namespace,
+        workload=workload,
+        window=Window.from_flags(since=since, from_=from_, to=to, at=at, step=step),
+        source=source,
+    )
+
+
+# -- commands ---------------------------------------------------------------------------------
+@app.command()
+def sync(
+    ctx: typer.Context,
+    prometheus: PromOpt = None,
+    ledger: LedgerOpt = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Backfill from here (default: all the server has).")
+    ] = None,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep polling after the backfill.")] = False,
+    signal: SignalOpt = None,
+    chunk: Annotated[str | None, typer.Option("--chunk", help="Time per query, e.g. 1d.")] = None,
+    cluster: ClusterOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Record what Prometheus holds into the ledger (resumable; --follow keeps it current)."""
+    from imagetrail.sync import sync_once
+
+    qc = _context(ctx, prometheus_url=prometheus, ledger=ledger, signal=signal, chunk=chunk)
+    query = _query(cluster=cluster, namespace=namespace, workload=None)
+    since_t = Window.parse_point(since) if since else None
+    with qc.open_ledger() as led, qc.prometheus_source(query) as src:
+        while True:
+            with _progress() as progress:
+                task = progress.add_task("sync", total=None)
+
+                def tick(done: int, total: int, mark: float) -> None:
+                    progress.update(task, completed=done, total=total or None)
+
+                result = sync_once(
+                    led,
+                    src,
+                    url=qc.settings["prometheus_url"],
+                    tenant=qc.settings["tenant"],
+                    signal=qc.settings["signal"],
+                    since=since_t,
+                    chunk=qc.settings["chunk"],
+                    concurrency=qc.settings["concurrency"],
+                    removed_after=qc.settings["removed_after"],
+                    progress=tick,
+                )
+            err_console.print(
+                Text(
+                    f"synced {result.signal} through {qc.fmt_time(result.end)}: "
+                    f"{result.chunks} chunks, {result.spans_written} spans written, "
+                    f"{result.changes} changes, {result.seconds:.1f}s"
+                )
+            )
+            if not follow:
+                return
+            since_t = None
+            time.sleep(qc.settings["follow_interval"])
+
+
+def _progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+
+
+@app.command()
+def versions(
+    ctx: typer.Context,
+    at: AtOpt = None,
+    cluster: ClusterOpt = None,
+    namespace: NamespaceOpt = None,
+    workload: WorkloadOpt = None,
+    fmt: FormatOpt = "table",
+    source: SourceOpt = "ledger",
+    ledger: LedgerOpt = None,
+    prometheus: PromOpt = None,
+) -> None:
+    """Image versions running at an instant, most containers first."""
+    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
+    q = _query(cluster=cluster, namespace=namespace, workload=workload, at=at, source=source)
+    rows, instant = qc.versions(q)
+    render_rows(
+        [record(r) for r in rows],
+        _fmt(fmt),
+        columns=["image", "digest", "containers", "workloads"],
+        title=f"versions at {qc.fmt_time(instant)}",
+    )
+
+
+@app.command()
+def heatmap(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    step: StepOpt = None,
+    cluster: ClusterOpt = None,
+    namespace: NamespaceOpt = None,
+    workload: WorkloadOpt = None,
+    exact_panel: Annotated[
+        bool,
+        typer.Option(
+            "--exact-panel",
+            help="Run the original Grafana panel's query live (counts pause containers).",
+        ),
+    ] = False,
+    fmt: FormatOpt = "table",
+    source: SourceOpt = "ledger",
+    ledger: LedgerOpt = None,
+    prometheus: PromOpt = None,
+) -> None:
+    """Image x time -> containers: the original panel's picture, without its blind spots."""
+    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
+    q = _query(
+        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_,
+        to=to, step=step, source="prometheus" if exact_panel else source,
+    )
+    render_heatmap(qc.panel_heatmap(q) if exact_panel else qc.heatmap(q), _fmt(fmt))
+
+
+@app.command()
+def changes(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    cluster: ClusterOpt = None,
+    namespace: NamespaceOpt = None,
+    workload: WorkloadOpt = None,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", help="Only these kinds (repeatable).")
+    ] = None,
+    fmt: FormatOpt = "table",
+    source: SourceOpt = "ledger",
+    ledger: LedgerOpt = None,
+    prometheus: PromOpt = None,
+) -> None:
+    """Version changes per workload container: upgrade, downgrade, rollback, tag-repush, ..."""
+    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
+    q = _query(
+        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_,
+        to=to, source=source,
+    )
+    rows = qc.changes(q, kinds=kind)
+    render_rows(
+        [record(r) for r in rows],
+        _fmt(fmt),
+        columns=[
+            "cluster", "namespace", "workload_kind", "workload", "container", "from_image",
+            "to_image", "kind", "started", "finished", "from_digest", "to_digest",
+        ] if fmt != "table" else [
+            "started", "kind", "namespace", "workload", "container", "from_image", "to_image",
+            "finished",
+        ],
+        title="changes",
+    )
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    workload_name: Annotated[str, typer.Argument(metavar="WORKLOAD", help="name, kind/name or namespace/name")],
+    since: SinceOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    cluster: ClusterOpt = None,
+    namespace: NamespaceOpt = None,
+    fmt: FormatOpt = "table",
+    source: SourceOpt = "ledger",
+    ledger: LedgerOpt = None,
+    prometheus: PromOpt = None,
+) -> None:
+    """Every version one workload ran, per container, with when and how many."""
+    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
+    q = _query(
+        cluster=cluster, namespace=namespace, workload=workload_name, since=since, from_=from_,
+        to=to, source=source,
+    )
+    entries, target = qc.history(q)
+    render_rows(
+        [record(e) for e in entries],
+        _fmt(fmt),
+        columns=["container", "image", "digest", "first_seen", "last_seen", "containers_max"],
+        title=f"history of {target}",
+    )
+
+
+@app.command()
+def audit(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    cluster: ClusterOpt = None,
+    namespace: NamespaceOpt = None,
+    workload: WorkloadOpt = None,
+    fmt: FormatOpt = "table",
+    source: SourceOpt = "ledger",
+    ledger: LedgerOpt = None,
+    prometheus: PromOpt = None,
+) -> None:
+    """Everything that ran in a time window: which image, where, from when to when."""
+    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
+    q = _query(
+        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_,
+        to=to, source=source,
+    )
+    render_rows(
+        [record(e) for e in qc.audit(q)],
+        _fmt(fmt),
+        columns=[
+            "cluster", "namespace", "workload_kind", "workload", "container", "image", "digest",
+            "first_seen", "last_seen", "containers_max",
+        ],
+        title="audit",
+    )
+
+
+@app.command()
+def workloads(
+    ctx: typer.Context,
+    at: AtOpt = None,
+    cluster: ClusterOpt = None,
+    namespace: NamespaceOpt = None,
+    workload: WorkloadOpt = None,
+    fmt: FormatOpt = "table",
+    source: SourceOpt = "ledger",
+    ledger: LedgerOpt = None,
+    prometheus: PromOpt = None,
+) -> None:
+    """Workload containers with the images they run."""
+    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
+    q = _query(cluster=cluster, namespace=namespace, workload=workload, at=at, source=source)
+    render_rows(
+        [record(w) for w in qc.workloads(q)],
+        _fmt(fmt),
+        columns=[
+            "cluster", "namespace", "workload_kind", "workload", "container", "images",
+            "containers", "last_change", "inferred",
+        ],
+        title="workloads",
+    )
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    ledger: Annotated[
+        Path | None,
+        typer.Option("--ledger", help="Where to write the demo ledger (default: a cache file)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Simulator seed.")] = 7,
+) -> None:
+    """Simulate a realistic fleet, record it in a ledger and show the three answers."""
+    from imagetrail.demo import run_demo
+
+    run_demo(console, ledger_path=ledger, seed=seed)
+
+
+@app.command("settings")
+def show_settings(ctx: typer.Context) -> None:
+    """Every setting, its value and where the value came from (secrets masked)."""
+    resolved = settings_mod.load({}, config_path=(ctx.obj or {}).get("config"))
+    values = resolved.redacted()
+    render_rows(
+        [
+            {
+                "setting": s.name,
+                "value": None if values[s.name] is None else str(values[s.name]),
+                "from": resolved.origins[s.name],
+                "env": s.env,
+            }
+            for s in settings_mod.SETTINGS
+        ],
+        "table",
+        title="settings",
+    )
 
 
 def main() -> None:
-    raise SystemExit("imagetrail: CLI not built yet")
+    """Console entry point: one clear line on error, never a traceback for user mistakes."""
+    try:
+        app()
+    except ImagetrailError as exc:
+        err_console.print(Text(f"error: {exc.message}", style="bold red"))
+        if exc.hint:
+            err_console.print(Text(f"hint: {exc.hint}", style="yellow"))
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print(Text("interrupted", style="yellow"))
+        raise SystemExit(130) from None

@@ -172,3 +172,27 @@ class AuditEntry:
     first_seen: float  # clipped to the window
     last_seen: float  # clipped to the window
     containers_max: int
+
+
+def matches_workload(
+    pattern: str, *, cluster: str, namespace: str, kind: str, name: str
+) -> bool:
+    """Does a user's workload pattern name this workload?
+
+    Accepted forms: ``name``, ``kind/name`` or ``namespace/name``, ``namespace/kind/name``,
+    ``cluster/namespace/kind/name`` (kinds compare case-insensitively).
+    """
+    parts = pattern.split("/")
+    if parts[-1] != name:
+        return False
+    if len(parts) == 1:
+        return True
+    if len(parts) == 2:
+        return parts[0] == namespace or parts[0].lower() == kind.lower()
+    if len(parts) == 3:
+        return parts[0] == namespace and parts[1].lower() == kind.lower()
+    if len(parts) == 4:
+        return (
+            parts[0] == cluster and parts[1] == namespace and parts[2].lower() == kind.lower()
+        )
+    return False

@@ -1,0 +1,142 @@
+"""Rendering answers as table (rich), JSON or CSV.
+
+The JSON shapes are a public interface (docs/json.md): one ``to_json`` per answer type, times
+as RFC 3339 UTC. Every string that came from a cluster is attacker-controlled: tables print it as
+plain ``Text`` (never rich markup), CSV cells that a spreadsheet would run as a formula are
+prefixed with a quote.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from imagetrail.model import Heatmap
+from imagetrail.timeutil import format_time
+
+Format = Literal["table", "json", "csv"]
+TIME_FIELDS = frozenset({"started", "finished", "first_seen", "last_seen", "last_change", "at"})
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _plain(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, Enum):
+        return value.value
+    if name in TIME_FIELDS and isinstance(value, int | float):
+        return format_time(float(value))
+    if isinstance(value, tuple | list):
+        return [_plain("", v) for v in value]
+    return value
+
+
+def record(item: Any) -> dict[str, Any]:
+    """A model dataclass as its JSON object."""
+    return {f.name: _plain(f.name, getattr(item, f.name)) for f in dataclasses.fields(item)}
+
+
+def heatmap_json(heatmap: Heatmap) -> dict[str, Any]:
+    return {
+        "times": [format_time(t) for t in heatmap.times],
+        "images": list(heatmap.images),
+        "counts": [list(row) for row in heatmap.counts],
+    }
+
+
+def csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = " ".join(str(v) for v in value)
+    text = str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def render_rows(
+    rows: Sequence[dict[str, Any]],
+    fmt: Format,
+    *,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+    console: Console | None = None,
+) -> None:
+    """Print a list of JSON objects as a table, JSON array or CSV."""
+    console = console or Console()
+    cols = list(columns) if columns else (list(rows[0]) if rows else [])
+    if fmt == "json":
+        print(json.dumps(list(rows), indent=2, ensure_ascii=False))
+        return
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(cols)
+        for row in rows:
+            writer.writerow([csv_cell(row.get(c)) for c in cols])
+        print(buffer.getvalue(), end="")
+        return
+    if not rows:
+        console.print(Text(f"{title or 'result'}: nothing found", style="dim"))
+        return
+    table = Table(title=title, show_lines=False, title_justify="left")
+    for col in cols:
+        table.add_column(col.replace("_", " "), overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(_cell_text(row.get(c))) for c in cols))
+    console.print(table)
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return "\n".join(str(v) for v in value)
+    return str(value)
+
+
+_BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def render_heatmap(heatmap: Heatmap, fmt: Format, *, console: Console | None = None) -> None:
+    console = console or Console()
+    if fmt == "json":
+        print(json.dumps(heatmap_json(heatmap), indent=2, ensure_ascii=False))
+        return
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["time", "image", "containers"])
+        for image, row in zip(heatmap.images, heatmap.counts, strict=True):
+            for t, count in zip(heatmap.times, row, strict=True):
+                if count:
+                    writer.writerow([format_time(t), csv_cell(image), count])
+        print(buffer.getvalue(), end="")
+        return
+    if not heatmap.images:
+        console.print(Text("heatmap: no containers in this range", style="dim"))
+        return
+    peak = max((max(row) for row in heatmap.counts if row), default=0) or 1
+    width = min(len(heatmap.times), 60)
+    stride = max(1, -(-len(heatmap.times) // width))
+    title = f"{format_time(heatmap.times[0])} → {format_time(heatmap.times[-1])}"
+    table = Table(title=title, title_justify="left")
+    table.add_column("image", overflow="fold")
+    table.add_column("containers over time (█ = {})".format(peak), no_wrap=True)
+    table.add_column("max", justify="right")
+    table.add_column("last", justify="right")
+    for image, row in zip(heatmap.images, heatmap.counts, strict=True):
+        cells = [max(row[i : i + stride]) for i in range(0, len(row), stride)]
+        bar = "".join(_BLOCKS[round(c / peak * (len(_BLOCKS) - 1))] if c else "·" for c in cells)
+        table.add_row(Text(image), Text(bar, style="cyan"), str(max(row)), str(row[-1]))
+    console.print(table)

@@ -1,0 +1,306 @@
+"""Answering questions: settings + filters + window → spans (ledger or live) → analysis.
+
+One place that both the CLI and the web app call, so that "versions", "changes", "heatmap",
+"history", "audit" and "workloads" mean the same everywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from imagetrail import analysis
+from imagetrail.errors import InputError, LedgerError
+from imagetrail.ledger import Ledger
+from imagetrail.model import (
+    AuditEntry,
+    Change,
+    Heatmap,
+    HistoryEntry,
+    Span,
+    VersionCount,
+    WorkloadSummary,
+    matches_workload,
+)
+from imagetrail.settings import Settings
+from imagetrail.sources.promapi import PromClient, PromConfig
+from imagetrail.sources.prometheus import Filters, PrometheusSource
+from imagetrail.timeutil import format_time, parse_duration, parse_time
+
+DEFAULT_RANGE = 7 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A time range and/or instant as the user gave it (unresolved parts are None)."""
+
+    start: float | None = None
+    end: float | None = None
+    at: float | None = None
+    step: float | None = None
+
+    @staticmethod
+    def parse_point(value: str) -> float:
+        return parse_time(value)
+
+    @classmethod
+    def from_flags(
+        cls,
+        *,
+        since: str | None = None,
+        from_: str | None = None,
+        to: str | None = None,
+        at: str | None = None,
+        step: str | None = None,
+    ) -> Window:
+        if since is not None and from_ is not None:
+            raise InputError("give --since or --from, not both")
+        now = time.time()
+        end = parse_time(to, now) if to is not None else None
+        start: float | None = None
+        if since is not None:
+            start = (end if end is not None else now) - _positive(parse_duration(since), "--since")
+        elif from_ is not None:
+            start = parse_time(from_, now)
+        if start is not None and end is not None and start >= end:
+            raise InputError(
+                f"the range is empty: from {format_time(start)} to {format_time(end)}"
+            )
+        step_s = _positive(parse_duration(step), "--step") if step is not None else None
+        return cls(start, end, parse_time(at, now) if at is not None else None, step_s)
+
+
+def _positive(seconds: float, flag: str) -> float:
+    if seconds <= 0:
+        raise InputError(f"{flag} must be a positive duration")
+    return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    cluster: str | None = None
+    namespace: str | None = None
+    workload: str | None = None
+    window: Window = Window()
+    source: str = "ledger"
+
+    @property
+    def filters(self) -> Filters:
+        return Filters(cluster=self.cluster, namespace_regex=self.namespace)
+
+
+class QueryContext:
+    """Settings-bound access to the ledger and the live source, and every answer."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tolerance = 2 * float(settings["scrape_interval"])
+
+    @staticmethod
+    def fmt_time(t: float) -> str:
+        return format_time(t)
+
+    # -- resources -------------------------------------------------------------------------
+    @contextmanager
+    def open_ledger(self, *, create: bool = True) -> Iterator[Ledger]:
+        ledger = Ledger.open(self.settings["ledger"], create=create)
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+
+    def prom_config(self) -> PromConfig:
+        url = self.settings["prometheus_url"]
+        if not url:
+            raise InputError(
+                "no Prometheus URL",
+                hint="pass --prometheus URL or set IMAGETRAIL_PROMETHEUS_URL",
+            )
+        user, password = self.settings["basic_auth_user"], self.settings["basic_auth_password"]
+        return PromConfig(
+            url=url,
+            bearer_token=self.settings["bearer_token"],
+            basic_auth=(user, password or "") if user else None,
+            tenant=self.settings["tenant"],
+            ca_file=self.settings["ca_file"],
+            timeout=self.settings["timeout"],
+            retries=self.settings["retries"],
+        )
+
+    @contextmanager
+    def prometheus_source(
+        self, query: Query, *, include_sandbox: bool = False
+    ) -> Iterator[PrometheusSource]:
+        client = PromClient(self.prom_config())
+        try:
+            yield PrometheusSource(
+                client,
+                cluster_label=self.settings["cluster_label"],
+                default_cluster=self.settings["default_cluster"],
+                resolution=self.settings["scrape_interval"],
+                filters=query.filters,
+                include_sandbox=include_sandbox,
+            )
+        finally:
+            client.close()
+
+    # -- spans -----------------------------------------------------------------------------
+    def _ledger_spans(
+        self, query: Query, start: float | None, end: float | None
+    ) -> tuple[list[Span], float, float]:
+        with self.open_ledger(create=False) as ledger:
+            bounds = ledger.time_bounds()
+            if bounds is None:
+                raise LedgerError(
+                    f"the ledger {ledger.url} is empty",
+                    hint="run `imagetrail sync --prometheus URL` (or `imagetrail demo`) first",
+                )
+            data_end = ledger.synced_until() or bounds[1]
+            spans = ledger.spans(
+                cluster=query.cluster,
+                namespace_regex=query.namespace,
+                workload=query.workload,
+                start=start,
+                end=end,
+            )
+        return spans, bounds[0], data_end
+
+    def _live_spans(self, query: Query, start: float, end: float) -> list[Span]:
+        from imagetrail.sync import choose_signal, collect, merge_in_memory
+
+        with self.prometheus_source(query) as source:
+            signal = choose_signal(source, self.settings["signal"], start=start, end=end)
+            spans = collect(
+                source, signal, start, end,
+                chunk=self.settings["chunk"], concurrency=self.settings["concurrency"],
+            )
+        spans = merge_in_memory(spans)
+        if query.workload:
+            spans = [s for s in spans if _match(query.workload, s)]
+        return spans
+
+    def spans(
+        self, query: Query, *, default_range: float | None = DEFAULT_RANGE
+    ) -> tuple[list[Span], float, float]:
+        """Spans overlapping the query's window, with the window actually used."""
+        w = query.window
+        if query.source == "prometheus":
+            end = w.end if w.end is not None else time.time()
+            start = w.start if w.start is not None else end - (default_range or DEFAULT_RANGE)
+            return self._live_spans(query, start, end), start, end
+        wanted_start = w.start
+        if wanted_start is None and default_range is not None:
+            wanted_start = (w.end if w.end is not None else time.time()) - default_range
+        spans, data_start, data_end = self._ledger_spans(query, wanted_start, w.end)
+        start = wanted_start if wanted_start is not None else data_start
+        end = w.end if w.end is not None else min(time.time(), data_end)
+        return spans, start, end
+
+    # -- answers ---------------------------------------------------------------------------
+    def versions(self, query: Query) -> tuple[list[VersionCount], float]:
+        at = query.window.at
+        if query.source == "prometheus":
+            t = at if at is not None else time.time()
+            window = Window(start=t - 4 * self.tolerance, end=t)
+            spans = self._live_spans(_with(query, window), window.start or t, t)
+            instant = max((s.last_seen for s in spans), default=t) if at is None else t
+            return analysis.distribution(spans, at=min(instant, t)), min(instant, t)
+        with self.open_ledger(create=False) as ledger:
+            bounds = ledger.time_bounds()
+            if bounds is None:
+                raise LedgerError(
+                    f"the ledger {ledger.url} is empty",
+                    hint="run `imagetrail sync --prometheus URL` (or `imagetrail demo`) first",
+                )
+            data_end = ledger.synced_until() or bounds[1]
+            # The newest sample of a running container lies up to one scrape before the end.
+            instant = at if at is not None else min(time.time(), data_end - self.tolerance)
+            spans = ledger.spans(
+                cluster=query.cluster,
+                namespace_regex=query.namespace,
+                workload=query.workload,
+                start=instant,
+                end=instant,
+            )
+        return analysis.distribution(spans, at=instant), instant
+
+    def heatmap(self, query: Query) -> Heatmap:
+        spans, start, end = self.spans(query)
+        step = query.window.step or analysis.default_step(start, end)
+        return analysis.heatmap(spans, start=start, end=end, step=step)
+
+    def panel_heatmap(self, query: Query) -> Heatmap:
+        """The original Grafana panel's query, run live (counts what the panel counts)."""
+        w = query.window
+        end = w.end if w.end is not None else time.time()
+        start = w.start if w.start is not None else end - DEFAULT_RANGE
+        step = w.step or analysis.default_step(start, end)
+        with self.prometheus_source(query, include_sandbox=True) as source:
+            return source.panel_heatmap(start=start, end=end, step=step)
+
+    def changes(self, query: Query, *, kinds: Collection[str] | None = None) -> list[Change]:
+        kinds = set(kinds) if kinds else None
+        if query.source == "prometheus":
+            spans, start, end = self.spans(query)
+            found = analysis.detect_changes(
+                spans,
+                since=start,
+                until=end,
+                tolerance=self.tolerance,
+                removed_after=self.settings["removed_after"],
+            )
+            return [c for c in found if kinds is None or c.kind.value in kinds]
+        w = query.window
+        start = w.start if w.start is not None else time.time() - DEFAULT_RANGE
+        with self.open_ledger(create=False) as ledger:
+            return ledger.changes(
+                cluster=query.cluster,
+                namespace_regex=query.namespace,
+                workload=query.workload,
+                start=start,
+                end=w.end,
+                kinds=kinds,
+            )
+
+    def history(self, query: Query) -> tuple[list[HistoryEntry], str]:
+        if not query.workload:
+            raise InputError("history needs a WORKLOAD")
+        spans, _, _ = self.spans(query, default_range=None)
+        targets = sorted({s.workload_ref for s in spans})
+        if not targets:
+            raise InputError(
+                f"no workload matches {query.workload!r}",
+                hint="`imagetrail workloads` lists them; use name, kind/name or namespace/name",
+            )
+        if len(targets) > 1:
+            names = ", ".join(t.id for t in targets[:5])
+            raise InputError(
+                f"{query.workload!r} matches {len(targets)} workloads: {names}",
+                hint="narrow it with namespace/name, --cluster or --namespace",
+            )
+        return analysis.history(spans), targets[0].id
+
+    def audit(self, query: Query) -> list[AuditEntry]:
+        spans, start, end = self.spans(query)
+        return analysis.audit(spans, start=start, end=end)
+
+    def workloads(self, query: Query) -> list[WorkloadSummary]:
+        spans, _, end = self.spans(query, default_range=None)
+        at = query.window.at if query.window.at is not None else end - self.tolerance
+        return analysis.workloads(spans, at=at)
+
+
+def _with(query: Query, window: Window) -> Query:
+    return Query(query.cluster, query.namespace, query.workload, window, query.source)
+
+
+def _match(pattern: str, span: Span) -> bool:
+    return matches_workload(
+        pattern,
+        cluster=span.cluster,
+        namespace=span.namespace,
+        kind=span.workload_kind,
+        name=span.workload,
+    )

@@ -1,0 +1,194 @@
+"""Settings: one declarative table feeds the CLI, the environment, the config file and the docs.
+
+Resolution order, first found wins: command-line flag > ``IMAGETRAIL_<NAME>`` environment
+variable > config file (``imagetrail.yaml`` in the working directory, or ``IMAGETRAIL_CONFIG``)
+> default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from imagetrail.errors import ConfigError, InputError
+from imagetrail.timeutil import parse_duration
+
+ENV_PREFIX = "IMAGETRAIL_"
+CONFIG_FILE = "imagetrail.yaml"
+
+
+def _default_ledger() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "imagetrail" / "ledger.db")
+
+
+def _bool(value: str) -> bool:
+    low = value.strip().lower()
+    if low in {"1", "true", "yes", "on"}:
+        return True
+    if low in {"0", "false", "no", "off", ""}:
+        return False
+    raise InputError(f"not a boolean: {value!r} (use true or false)")
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in allowed:
+            raise InputError(f"{value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise InputError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise InputError(f"must be at least 1: {value!r}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise InputError(f"must be a positive duration: {value!r}")
+    return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting: its name, how to parse it, its default and its one-line help."""
+
+    name: str
+    help: str
+    default: str | None
+    parse: Callable[[str], Any] = str
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("prometheus_url", "Prometheus-compatible API base URL (Prometheus, Thanos, Mimir, "
+            "VictoriaMetrics).", None),
+    Setting("ledger", "Ledger: a SQLite file path or a SQLAlchemy URL (postgresql+psycopg://...).",
+            _default_ledger()),
+    Setting("signal", "Which signal to read: auto (ksm when present, else cadvisor), ksm, cadvisor.",
+            "auto", _choice("auto", "ksm", "cadvisor")),
+    Setting("cluster_label", "Label that names the cluster on every series.", "cluster"),
+    Setting("default_cluster", "Cluster name for series without the cluster label.", "default"),
+    Setting("scrape_interval", "Scrape interval of the source; span edges are found to this "
+            "precision.", "30s", _seconds),
+    Setting("chunk", "Time covered by one sync query; smaller chunks use less server memory.", "1d",
+            _seconds),
+    Setting("concurrency", "Queries in flight at once against the source.", "2", _positive_int),
+    Setting("timeout", "Per-request timeout against the source.", "120s", _seconds),
+    Setting("retries", "Retries on connection errors and 429/5xx answers.", "3",
+            lambda v: int(v)),
+    Setting("follow_interval", "Polling interval of `sync --follow`.", "1m", _seconds),
+    Setting("bearer_token", "Bearer token for the source.", None, secret=True),
+    Setting("basic_auth_user", "Basic-auth user name for the source.", None),
+    Setting("basic_auth_password", "Basic-auth password for the source.", None, secret=True),
+    Setting("tenant", "Tenant ID sent as X-Scope-OrgID (Mimir, Cortex).", None),
+    Setting("ca_file", "CA bundle to verify the source's TLS certificate.", None),
+    Setting("removed_after", "A workload absent this long before the end of history counts as "
+            "removed.", "1h", _seconds),
+)
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Resolved settings; ``values`` holds parsed values, ``origins`` where each came from."""
+
+    values: Mapping[str, Any]
+    origins: Mapping[str, str]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def get(self, name: str) -> Any:
+        return self.values.get(name)
+
+    def redacted(self) -> dict[str, Any]:
+        """Values safe to print or log: secrets masked."""
+        return {
+            k: ("***" if BY_NAME[k].secret and v is not None else v) for k, v in self.values.items()
+        }
+
+
+def _read_config(path: Path) -> dict[str, str]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}".splitlines()[0]) from exc
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must be a mapping of setting: value")
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        name = str(key).replace("-", "_")
+        if name not in BY_NAME:
+            raise ConfigError(
+                f"unknown setting {key!r} in {path}",
+                hint="see `imagetrail settings` for the list",
+            )
+        out[name] = "" if value is None else str(value)
+    return out
+
+
+def load(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+) -> Settings:
+    """Resolve every setting: flag > environment > config file > default."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    env = os.environ if environ is None else environ
+    explicit = config_path or (Path(env[ENV_PREFIX + "CONFIG"]) if ENV_PREFIX + "CONFIG" in env
+                               else None)
+    if explicit is not None and not explicit.exists():
+        raise ConfigError(f"config file {explicit} does not exist")
+    path = explicit or Path(CONFIG_FILE)
+    file_values = _read_config(path) if path.exists() else {}
+
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for setting in SETTINGS:
+        raw: str | None
+        if setting.name in flags:
+            raw, origin = str(flags[setting.name]), setting.flag
+        elif setting.env in env:
+            raw, origin = env[setting.env], setting.env
+        elif setting.name in file_values:
+            raw, origin = file_values[setting.name], str(path)
+        else:
+            raw, origin = setting.default, "default"
+        if raw is None:
+            values[setting.name] = None
+        else:
+            try:
+                values[setting.name] = setting.parse(raw)
+            except InputError as exc:
+                raise ConfigError(f"{setting.name} (from {origin}): {exc.message}") from exc
+            except ValueError as exc:
+                raise ConfigError(f"{setting.name} (from {origin}): {exc}") from exc
+        origins[setting.name] = origin
+    return Settings(values, origins)

@@ -1,0 +1,193 @@
+"""Sync: Prometheus → ledger, in resumable chunks.
+
+Each chunk's spans and the new sync watermark are written in one transaction, so a sync that is
+killed resumes exactly where the last committed chunk ended, and re-reading a chunk merges to the
+same rows (first_seen = min, last_seen = max). Chunks are aligned to multiples of the chunk size
+so that any two runs cut time the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from imagetrail.analysis import detect_changes
+from imagetrail.errors import ImagetrailError, SourceError
+from imagetrail.ledger import Ledger
+from imagetrail.model import Signal, Span
+from imagetrail.sources.prometheus import PrometheusSource
+
+log = logging.getLogger("imagetrail.sync")
+
+DEFAULT_LOOKBACK = 400 * 86400.0  # how far back "everything the server holds" looks
+# Samples may land a little late (remote write, slow scrapes): re-read this much of the tail.
+TAIL_OVERLAP = 600.0
+
+Progress = Callable[[int, int, float], None]  # (chunks done, chunks total, watermark)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    signal: Signal
+    start: float
+    end: float
+    chunks: int
+    spans_written: int
+    changes: int
+    seconds: float
+
+
+def sync_key(signal: Signal, url: str, tenant: str | None = None) -> str:
+    """The ledger's name for what has been synced from one source and signal."""
+    return f"{signal}|{url.rstrip('/')}|{tenant or ''}"
+
+
+def chunks(start: float, end: float, size: float) -> Iterator[tuple[float, float]]:
+    """``(a, b]`` pieces covering ``(start, end]``, cut at multiples of ``size``."""
+    a = start
+    while a < end:
+        b = min(end, (math.floor(a / size) + 1) * size)
+        yield a, b
+        a = b
+
+
+def choose_signal(source: PrometheusSource, wanted: str, *, start: float, end: float) -> Signal:
+    """The signal to read: ``ksm`` when present (digests, exact owners), else ``cadvisor``."""
+    if wanted in ("ksm", "cadvisor"):
+        return "ksm" if wanted == "ksm" else "cadvisor"
+    found = source.detect(start=start, end=end)
+    if not found:
+        raise SourceError(
+            "the server holds neither kube_pod_container_info nor "
+            "container_cpu_usage_seconds_total{image!=\"\"} in the requested range",
+            hint="check the URL, the time range (--since) and that kube-state-metrics or the "
+            "kubelet's cAdvisor are scraped",
+        )
+    return found[0]
+
+
+def collect(
+    source: PrometheusSource,
+    signal: Signal,
+    start: float,
+    end: float,
+    *,
+    chunk: float,
+    concurrency: int = 2,
+    on_chunk: Callable[[float, float, list[Span]], None] | None = None,
+) -> list[Span]:
+    """Read every span in (start, end], chunk by chunk, results delivered in time order."""
+    pieces = list(chunks(start, end, chunk))
+    out: list[Span] = []
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for (a, b), spans in zip(
+            pieces, pool.map(lambda p: source.chunk_spans(signal, p[0], p[1]), pieces),
+            strict=True,
+        ):
+            if on_chunk is not None:
+                on_chunk(a, b, spans)
+            out.extend(spans)
+    return out
+
+
+def merge_in_memory(spans: list[Span]) -> list[Span]:
+    """Join pieces of one span cut at chunk borders (what the ledger's merge does)."""
+    merged: dict[tuple[object, ...], Span] = {}
+    for span in spans:
+        key = span.key()
+        old = merged.get(key)
+        if old is None:
+            merged[key] = span
+        else:
+            merged[key] = replace(
+                old,
+                first_seen=min(old.first_seen, span.first_seen),
+                last_seen=max(old.last_seen, span.last_seen),
+            )
+    return list(merged.values())
+
+
+def sync_once(
+    ledger: Ledger,
+    source: PrometheusSource,
+    *,
+    url: str,
+    tenant: str | None = None,
+    signal: str = "auto",
+    since: float | None = None,
+    until: float | None = None,
+    chunk: float = 86400.0,
+    concurrency: int = 2,
+    removed_after: float = 3600.0,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """One pass: bring the ledger up to ``until`` (default now) and re-derive changes."""
+    began = time.monotonic()
+    end = time.time() if until is None else until
+    lookback_start = end - DEFAULT_LOOKBACK if since is None else since
+    chosen = choose_signal(source, signal, start=lookback_start, end=end)
+    key = sync_key(chosen, url, tenant)
+    state = ledger.sync_state(key)
+
+    if state is not None and (since is None or since >= state.synced_from):
+        start = max(state.synced_from, state.synced_until - TAIL_OVERLAP)
+        synced_from = state.synced_from
+    elif since is not None:
+        start = since
+        synced_from = since
+    else:
+        first = source.earliest(chosen, end=end, lookback=DEFAULT_LOOKBACK)
+        if first is None:
+            raise SourceError(f"no {chosen} data on the server in the last 400 days")
+        start = first
+        synced_from = first
+    if state is not None and since is not None and since < state.synced_from:
+        # Backfill before what is recorded, then continue from the old watermark.
+        synced_from = since
+    pieces = list(chunks(start, end, chunk)) if end > start else []
+    written = 0
+    done = 0
+    if progress is not None:
+        progress(0, len(pieces), start)
+
+    def write(a: float, b: float, spans: list[Span]) -> None:
+        nonlocal written, done
+        written += ledger.merge_spans(
+            spans, sync_key=key, synced_from=synced_from, synced_until=b
+        )
+        done += 1
+        if progress is not None:
+            progress(done, len(pieces), b)
+
+    try:
+        collect(source, chosen, start, end, chunk=chunk, concurrency=concurrency, on_chunk=write)
+    except ImagetrailError as exc:
+        ledger.record_sync_error(key, exc.message)
+        raise
+    n_changes = rederive_changes(
+        ledger, tolerance=2 * source.resolution, removed_after=removed_after
+    )
+    return SyncResult(
+        chosen, start, end, len(pieces), written, n_changes, time.monotonic() - began
+    )
+
+
+def rederive_changes(
+    ledger: Ledger, *, tolerance: float = 60.0, removed_after: float = 3600.0
+) -> int:
+    """Recompute every workload container's changes from the spans in the ledger."""
+    bounds = ledger.time_bounds()
+    if bounds is None:
+        return 0
+    until = ledger.synced_until() or bounds[1]
+    spans = ledger.spans()
+    changes = detect_changes(
+        spans, since=bounds[0], until=until, tolerance=tolerance, removed_after=removed_after
+    )
+    keys = {(s.cluster, s.namespace, s.workload_kind, s.workload, s.container) for s in spans}
+    ledger.replace_changes(keys, changes)
+    return len(changes)
