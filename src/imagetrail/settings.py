@@ -192,3 +192,17 @@ def load(
                 raise ConfigError(f"{setting.name} (from {origin}): {exc}") from exc
         origins[setting.name] = origin
     return Settings(values, origins)
+
+
+def markdown_table() -> str:
+    """The settings as a Markdown table (docs/configuration.md is made from this)."""
+    lines = [
+        "| setting | environment | flag | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for s in SETTINGS:
+        default = "—" if s.default is None else f"`{s.default}`"
+        if s.name == "ledger":
+            default = "`~/.local/share/imagetrail/ledger.db`"
+        lines.append(f"| `{s.name}` | `{s.env}` | `{s.flag}` | {default} | {s.help} |")
+    return "\n".join(lines)

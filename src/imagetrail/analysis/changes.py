@@ -1,0 +1,180 @@
+"""Change detection: when did each workload container move from one version to another.
+
+The definitions are written out in docs/analysis.md; the simulator computes its ground truth
+from the same definitions independently, so any change here must be made in both places.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+
+from imagetrail.analysis._common import (
+    ContainerKey,
+    Version,
+    check_window,
+    group_by_container,
+    split_image,
+    tag_cmp,
+)
+from imagetrail.analysis.timeline import Segment, segments
+from imagetrail.errors import InputError
+from imagetrail.model import Change, ChangeKind, Span
+
+# Jobs start and finish by design: a run appearing or the last run ending is neither the
+# workload being added nor removed (and bare Jobs, one workload per run, would flood the log).
+_JOB_KINDS = frozenset({"Job", "CronJob"})
+
+
+def classify(old: Version, new: Version, *, was_current_before: bool) -> ChangeKind:
+    """The kind of a change from version ``old`` to ``new`` (neither is None).
+
+    ``was_current_before``: ``new`` was the current version at some earlier time.
+    """
+    (image_a, digest_a), (image_b, digest_b) = old, new
+    if image_a == image_b and None not in (digest_a, digest_b) and digest_a != digest_b:
+        return ChangeKind.TAG_REPUSH
+    parts_a, parts_b = split_image(image_a), split_image(image_b)
+    cmp: int | None = None
+    # Tags order versions only within one repository (and only when both are references).
+    if parts_a is not None and parts_b is not None and parts_a[1] == parts_b[1]:
+        cmp = tag_cmp(parts_a[2], parts_b[2])
+    # Going back to a version seen before is a rollback unless it is provably newer
+    # (re-upgrading after a rollback is an upgrade); incomparable counts as "not newer".
+    if was_current_before and cmp != -1:
+        return ChangeKind.ROLLBACK
+    if cmp == -1:
+        return ChangeKind.UPGRADE
+    if cmp == 1:
+        return ChangeKind.DOWNGRADE
+    return ChangeKind.OTHER
+
+
+class _VersionIndex:
+    """Per version of one key: spans by start, with a running max of their ends.
+
+    "The last A span running at t" is then a bisect: among A spans with first_seen <= t the
+    largest last_seen is the answer if it is >= t (spans that ended before t cannot raise it).
+    """
+
+    def __init__(self, spans: Sequence[Span]) -> None:
+        by_version: dict[Version, list[Span]] = {}
+        for span in spans:
+            by_version.setdefault(span.version, []).append(span)
+        self._starts: dict[Version, list[float]] = {}
+        self._max_end: dict[Version, list[float]] = {}
+        for version, group in by_version.items():
+            group.sort(key=lambda s: s.first_seen)
+            running = -math.inf
+            ends: list[float] = []
+            for span in group:
+                running = max(running, span.last_seen)
+                ends.append(running)
+            self._starts[version] = [s.first_seen for s in group]
+            self._max_end[version] = ends
+
+    def last_end_running_at(self, version: Version, t: float) -> float | None:
+        """Latest last_seen of the spans of ``version`` running at ``t``; None if none runs."""
+        starts = self._starts.get(version)
+        if not starts:
+            return None
+        i = bisect_right(starts, t)
+        if i == 0:
+            return None
+        end = self._max_end[version][i - 1]
+        return end if end >= t else None
+
+
+def _key_changes(
+    key: ContainerKey,
+    spans: Sequence[Span],
+    *,
+    since: float,
+    until: float,
+    tolerance: float,
+    removed_after: float,
+) -> list[Change]:
+    segs: list[Segment] = segments(spans, presorted=True)
+    index = _VersionIndex(spans)
+    cluster, namespace, kind, workload, container = key
+    out: list[Change] = []
+
+    def change(
+        old: Version | None,
+        new: Version | None,
+        kind_: ChangeKind,
+        started: float,
+        fin: float | None,
+    ) -> Change:
+        return Change(
+            cluster=cluster,
+            namespace=namespace,
+            workload_kind=kind,
+            workload=workload,
+            container=container,
+            from_image=old[0] if old else None,
+            from_digest=old[1] if old else None,
+            to_image=new[0] if new else None,
+            to_digest=new[1] if new else None,
+            kind=kind_,
+            started=started,
+            finished=fin,
+        )
+
+    first = segs[0]
+    if first.start > since + tolerance and kind not in _JOB_KINDS:
+        out.append(change(None, first.version, ChangeKind.ADDED, first.start, first.start))
+
+    last_end = max(span.last_seen for span in spans)
+    removed = last_end < until - removed_after and kind not in _JOB_KINDS
+    # The old version must be gone before the next change, and removal is a change too.
+    after_last = last_end if removed else math.inf
+    seen: set[Version] = {first.version}
+    for k in range(1, len(segs)):
+        old, new = segs[k - 1].version, segs[k].version
+        started = segs[k].start
+        last_old = index.last_end_running_at(old, started)
+        finished: float | None
+        if last_old is None:
+            finished = started  # recreate: nothing of the old version was running any more
+        else:
+            next_start = segs[k + 1].start if k + 1 < len(segs) else after_last
+            ok = last_old < next_start and last_old < until - tolerance
+            finished = last_old if ok else None
+        kind_ = classify(old, new, was_current_before=new in seen)
+        out.append(change(old, new, kind_, started, finished))
+        seen.add(new)
+
+    if removed:
+        out.append(change(segs[-1].version, None, ChangeKind.REMOVED, last_end, last_end))
+    return [c for c in out if since <= c.started <= until]
+
+
+def detect_changes(
+    spans: Iterable[Span],
+    *,
+    since: float,
+    until: float,
+    tolerance: float = 60.0,
+    removed_after: float = 3600.0,
+) -> list[Change]:
+    """Every version change of every workload container that started in ``[since, until]``.
+
+    ``tolerance`` (seconds) keeps containers already running when the history starts from
+    looking "added", and rollouts still in progress near ``until`` from looking finished.
+    A workload counts as removed once all its containers have been gone for
+    ``removed_after`` seconds before ``until``; Jobs and CronJobs are never added or removed.
+    Ordered by ``started``, then workload container.
+    """
+    check_window(since, until, what="change window")
+    if tolerance < 0 or removed_after < 0:
+        raise InputError("tolerance and removed_after must not be negative")
+    result: list[tuple[float, ContainerKey, int, Change]] = []
+    for key, group in group_by_container(spans).items():
+        found = _key_changes(
+            key, group, since=since, until=until, tolerance=tolerance, removed_after=removed_after
+        )
+        result.extend((c.started, key, i, c) for i, c in enumerate(found))
+    result.sort(key=lambda item: item[:3])
+    return [item[3] for item in result]

@@ -1,0 +1,342 @@
+"""The series cAdvisor and kube-state-metrics would expose for a simulated fleet.
+
+Labels follow the real exporters (see the nri-kubernetes fixtures) plus the target labels
+a typical scrape config adds (``cluster``, ``job``, ``instance``; ``node`` and
+``metrics_path`` for the kubelet). Each series carries its life [a, b) and how to compute
+its value at a scrape instant; the writers sample it on the scrape grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+from imagetrail.sim._images import PAUSE_IMAGE, image_id, reported_image
+from imagetrail.sim.types import ContainerRun, Fleet, PodRun
+
+CONST, COUNTER, GAUGE, RUNNING, STEPS = range(5)
+_TWO_PI_PER_DAY = 2 * math.pi / 86400.0
+_CRASH_RUN = 5.0  # a crash-looping container runs this long before it dies again
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """A metric family: OpenMetrics wants counters' TYPE line without ``_total``."""
+
+    name: str  # sample name
+    type: str
+    help: str
+    signal: str
+
+    @property
+    def family(self) -> str:
+        return self.name.removesuffix("_total") if self.type == "counter" else self.name
+
+
+FAMILIES = (
+    Family(
+        "container_cpu_usage_seconds_total",
+        "counter",
+        "Cumulative cpu time consumed in seconds.",
+        "cadvisor",
+    ),
+    Family(
+        "container_memory_working_set_bytes", "gauge", "Current working set in bytes.", "cadvisor"
+    ),
+    Family("kube_pod_info", "gauge", "[STABLE] Information about pod.", "ksm"),
+    Family("kube_pod_owner", "gauge", "[STABLE] Information about the Pod's owner.", "ksm"),
+    Family(
+        "kube_replicaset_owner",
+        "gauge",
+        "[STABLE] Information about the ReplicaSet's owner.",
+        "ksm",
+    ),
+    Family("kube_job_owner", "gauge", "[STABLE] Information about the Job's owner.", "ksm"),
+    Family(
+        "kube_pod_container_info",
+        "gauge",
+        "[STABLE] Information about a container in a pod.",
+        "ksm",
+    ),
+    Family(
+        "kube_pod_init_container_info",
+        "gauge",
+        "[STABLE] Information about an init container in a pod.",
+        "ksm",
+    ),
+    Family(
+        "kube_pod_container_status_running",
+        "gauge",
+        "[STABLE] Describes whether the container is currently in running state.",
+        "ksm",
+    ),
+    Family(
+        "kube_pod_container_status_restarts_total",
+        "counter",
+        "[STABLE] The number of container restarts per container.",
+        "ksm",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One series: rendered labels, life [a, b), scrape offset and value model."""
+
+    labels: str
+    a: float
+    b: float
+    offset_ms: int
+    kind: int
+    p1: float = 0.0  # COUNTER: rate; GAUGE: base
+    p2: float = 0.0  # phase
+    points: tuple[float, ...] = ()  # RUNNING: on/off edges; STEPS: step instants
+
+    def value(self, t: float) -> str:
+        """The sample value at ``t`` as OpenMetrics text."""
+        if self.kind == CONST:
+            return "1"
+        if self.kind == COUNTER:
+            e = t - self.a
+            # rate * (1 + 0.5 sin): never decreasing, but not a straight line either
+            v = self.p1 * e + 0.5 * self.p1 * (1 - math.cos(_TWO_PI_PER_DAY * e)) / _TWO_PI_PER_DAY
+            return f"{v:.6f}"
+        if self.kind == GAUGE:
+            return str(int(self.p1 * (1 + 0.15 * math.sin(_TWO_PI_PER_DAY * t + self.p2))))
+        n = 0
+        for p in self.points:
+            if p > t:
+                break
+            n += 1
+        if self.kind == STEPS:
+            return str(n)
+        return "1" if n % 2 else "0"
+
+
+def escape(value: str) -> str:
+    """Label value escaping shared by OpenMetrics and the Prometheus text format."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render(labels: dict[str, str]) -> str:
+    """``{k="v",...}`` in the given order."""
+    return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in labels.items()) + "}"
+
+
+def _h(*parts: str) -> int:
+    return int.from_bytes(hashlib.sha256("\x00".join(parts).encode()).digest()[:8], "big")
+
+
+def _hex64(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def _ip(*parts: str) -> str:
+    h = _h(*parts)
+    return f"10.{(h >> 16) % 250}.{(h >> 8) % 250}.{h % 250 + 2}"
+
+
+def _qos(pod: PodRun) -> str:
+    return "besteffort" if _h(pod.namespace, pod.workload) % 4 == 0 else "burstable"
+
+
+def _offset(instance: str, step_ms: int) -> int:
+    return _h(instance) % step_ms
+
+
+def _active_end(pod: PodRun, end: float) -> float:
+    """When the pod's cgroups go away: its last container end (Job pods linger after)."""
+    if any(c.end is None for c in pod.containers) or not pod.containers:
+        return end if pod.end is None else pod.end
+    return max(c.end for c in pod.containers if c.end is not None)
+
+
+def segments(c: ContainerRun, end: float) -> list[tuple[int, float, float]]:
+    """(restart count, from, to) of each runtime container a ContainerRun went through."""
+    edges = [c.start, *c.restarts, end if c.end is None else c.end]
+    return [(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
+def container_id(pod: PodRun, c: ContainerRun, restart: int) -> str:
+    """A stable 64-hex runtime container id per pod, container and restart."""
+    return _hex64(pod.uid, c.name, str(restart))
+
+
+def build(fleet: Fleet, signals: tuple[str, ...], step_ms: int) -> dict[str, list[Series]]:
+    """Every series of the requested signals, by family sample name."""
+    out: dict[str, list[Series]] = {f.name: [] for f in FAMILIES if f.signal in signals}
+    end = fleet.end
+    if "cadvisor" in signals:
+        for pod in fleet.pods:
+            _cadvisor(pod, end, step_ms, out)
+    if "ksm" in signals:
+        for pod in fleet.pods:
+            _ksm_pod(pod, end, step_ms, out)
+        _ksm_owners(fleet, step_ms, out)
+    return out
+
+
+def _cadvisor(pod: PodRun, end: float, step_ms: int, out: dict[str, list[Series]]) -> None:
+    node_ip = _ip(pod.cluster, pod.node)
+    target = {
+        "cluster": pod.cluster,
+        "instance": f"{node_ip}:10250",
+        "job": "kubelet",
+        "metrics_path": "/metrics/cadvisor",
+        "node": pod.node,
+    }
+    off = _offset(pod.cluster + target["instance"], step_ms)
+    cgroup = f"/kubepods/{_qos(pod)}/pod{pod.uid}"
+    pod_end = _active_end(pod, end)
+    sandbox = _hex64(pod.uid, "sandbox")
+    rows: list[tuple[str, str, str, str, float, float, float]] = [
+        # container, id, image, name, from, to, cpu rate
+        ("", cgroup, "", "", pod.start, pod_end, 0.05),
+        ("", f"{cgroup}/{sandbox}", PAUSE_IMAGE, sandbox, pod.start, pod_end, 0.00002),
+    ]
+    for c in pod.containers:
+        rate = 0.002 + (_h(pod.uid, c.name) % 1000) / 2500.0
+        for n, a, b in segments(c, end):
+            cid = container_id(pod, c, n)
+            rows.append((c.name, f"{cgroup}/{cid}", reported_image(c), cid, a, b, rate))
+    for container, id_, image, name, a, b, rate in rows:
+        if b <= a:
+            continue
+        exp = {"container": container, "cpu": "total", "id": id_, "image": image, "name": name}
+        exp |= {"namespace": pod.namespace, "pod": pod.pod}
+        labels = render(exp | target)
+        out["container_cpu_usage_seconds_total"].append(Series(labels, a, b, off, COUNTER, rate))
+        del exp["cpu"]
+        base = 8e6 + (_h(id_) % 600) * 1e6 if container else 2e7 + (_h(id_) % 100) * 1e6
+        phase = (_h(id_, "phase") % 628) / 100.0
+        out["container_memory_working_set_bytes"].append(
+            Series(render(exp | target), a, b, off, GAUGE, base, phase)
+        )
+
+
+def _ksm_target(cluster: str, step_ms: int) -> tuple[dict[str, str], int]:
+    instance = f"{_ip(cluster, 'kube-state-metrics')}:8080"
+    target = {"cluster": cluster, "instance": instance, "job": "kube-state-metrics"}
+    return target, _offset(cluster + instance, step_ms)
+
+
+def _ksm_pod(pod: PodRun, end: float, step_ms: int, out: dict[str, list[Series]]) -> None:
+    target, off = _ksm_target(pod.cluster, step_ms)
+    a, b = pod.start, end if pod.end is None else pod.end
+    if b <= a:
+        return
+    ident = {"namespace": pod.namespace, "pod": pod.pod, "uid": pod.uid}
+    created_by = "Node" if pod.owner_kind == "Node" else pod.owner_kind
+    info = ident | {
+        "host_ip": _ip(pod.cluster, pod.node),
+        "pod_ip": _ip(pod.cluster, pod.uid),
+        "node": pod.node,
+        "created_by_kind": created_by,
+        "created_by_name": pod.owner_name,
+        "priority_class": "system-node-critical" if pod.namespace == "kube-system" else "",
+        "host_network": "true" if pod.owner_kind == "Node" else "false",
+    }
+    out["kube_pod_info"].append(Series(render(info | target), a, b, off, CONST))
+    owner = ident | {
+        "owner_kind": pod.owner_kind,
+        "owner_name": pod.owner_name,
+        "owner_is_controller": "true",
+    }
+    out["kube_pod_owner"].append(Series(render(owner | target), a, b, off, CONST))
+    for c in pod.containers:
+        family = "kube_pod_init_container_info" if c.init else "kube_pod_container_info"
+        segs = segments(c, end)
+        for n, s_from, s_to in segs:
+            # KSM lists the container from pod creation on, and until the pod is deleted.
+            lo = a if n == 0 else s_from
+            hi = b if n == len(segs) - 1 else s_to
+            labels = ident | {
+                "container": c.name,
+                "image_spec": c.image,
+                "image": reported_image(c),
+                "image_id": image_id(c),
+                "container_id": f"containerd://{container_id(pod, c, n)}",
+            }
+            out[family].append(Series(render(labels | target), lo, hi, off, CONST))
+        if c.init:
+            continue
+        cl = render(ident | {"container": c.name} | target)
+        c_end = end if c.end is None else c.end
+        if c.restarts:
+            edges: list[float] = []
+            for start in (c.start, *c.restarts):
+                edges += [start, min(start + _CRASH_RUN, c_end)]
+        else:
+            edges = [c.start, c_end]
+        out["kube_pod_container_status_running"].append(
+            Series(cl, a, b, off, RUNNING, points=tuple(edges))
+        )
+        out["kube_pod_container_status_restarts_total"].append(
+            Series(cl, a, b, off, STEPS, points=c.restarts)
+        )
+
+
+def _ksm_owners(fleet: Fleet, step_ms: int, out: dict[str, list[Series]]) -> None:
+    end = fleet.end
+    rs: dict[tuple[str, str, str], list[float]] = {}  # replicaset -> [first start, last end]
+    deployments_gone: dict[tuple[str, str, str], float | None] = {}
+    for pod in fleet.pods:
+        target, off = _ksm_target(pod.cluster, step_ms)
+        pod_end = end if pod.end is None else pod.end
+        if pod.owner_kind == "ReplicaSet":
+            key = (pod.cluster, pod.namespace, pod.owner_name)
+            span = rs.setdefault(key, [pod.start, pod_end])
+            span[0] = min(span[0], pod.start)
+            dkey = (pod.cluster, pod.namespace, pod.workload)
+            gone = deployments_gone.get(dkey, 0.0)
+            deployments_gone[dkey] = None if gone is None or pod.end is None else max(gone, pod.end)
+        elif pod.owner_kind == "Job":
+            cron = pod.workload_kind == "CronJob"
+            labels = {
+                "namespace": pod.namespace,
+                "job_name": pod.owner_name,
+                "owner_kind": "CronJob" if cron else "",
+                "owner_name": pod.workload if cron else "",
+                "owner_is_controller": "true" if cron else "",
+            }
+            out["kube_job_owner"].append(
+                Series(render(labels | target), pod.start, pod_end, off, CONST)
+            )
+    for pod in fleet.pods:
+        if pod.owner_kind != "ReplicaSet":
+            continue
+        key = (pod.cluster, pod.namespace, pod.owner_name)
+        if key not in rs:
+            continue  # already written
+        first, _ = rs.pop(key)
+        # ReplicaSets outlive their pods (revision history) until the Deployment is deleted.
+        gone = deployments_gone[(pod.cluster, pod.namespace, pod.workload)]
+        target, off = _ksm_target(pod.cluster, step_ms)
+        labels = {
+            "namespace": pod.namespace,
+            "replicaset": pod.owner_name,
+            "owner_kind": "Deployment",
+            "owner_name": pod.workload,
+            "owner_is_controller": "true",
+        }
+        out["kube_replicaset_owner"].append(
+            Series(render(labels | target), first, end if gone is None else gone, off, CONST)
+        )
+
+
+def sample_times(s: Series, lo: float, hi: float, start_ms: int, step_ms: int) -> range:
+    """Scrape instants (ms) of ``s`` on its grid within [lo, hi) ∩ [a, b)."""
+    lo_ms = max(lo, s.a) * 1000.0
+    hi_ms = min(hi, s.b) * 1000.0
+    base = start_ms + s.offset_ms
+    k0 = max(0, math.ceil((lo_ms - base) / step_ms))
+    k1 = max(k0, math.ceil((hi_ms - base) / step_ms))
+    return range(base + k0 * step_ms, base + k1 * step_ms, step_ms)
+
+
+def values(s: Series, times_ms: range) -> list[str]:
+    """Values of ``s`` at each instant; the common info series take the fast path."""
+    if s.kind == CONST:
+        return ["1"] * len(times_ms)
+    return [s.value(t / 1000.0) for t in times_ms]

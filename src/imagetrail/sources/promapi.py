@@ -1,0 +1,690 @@
+"""One synchronous client for the Prometheus HTTP API (Prometheus, Thanos, Mimir, VictoriaMetrics).
+
+JSON is parsed only here, into :class:`QueryResult`/:class:`Series`; every httpx and JSON
+failure is translated in :meth:`PromClient._request` into the tree of :mod:`imagetrail.errors`.
+The client is thread-safe: one ``httpx.Client`` (with its connection pool) is shared, and the
+counters in :class:`RequestStats` are guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import math
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType, TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from imagetrail import __version__
+from imagetrail.errors import (
+    ConfigError,
+    InputError,
+    MalformedResponse,
+    QueryRejected,
+    SourceUnavailable,
+)
+from imagetrail.sources.promql import check_label_name
+
+__all__ = ["PromClient", "PromConfig", "QueryResult", "RequestStats", "Series"]
+
+logger = logging.getLogger("imagetrail.sources")
+
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_RETRY_AFTER_MAX = 60.0  # never let a server park us for longer than this per attempt
+_QUERY_IN_ERRORS = 200
+_HINT_NETWORK = "check --prometheus (URL and path prefix) and that the server is reachable"
+_REJECT_HINTS = {
+    401: "check the credentials",
+    403: "check the credentials",
+    404: "check the path prefix in --prometheus (e.g. /prometheus, /select/0/prometheus)",
+}
+_SENSITIVE_HEADER_WORDS = ("auth", "token", "key", "secret", "password", "cookie")
+
+
+@dataclass(frozen=True)
+class PromConfig:
+    """How to reach one Prometheus-compatible server.
+
+    ``url`` may carry a path prefix (``/prometheus``, ``/select/0/prometheus``). Credentials
+    written into the URL (``https://user:pass@host``) are moved to ``basic_auth`` so that the
+    URL can be shown in messages. ``repr`` never shows secrets.
+    """
+
+    url: str
+    bearer_token: str | None = None
+    basic_auth: tuple[str, str] | None = None
+    tenant: str | None = None  # Mimir/Cortex X-Scope-OrgID
+    headers: Mapping[str, str] = field(default_factory=dict, hash=False)
+    ca_file: str | None = None
+    insecure_skip_verify: bool = False
+    timeout: float = 60.0
+    retries: int = 3
+    backoff: float = 0.5
+    max_points: int = 11000
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"{_redact_url(self.url)!r} is not an http(s) URL",
+                hint="use e.g. --prometheus http://prometheus:9090",
+            )
+        if parts.query or parts.fragment:
+            raise ConfigError(
+                f"the Prometheus URL {_redact_url(self.url)!r} must not have a query or fragment"
+            )
+        if parts.username is not None or parts.password is not None:
+            if self.basic_auth is None:
+                object.__setattr__(self, "basic_auth", (parts.username or "", parts.password or ""))
+            object.__setattr__(self, "url", _redact_url(self.url))
+        if self.bearer_token is not None and self.basic_auth is not None:
+            raise ConfigError("use either a bearer token or basic auth, not both")
+        for name, secret in (("bearer token", self.bearer_token), ("tenant", self.tenant)):
+            if secret is not None and not _is_header_safe(secret):
+                raise ConfigError(f"the {name} contains characters not allowed in an HTTP header")
+        if not (self.timeout > 0 and self.backoff >= 0 and self.retries >= 0):
+            raise ConfigError("timeout must be > 0, retries and backoff >= 0")
+        if self.max_points < 2:
+            raise ConfigError("max_points must be at least 2")
+        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+
+    def __repr__(self) -> str:
+        auth = "basic ***" if self.basic_auth else "bearer ***" if self.bearer_token else None
+        return (
+            f"PromConfig(url={self.url!r}, auth={auth!r}, tenant={self.tenant!r}, "
+            f"headers={sorted(self.headers)!r}, timeout={self.timeout!r}, "
+            f"retries={self.retries!r})"
+        )
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a message or log line."""
+        found = [self.bearer_token or ""]
+        if self.basic_auth:
+            found.append(self.basic_auth[1])
+        found += [
+            value
+            for name, value in self.headers.items()
+            if any(word in name.lower() for word in _SENSITIVE_HEADER_WORDS)
+        ]
+        return tuple(s for s in found if len(s) >= 3)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One series of a result; a vector or scalar sample has exactly one ``(time, value)``."""
+
+    labels: Mapping[str, str] = field(hash=False)
+    values: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """A parsed ``/api/v1/query`` or ``/query_range`` answer.
+
+    ``result_type`` is ``vector``, ``matrix``, ``scalar`` or ``string``; a scalar becomes one
+    series without labels, a string result is in ``string`` (``series`` is then empty).
+    Native histogram samples are not float samples and are left out.
+    """
+
+    result_type: str
+    series: tuple[Series, ...]
+    warnings: tuple[str, ...] = ()
+    string: str | None = None
+
+
+class RequestStats:
+    """Thread-safe counters of HTTP requests made by one client (retries count too)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests = 0
+        self._bytes = 0
+        self._seconds = 0.0
+
+    def record(self, nbytes: int, seconds: float) -> None:
+        """Count one request that received ``nbytes`` body bytes (as on the wire)."""
+        with self._lock:
+            self._requests += 1
+            self._bytes += nbytes
+            self._seconds += seconds
+
+    @property
+    def requests(self) -> int:
+        with self._lock:
+            return self._requests
+
+    @property
+    def bytes_received(self) -> int:
+        with self._lock:
+            return self._bytes
+
+    @property
+    def seconds(self) -> float:
+        with self._lock:
+            return self._seconds
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return (
+                f"RequestStats(requests={self._requests}, bytes_received={self._bytes}, "
+                f"seconds={self._seconds:.3f})"
+            )
+
+
+class _BadShape(Exception):
+    """Internal: the JSON is valid but not shaped like the API; becomes MalformedResponse."""
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way worth retrying."""
+
+    def __init__(self, what: str, delay: float | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.delay = delay
+
+
+class PromClient:
+    """Synchronous, thread-safe client for the Prometheus HTTP API."""
+
+    def __init__(
+        self,
+        config: PromConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.stats = RequestStats()
+        self._sleep = sleep
+        self._secrets = config.secrets()
+        headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip",
+            "User-Agent": f"imagetrail/{__version__}",
+            **config.headers,
+        }
+        if config.bearer_token:
+            headers["Authorization"] = f"Bearer {config.bearer_token}"
+        if config.tenant:
+            headers["X-Scope-OrgID"] = config.tenant
+        self._http = httpx.Client(
+            base_url=config.url.rstrip("/") + "/",
+            headers=headers,
+            auth=httpx.BasicAuth(*config.basic_auth) if config.basic_auth else None,
+            verify=_verify(config),
+            timeout=httpx.Timeout(config.timeout),
+            transport=transport,
+            # A redirect is usually a proxy's login page; following it would also carry
+            # tenant and custom headers to another host.
+            follow_redirects=False,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __repr__(self) -> str:
+        return f"PromClient({self.config!r})"
+
+    # -- API endpoints -----------------------------------------------------------------------
+
+    def query(self, promql: str, *, time: float | None = None) -> QueryResult:
+        """Evaluate an instant query (at ``time``, default: the server's now)."""
+        form = {"query": promql}
+        if time is not None:
+            form["time"] = _fmt_time(round(time * 1000))
+        data, warnings = self._request("POST", "api/v1/query", data=form, query=promql)
+        return self._parse(data, warnings, "api/v1/query")
+
+    def query_range(self, promql: str, *, start: float, end: float, step: float) -> QueryResult:
+        """Evaluate a range query; split into pieces of at most ``max_points`` steps.
+
+        Pieces cover disjoint sets of the timestamps ``start + k*step`` so the stitched
+        matrix has no duplicates at the seams. Times are rounded to milliseconds.
+        """
+        start_ms, end_ms, step_ms = round(start * 1000), round(end * 1000), round(step * 1000)
+        if step_ms <= 0 or not math.isfinite(step):
+            raise InputError(f"query_range step must be at least 1ms, got {step!r}")
+        if end_ms < start_ms:
+            raise InputError("query_range end is before start")
+        points = (end_ms - start_ms) // step_ms + 1
+        per_piece = self.config.max_points
+        merged: dict[tuple[tuple[str, str], ...], tuple[Mapping[str, str], dict[float, float]]]
+        merged = {}
+        warnings: list[str] = []
+        for first in range(0, points, per_piece):
+            last = min(first + per_piece, points) - 1
+            form = {
+                "query": promql,
+                "start": _fmt_time(start_ms + first * step_ms),
+                "end": _fmt_time(start_ms + last * step_ms),
+                "step": _fmt_time(step_ms),
+            }
+            data, piece_warnings = self._request(
+                "POST", "api/v1/query_range", data=form, query=promql
+            )
+            piece = self._parse(data, piece_warnings, "api/v1/query_range")
+            if piece.result_type != "matrix":
+                raise self._malformed(
+                    f"answered a {piece.result_type}, not a matrix", "api/v1/query_range"
+                )
+            warnings += [w for w in piece.warnings if w not in warnings]
+            for series in piece.series:
+                key = tuple(sorted(series.labels.items()))
+                # A server that aligns pieces to its own grid (Mimir's step alignment) may
+                # repeat a timestamp at a seam; the dict keeps exactly one sample per time.
+                merged.setdefault(key, (series.labels, {}))[1].update(series.values)
+        stitched = tuple(
+            Series(labels, tuple(sorted(samples.items()))) for labels, samples in merged.values()
+        )
+        return QueryResult("matrix", stitched, tuple(warnings))
+
+    def series(self, match: Sequence[str], *, start: float, end: float) -> list[dict[str, str]]:
+        """The label sets of the series matching any of the ``match`` selectors."""
+        if not match:
+            raise InputError("series() needs at least one match[] selector")
+        form: dict[str, Any] = {
+            "match[]": list(match),
+            "start": _fmt_time(round(start * 1000)),
+            "end": _fmt_time(round(end * 1000)),
+        }
+        data, _ = self._request("POST", "api/v1/series", data=form, query=" or ".join(match))
+        if not isinstance(data, list):
+            raise self._malformed("the series answer is not a list")
+        return [self._labels(item) for item in data]
+
+    def label_values(
+        self,
+        label: str,
+        *,
+        match: Sequence[str] = (),
+        start: float | None = None,
+        end: float | None = None,
+    ) -> list[str]:
+        """The values of ``label``, optionally limited to series matching ``match``."""
+        check_label_name(label)
+        params: dict[str, Any] = {}
+        if match:
+            params["match[]"] = list(match)
+        if start is not None:
+            params["start"] = _fmt_time(round(start * 1000))
+        if end is not None:
+            params["end"] = _fmt_time(round(end * 1000))
+        data, _ = self._request(
+            "GET", f"api/v1/label/{label}/values", params=params, query=" or ".join(match)
+        )
+        if not isinstance(data, list) or not all(isinstance(v, str) for v in data):
+            raise self._malformed("the label values answer is not a list of strings")
+        return list(data)
+
+    def buildinfo(self) -> dict[str, str] | None:
+        """The server's build information (``version``, ``revision``, ...).
+
+        None where the endpoint does not exist (404) or tells nothing (VictoriaMetrics).
+        """
+        answer = self._request_or_404("GET", "api/v1/status/buildinfo", query="", allow_404=True)
+        if answer is None:
+            return None
+        data = answer[0]
+        if not isinstance(data, dict):
+            raise self._malformed("the buildinfo answer is not an object")
+        info = {str(k): str(v) for k, v in data.items() if isinstance(v, str | int | float)}
+        # VictoriaMetrics 1.79 answers success with empty data: as good as no endpoint.
+        return info or None
+
+    # -- transport and error translation (the one place) -------------------------------------
+
+    def _parse(self, data: Any, warnings: tuple[str, ...], path: str) -> QueryResult:
+        try:
+            return _parse_query_data(data, warnings)
+        except _BadShape as exc:
+            raise self._malformed(str(exc), path) from None
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _where(self, path: str) -> str:
+        return f"{self.config.url.rstrip('/')}/{path}"
+
+    def _malformed(self, what: str, path: str = "") -> MalformedResponse:
+        where = self._where(path) if path else self.config.url
+        return MalformedResponse(
+            self._scrub(f"{where}: {what}"),
+            hint="is --prometheus the API itself (not a UI, a proxy login or a wrong path prefix)?",
+        )
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str,
+        data: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> tuple[Any, tuple[str, ...]]:
+        """Send with retries; return the API's ``data`` and ``warnings``."""
+        answer = self._request_or_404(method, path, query=query, data=data, params=params)
+        assert answer is not None  # only None when allow_404 is set
+        return answer
+
+    def _request_or_404(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str,
+        data: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        allow_404: bool = False,
+    ) -> tuple[Any, tuple[str, ...]] | None:
+        """Send with retries; every httpx/JSON failure is translated here or in _attempt."""
+        attempts = self.config.retries + 1
+        for attempt in range(attempts):
+            try:
+                status, headers, body = self._attempt(method, path, data, params)
+            except _Retry as retry:
+                if attempt + 1 == attempts:
+                    raise SourceUnavailable(
+                        self._scrub(
+                            f"{self._where(path)}: {retry.what} (gave up after {attempts} attempts)"
+                        ),
+                        hint=_HINT_NETWORK,
+                    ) from retry.__cause__
+                delay = retry.delay
+                if delay is None:
+                    base = self.config.backoff * 2**attempt
+                    delay = base / 2 + random.uniform(0, base / 2)
+                logger.debug("retrying %s in %.2fs: %s", path, delay, self._scrub(retry.what))
+                self._sleep(delay)
+                continue
+            return self._decode(path, status, headers, body, query, allow_404)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        data: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None,
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """One HTTP exchange; raises :class:`_Retry` for retryable failures."""
+        started = time.monotonic()
+        nbytes = 0
+        status: int | None = None
+        try:
+            with self._http.stream(method, path, data=data, params=params) as response:
+                status = response.status_code
+                try:
+                    body = response.read()
+                finally:
+                    nbytes = response.num_bytes_downloaded
+        except httpx.DecodingError as exc:
+            raise self._malformed(f"the gzip body cannot be decoded ({exc})", path) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            if status is not None:
+                raise self._malformed(
+                    f"the answer was cut off after {nbytes} bytes ({exc})", path
+                ) from exc
+            raise _Retry(f"the connection broke before an answer ({exc})") from exc
+        except httpx.ConnectTimeout as exc:
+            raise _Retry(f"cannot connect: timed out after {self.config.timeout}s") from exc
+        except httpx.ConnectError as exc:
+            if _is_tls_error(exc):
+                raise SourceUnavailable(
+                    self._scrub(f"{self._where(path)}: TLS handshake failed ({exc})"),
+                    hint="check --ca-file, or the server certificate",
+                ) from exc
+            raise _Retry(f"cannot connect ({exc})") from exc
+        except httpx.TimeoutException as exc:
+            raise SourceUnavailable(
+                self._scrub(
+                    f"{self._where(path)}: no answer within {self.config.timeout}s "
+                    f"({type(exc).__name__})"
+                ),
+                hint="the query may be too heavy; narrow the time range or raise the timeout",
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise SourceUnavailable(
+                self._scrub(f"{self._where(path)}: {type(exc).__name__}: {exc}"),
+                hint=_HINT_NETWORK,
+            ) from exc
+        finally:
+            elapsed = time.monotonic() - started
+            self.stats.record(nbytes, elapsed)
+            logger.debug(
+                "%s %s -> %s in %.3fs, %d bytes",
+                method,
+                self._where(path),
+                status if status is not None else "error",
+                elapsed,
+                nbytes,
+            )
+        if status in _RETRY_STATUSES:
+            what = f"HTTP {status}{_error_suffix(body)}"
+            raise _Retry(self._scrub(what), _retry_after(response.headers))
+        return status, response.headers, body
+
+    def _decode(
+        self,
+        path: str,
+        status: int,
+        headers: httpx.Headers,
+        body: bytes,
+        query: str,
+        allow_404: bool,
+    ) -> tuple[Any, tuple[str, ...]] | None:
+        if status == 404 and allow_404:
+            return None
+        if 300 <= status < 400:
+            location = _redact_url(headers.get("location", "?"))
+            raise self._malformed(f"redirected (HTTP {status}) to {location}", path)
+        payload = _json_or_none(body)
+        if 400 <= status < 500:
+            shown = query[:_QUERY_IN_ERRORS] + ("…" if len(query) > _QUERY_IN_ERRORS else "")
+            shown = f" — query: {shown}" if shown else ""
+            error_type, error = _api_error(payload)
+            if error is None:
+                error = f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip()
+            hint = _REJECT_HINTS.get(status)
+            raise QueryRejected(
+                self._scrub(f"{self._where(path)} rejected the query: {error}{shown}"),
+                hint=hint,
+                error_type=error_type,
+            )
+        if status >= 500:
+            raise SourceUnavailable(
+                self._scrub(f"{self._where(path)}: HTTP {status}{_error_suffix(body)}"),
+                hint=_HINT_NETWORK,
+            )
+        if payload is None:
+            if _looks_like_html(headers, body):
+                raise self._malformed("answered an HTML page, not the API", path)
+            raise self._malformed(f"the answer is not JSON ({len(body)} bytes)", path)
+        if not isinstance(payload, dict) or "status" not in payload:
+            raise self._malformed("the JSON answer has no 'status'", path)
+        if payload["status"] != "success":
+            error_type, error = _api_error(payload)
+            raise QueryRejected(
+                self._scrub(f"{self._where(path)} rejected the query: {error}"),
+                error_type=error_type,
+            )
+        if "data" not in payload:
+            raise self._malformed("the JSON answer has no 'data'", path)
+        raw_warnings = payload.get("warnings") or []
+        warnings = tuple(str(w) for w in raw_warnings) if isinstance(raw_warnings, list) else ()
+        return payload["data"], warnings
+
+    def _labels(self, item: Any) -> dict[str, str]:
+        if not isinstance(item, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in item.items()
+        ):
+            raise self._malformed("a label set is not an object of strings")
+        return dict(item)
+
+
+# -- parsing of result data ------------------------------------------------------------------
+
+
+def _parse_query_data(data: Any, warnings: tuple[str, ...]) -> QueryResult:
+    if not isinstance(data, dict):
+        raise _BadShape("the query answer's data is not an object")
+    kind = data.get("resultType")
+    result = data.get("result")
+    if kind == "scalar":
+        return QueryResult(kind, (Series({}, (_sample(result),)),), warnings)
+    if kind == "string":
+        if not (isinstance(result, list) and len(result) == 2 and isinstance(result[1], str)):
+            raise _BadShape("a string result is not [time, string]")
+        return QueryResult(kind, (), warnings, string=result[1])
+    if kind not in ("vector", "matrix") or not isinstance(result, list):
+        raise _BadShape(f"unknown query result type {kind!r}")
+    series = []
+    for item in result:
+        if not isinstance(item, dict):
+            raise _BadShape("a series is not an object")
+        labels = item.get("metric", {})
+        if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise _BadShape("a series' labels are not an object of strings")
+        values: tuple[tuple[float, float], ...]
+        if kind == "vector":
+            values = (_sample(item["value"]),) if "value" in item else ()
+        else:
+            raw = item.get("values", [])
+            if not isinstance(raw, list):
+                raise _BadShape("a series' values are not a list")
+            values = tuple(_sample(pair) for pair in raw)
+        series.append(Series(labels, values))
+    return QueryResult(kind, tuple(series), warnings)
+
+
+def _sample(pair: Any) -> tuple[float, float]:
+    """``[1700000000.123, "0.5"]`` -> floats; Prometheus spells specials ``NaN``/``+Inf``."""
+    if not (isinstance(pair, list) and len(pair) == 2):
+        raise _BadShape(f"a sample is not [time, value]: {str(pair)[:80]}")
+    ts, value = pair
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not isinstance(value, str):
+        raise _BadShape(f"a sample is not [number, string]: {str(pair)[:80]}")
+    try:
+        return float(ts), float(value)
+    except ValueError as exc:
+        raise _BadShape(f"a sample value is not a number: {value[:40]!r}") from exc
+
+
+# -- small helpers ---------------------------------------------------------------------------
+
+
+def _fmt_time(ms: int) -> str:
+    """Milliseconds as exact decimal seconds (no float noise like 0.30000000000000004)."""
+    sign = "-" if ms < 0 else ""
+    whole, frac = divmod(abs(ms), 1000)
+    return f"{sign}{whole}.{frac:03d}" if frac else f"{sign}{whole}"
+
+
+def _redact_url(url: str) -> str:
+    """The URL without user:password (and without query, which may hold tokens)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "<unparseable URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+
+
+def _is_header_safe(value: str) -> bool:
+    return all(0x20 <= ord(ch) < 0x7F for ch in value)
+
+
+def _verify(config: PromConfig) -> ssl.SSLContext | bool:
+    if config.insecure_skip_verify:
+        return False
+    if config.ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=config.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the CA file {config.ca_file!r}: {exc}") from exc
+
+
+def _is_tls_error(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "SSL" in str(exc) or "CERTIFICATE" in str(exc)
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        return None
+
+
+def _api_error(payload: Any) -> tuple[str | None, str | None]:
+    if not isinstance(payload, dict):
+        return None, None
+    error_type, error = payload.get("errorType"), payload.get("error")
+    return (
+        error_type if isinstance(error_type, str) else None,
+        error if isinstance(error, str) else None,
+    )
+
+
+def _error_suffix(body: bytes) -> str:
+    error_type, error = _api_error(_json_or_none(body))
+    if error is None:
+        return ""
+    return f" ({error_type}): {error}" if error_type else f": {error}"
+
+
+def _looks_like_html(headers: httpx.Headers, body: bytes) -> bool:
+    return "html" in headers.get("content-type", "") or body.lstrip()[:1] == b"<"
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), _RETRY_AFTER_MAX)

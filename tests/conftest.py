@@ -1,0 +1,53 @@
+"""Shared fixtures. Server logic lives in servers.py and fakeserver.py; keep this file thin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from fakeserver import FakeServer
+from servers import MissingBinary, Server, start_postgres, start_prometheus, temporary_database
+
+
+def _start(start: Callable[[], Server]) -> Server:
+    """Never skip for a missing server: CI must not pass without the real ones."""
+    try:
+        return start()
+    except MissingBinary as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def prometheus_empty() -> Iterator[Server]:
+    """A Prometheus with no data and no scrape jobs (for error paths)."""
+    server = _start(start_prometheus)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of a private PostgreSQL for the session (a role that may create databases)."""
+    server = _start(start_postgres)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_database_url(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty database per test, dropped afterwards."""
+    with temporary_database(postgres_url) as url:
+        yield url
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeServer]:
+    """A scriptable HTTP server that records requests; fails the test on handler crashes."""
+    with FakeServer() as server:
+        yield server
+    assert not server.errors, f"fake server handler errors: {server.errors!r}"
