@@ -20,8 +20,8 @@ from rich.text import Text
 from imagetrail import __version__
 from imagetrail import settings as settings_mod
 from imagetrail.errors import ImagetrailError, InputError
-from imagetrail.query import Query, QueryContext, Window
 from imagetrail.output import Format, record, render_heatmap, render_rows
+from imagetrail.query import Query, QueryContext, Window
 
 console = Console()
 err_console = Console(stderr=True)
@@ -36,7 +36,8 @@ app = typer.Typer(
 
 # -- shared options ---------------------------------------------------------------------------
 LedgerOpt = Annotated[
-    str | None, typer.Option("--ledger", help=settings_mod.BY_NAME["ledger"].help, show_default=False)
+    str | None,
+    typer.Option("--ledger", help=settings_mod.BY_NAME["ledger"].help, show_default=False),
 ]
 PromOpt = Annotated[
     str | None,
@@ -127,9 +128,12 @@ def sync(
     prometheus: PromOpt = None,
     ledger: LedgerOpt = None,
     since: Annotated[
-        str | None, typer.Option("--since", help="Backfill from here (default: all the server has).")
+        str | None,
+        typer.Option("--since", help="Backfill from here (default: all the server has)."),
     ] = None,
-    follow: Annotated[bool, typer.Option("--follow", help="Keep polling after the backfill.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep polling after the backfill.")
+    ] = False,
     signal: SignalOpt = None,
     chunk: Annotated[str | None, typer.Option("--chunk", help="Time per query, e.g. 1d.")] = None,
     cluster: ClusterOpt = None,
@@ -146,7 +150,7 @@ def sync(
             with _progress() as progress:
                 task = progress.add_task("sync", total=None)
 
-                def tick(done: int, total: int, mark: float) -> None:
+                def tick(done: int, total: int, mark: float, task: Any = task) -> None:
                     progress.update(task, completed=done, total=total or None)
 
                 result = sync_once(
@@ -237,8 +241,14 @@ def heatmap(
     """Image x time -> containers: the original panel's picture, without its blind spots."""
     qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
     q = _query(
-        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_,
-        to=to, step=step, source="prometheus" if exact_panel else source,
+        cluster=cluster,
+        namespace=namespace,
+        workload=workload,
+        since=since,
+        from_=from_,
+        to=to,
+        step=step,
+        source="prometheus" if exact_panel else source,
     )
     render_heatmap(qc.panel_heatmap(q) if exact_panel else qc.heatmap(q), _fmt(fmt))
 
@@ -263,18 +273,41 @@ def changes(
     """Version changes per workload container: upgrade, downgrade, rollback, tag-repush, ..."""
     qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
     q = _query(
-        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_,
-        to=to, source=source,
+        cluster=cluster,
+        namespace=namespace,
+        workload=workload,
+        since=since,
+        from_=from_,
+        to=to,
+        source=source,
     )
     rows = qc.changes(q, kinds=kind)
     render_rows(
         [record(r) for r in rows],
         _fmt(fmt),
         columns=[
-            "cluster", "namespace", "workload_kind", "workload", "container", "from_image",
-            "to_image", "kind", "started", "finished", "from_digest", "to_digest",
-        ] if fmt != "table" else [
-            "started", "kind", "namespace", "workload", "container", "from_image", "to_image",
+            "cluster",
+            "namespace",
+            "workload_kind",
+            "workload",
+            "container",
+            "from_image",
+            "to_image",
+            "kind",
+            "started",
+            "finished",
+            "from_digest",
+            "to_digest",
+        ]
+        if fmt != "table"
+        else [
+            "started",
+            "kind",
+            "namespace",
+            "workload",
+            "container",
+            "from_image",
+            "to_image",
             "finished",
         ],
         title="changes",
@@ -284,7 +317,9 @@ def changes(
 @app.command()
 def history(
     ctx: typer.Context,
-    workload_name: Annotated[str, typer.Argument(metavar="WORKLOAD", help="name, kind/name or namespace/name")],
+    workload_name: Annotated[
+        str, typer.Argument(metavar="WORKLOAD", help="name, kind/name or namespace/name")
+    ],
     since: SinceOpt = None,
     from_: FromOpt = None,
     to: ToOpt = None,
@@ -298,8 +333,13 @@ def history(
     """Every version one workload ran, per container, with when and how many."""
     qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
     q = _query(
-        cluster=cluster, namespace=namespace, workload=workload_name, since=since, from_=from_,
-        to=to, source=source,
+        cluster=cluster,
+        namespace=namespace,
+        workload=workload_name,
+        since=since,
+        from_=from_,
+        to=to,
+        source=source,
     )
     entries, target = qc.history(q)
     render_rows(
@@ -327,15 +367,28 @@ def audit(
     """Everything that ran in a time window: which image, where, from when to when."""
     qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
     q = _query(
-        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_,
-        to=to, source=source,
+        cluster=cluster,
+        namespace=namespace,
+        workload=workload,
+        since=since,
+        from_=from_,
+        to=to,
+        source=source,
     )
     render_rows(
         [record(e) for e in qc.audit(q)],
         _fmt(fmt),
         columns=[
-            "cluster", "namespace", "workload_kind", "workload", "container", "image", "digest",
-            "first_seen", "last_seen", "containers_max",
+            "cluster",
+            "namespace",
+            "workload_kind",
+            "workload",
+            "container",
+            "image",
+            "digest",
+            "first_seen",
+            "last_seen",
+            "containers_max",
         ],
         title="audit",
     )
@@ -360,8 +413,15 @@ def workloads(
         [record(w) for w in qc.workloads(q)],
         _fmt(fmt),
         columns=[
-            "cluster", "namespace", "workload_kind", "workload", "container", "images",
-            "containers", "last_change", "inferred",
+            "cluster",
+            "namespace",
+            "workload_kind",
+            "workload",
+            "container",
+            "images",
+            "containers",
+            "last_change",
+            "inferred",
         ],
         title="workloads",
     )

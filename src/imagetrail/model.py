@@ -174,9 +174,7 @@ class AuditEntry:
     containers_max: int
 
 
-def matches_workload(
-    pattern: str, *, cluster: str, namespace: str, kind: str, name: str
-) -> bool:
+def matches_workload(pattern: str, *, cluster: str, namespace: str, kind: str, name: str) -> bool:
     """Does a user's workload pattern name this workload?
 
     Accepted forms: ``name``, ``kind/name`` or ``namespace/name``, ``namespace/kind/name``,
@@ -192,7 +190,5 @@ def matches_workload(
     if len(parts) == 3:
         return parts[0] == namespace and parts[1].lower() == kind.lower()
     if len(parts) == 4:
-        return (
-            parts[0] == cluster and parts[1] == namespace and parts[2].lower() == kind.lower()
-        )
+        return parts[0] == cluster and parts[1] == namespace and parts[2].lower() == kind.lower()
     return False

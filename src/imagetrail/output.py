@@ -132,7 +132,7 @@ def render_heatmap(heatmap: Heatmap, fmt: Format, *, console: Console | None = N
     title = f"{format_time(heatmap.times[0])} → {format_time(heatmap.times[-1])}"
     table = Table(title=title, title_justify="left")
     table.add_column("image", overflow="fold")
-    table.add_column("containers over time (█ = {})".format(peak), no_wrap=True)
+    table.add_column(f"containers over time (█ = {peak})", no_wrap=True)
     table.add_column("max", justify="right")
     table.add_column("last", justify="right")
     for image, row in zip(heatmap.images, heatmap.counts, strict=True):

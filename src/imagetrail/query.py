@@ -65,9 +65,7 @@ class Window:
         elif from_ is not None:
             start = parse_time(from_, now)
         if start is not None and end is not None and start >= end:
-            raise InputError(
-                f"the range is empty: from {format_time(start)} to {format_time(end)}"
-            )
+            raise InputError(f"the range is empty: from {format_time(start)} to {format_time(end)}")
         step_s = _positive(parse_duration(step), "--step") if step is not None else None
         return cls(start, end, parse_time(at, now) if at is not None else None, step_s)
 
@@ -173,8 +171,12 @@ class QueryContext:
         with self.prometheus_source(query) as source:
             signal = choose_signal(source, self.settings["signal"], start=start, end=end)
             spans = collect(
-                source, signal, start, end,
-                chunk=self.settings["chunk"], concurrency=self.settings["concurrency"],
+                source,
+                signal,
+                start,
+                end,
+                chunk=self.settings["chunk"],
+                concurrency=self.settings["concurrency"],
             )
         spans = merge_in_memory(spans)
         if query.workload:

@@ -82,30 +82,51 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("prometheus_url", "Prometheus-compatible API base URL (Prometheus, Thanos, Mimir, "
-            "VictoriaMetrics).", None),
-    Setting("ledger", "Ledger: a SQLite file path or a SQLAlchemy URL (postgresql+psycopg://...).",
-            _default_ledger()),
-    Setting("signal", "Which signal to read: auto (ksm when present, else cadvisor), ksm, cadvisor.",
-            "auto", _choice("auto", "ksm", "cadvisor")),
+    Setting(
+        "prometheus_url",
+        "Prometheus-compatible API base URL (Prometheus, Thanos, Mimir, VictoriaMetrics).",
+        None,
+    ),
+    Setting(
+        "ledger",
+        "Ledger: a SQLite file path or a SQLAlchemy URL (postgresql+psycopg://...).",
+        _default_ledger(),
+    ),
+    Setting(
+        "signal",
+        "Which signal to read: auto (ksm when present, else cadvisor), ksm, cadvisor.",
+        "auto",
+        _choice("auto", "ksm", "cadvisor"),
+    ),
     Setting("cluster_label", "Label that names the cluster on every series.", "cluster"),
     Setting("default_cluster", "Cluster name for series without the cluster label.", "default"),
-    Setting("scrape_interval", "Scrape interval of the source; span edges are found to this "
-            "precision.", "30s", _seconds),
-    Setting("chunk", "Time covered by one sync query; smaller chunks use less server memory.", "1d",
-            _seconds),
+    Setting(
+        "scrape_interval",
+        "Scrape interval of the source; span edges are found to this precision.",
+        "30s",
+        _seconds,
+    ),
+    Setting(
+        "chunk",
+        "Time covered by one sync query; smaller chunks use less server memory.",
+        "1d",
+        _seconds,
+    ),
     Setting("concurrency", "Queries in flight at once against the source.", "2", _positive_int),
     Setting("timeout", "Per-request timeout against the source.", "120s", _seconds),
-    Setting("retries", "Retries on connection errors and 429/5xx answers.", "3",
-            lambda v: int(v)),
+    Setting("retries", "Retries on connection errors and 429/5xx answers.", "3", lambda v: int(v)),
     Setting("follow_interval", "Polling interval of `sync --follow`.", "1m", _seconds),
     Setting("bearer_token", "Bearer token for the source.", None, secret=True),
     Setting("basic_auth_user", "Basic-auth user name for the source.", None),
     Setting("basic_auth_password", "Basic-auth password for the source.", None, secret=True),
     Setting("tenant", "Tenant ID sent as X-Scope-OrgID (Mimir, Cortex).", None),
     Setting("ca_file", "CA bundle to verify the source's TLS certificate.", None),
-    Setting("removed_after", "A workload absent this long before the end of history counts as "
-            "removed.", "1h", _seconds),
+    Setting(
+        "removed_after",
+        "A workload absent this long before the end of history counts as removed.",
+        "1h",
+        _seconds,
+    ),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
@@ -162,8 +183,9 @@ def load(
     """Resolve every setting: flag > environment > config file > default."""
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     env = os.environ if environ is None else environ
-    explicit = config_path or (Path(env[ENV_PREFIX + "CONFIG"]) if ENV_PREFIX + "CONFIG" in env
-                               else None)
+    explicit = config_path or (
+        Path(env[ENV_PREFIX + "CONFIG"]) if ENV_PREFIX + "CONFIG" in env else None
+    )
     if explicit is not None and not explicit.exists():
         raise ConfigError(f"config file {explicit} does not exist")
     path = explicit or Path(CONFIG_FILE)

@@ -63,7 +63,7 @@ def choose_signal(source: PrometheusSource, wanted: str, *, start: float, end: f
     if not found:
         raise SourceError(
             "the server holds neither kube_pod_container_info nor "
-            "container_cpu_usage_seconds_total{image!=\"\"} in the requested range",
+            'container_cpu_usage_seconds_total{image!=""} in the requested range',
             hint="check the URL, the time range (--since) and that kube-state-metrics or the "
             "kubelet's cAdvisor are scraped",
         )
@@ -85,7 +85,8 @@ def collect(
     out: list[Span] = []
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for (a, b), spans in zip(
-            pieces, pool.map(lambda p: source.chunk_spans(signal, p[0], p[1]), pieces),
+            pieces,
+            pool.map(lambda p: source.chunk_spans(signal, p[0], p[1]), pieces),
             strict=True,
         ):
             if on_chunk is not None:
@@ -132,11 +133,15 @@ def sync_once(
     chosen = choose_signal(source, signal, start=lookback_start, end=end)
     key = sync_key(chosen, url, tenant)
     state = ledger.sync_state(key)
+    done_from = state.synced_from if state is not None else None
+    done_until = state.synced_until if state is not None else None
 
-    if state is not None and (since is None or since >= state.synced_from):
-        start = max(state.synced_from, state.synced_until - TAIL_OVERLAP)
-        synced_from = state.synced_from
+    if done_from is not None and done_until is not None and (since is None or since >= done_from):
+        # Resume: re-read a little of the tail, where late samples may have landed.
+        start = max(done_from, done_until - TAIL_OVERLAP)
+        synced_from = done_from
     elif since is not None:
+        # A first sync, or a backfill further back than what is recorded.
         start = since
         synced_from = since
     else:
@@ -145,9 +150,6 @@ def sync_once(
             raise SourceError(f"no {chosen} data on the server in the last 400 days")
         start = first
         synced_from = first
-    if state is not None and since is not None and since < state.synced_from:
-        # Backfill before what is recorded, then continue from the old watermark.
-        synced_from = since
     pieces = list(chunks(start, end, chunk)) if end > start else []
     written = 0
     done = 0
@@ -156,9 +158,7 @@ def sync_once(
 
     def write(a: float, b: float, spans: list[Span]) -> None:
         nonlocal written, done
-        written += ledger.merge_spans(
-            spans, sync_key=key, synced_from=synced_from, synced_until=b
-        )
+        written += ledger.merge_spans(spans, sync_key=key, synced_from=synced_from, synced_until=b)
         done += 1
         if progress is not None:
             progress(done, len(pieces), b)
@@ -171,9 +171,7 @@ def sync_once(
     n_changes = rederive_changes(
         ledger, tolerance=2 * source.resolution, removed_after=removed_after
     )
-    return SyncResult(
-        chosen, start, end, len(pieces), written, n_changes, time.monotonic() - began
-    )
+    return SyncResult(chosen, start, end, len(pieces), written, n_changes, time.monotonic() - began)
 
 
 def rederive_changes(

@@ -72,6 +72,12 @@ FAMILIES = (
         "ksm",
     ),
     Family(
+        "kube_pod_container_status_terminated",
+        "gauge",
+        "[STABLE] Describes whether the container is currently in terminated state.",
+        "ksm",
+    ),
+    Family(
         "kube_pod_container_status_restarts_total",
         "counter",
         "[STABLE] The number of container restarts per container.",
@@ -271,6 +277,12 @@ def _ksm_pod(pod: PodRun, end: float, step_ms: int, out: dict[str, list[Series]]
             edges = [c.start, c_end]
         out["kube_pod_container_status_running"].append(
             Series(cl, a, b, off, RUNNING, points=tuple(edges))
+        )
+        # Terminated (a completed Job container the pod still lists); a crash-looping one is
+        # "waiting" between runs, never terminated.
+        done = (c_end,) if c.end is not None and c.end < b else ()
+        out["kube_pod_container_status_terminated"].append(
+            Series(cl, a, b, off, RUNNING, points=done)
         )
         out["kube_pod_container_status_restarts_total"].append(
             Series(cl, a, b, off, STEPS, points=c.restarts)

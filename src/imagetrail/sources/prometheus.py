@@ -1,20 +1,24 @@
 """Observations from a Prometheus-compatible server: the ``ksm`` and ``cadvisor`` signals.
 
-How spans are found cheaply (never pulling dense per-sample data): for a chunk ``(a, b]`` one
-instant query at ``b`` asks, per pod container and image, for the timestamp of its first and of its
-last sample inside the chunk::
+How spans are found without pulling dense per-sample data, for a chunk of time:
 
-    min_over_time(max by (labels) (timestamp(metric{...}))[<b-a>:<scrape interval>])
-    max_over_time(... the same ...)
+1. **Presence** — one range query at a coarse step (the *bucket*, 1 h) with a raw-sample range
+   function, e.g. ``sum by (...) (sum_over_time(kube_pod_container_status_running[1h]))``: which
+   pod containers ran in which bucket. Raw range functions cost the server little (no per-step
+   evaluation) and answer with one number per series and bucket.
+2. **Refine** — only for the buckets that hold a series' first or last sample, an instant query
+   restricted to those pods (``pod=~"a|b|..."``) asks for the exact sample time::
 
-``timestamp()`` applied straight to a selector returns each sample's own timestamp, so the edges
-come back exact to the sample (within one scrape interval of the truth), while the response holds
-two numbers per series and chunk instead of one per scrape. Spans cut at chunk borders are joined
-again by the ledger's merge (min of first, max of last).
+       min by (...) (min_over_time((timestamp(x) * x > 0)[1h:30s]))     # first running sample
+       max by (...) (max_over_time((timestamp(x) * x)[1h:30s]))         # last running sample
 
-kube-state-metrics also lists containers that do not run (completed Job pods, waiting containers):
-``and on(...) (kube_pod_container_status_running == 1)`` keeps only running ones; the sample
-timestamps still come from ``kube_pod_container_info``.
+   ``timestamp()`` applied straight to a selector returns each sample's own time, so the edges are
+   exact to the sample — within one scrape interval of the truth.
+
+Spans cut at chunk borders are joined by the ledger's merge (min of first, max of last).
+kube-state-metrics lists containers that do not run (completed Job pods, waiting containers):
+the ``ksm`` signal therefore counts the samples where ``kube_pod_container_status_running`` is 1
+and takes the image from ``kube_pod_container_info`` of the same pod container.
 """
 
 from __future__ import annotations
@@ -26,16 +30,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from imagetrail.errors import InputError
 from imagetrail.imageref import is_sandbox, resolve
 from imagetrail.model import Heatmap, Signal, Span
 from imagetrail.sources.promapi import PromClient, QueryResult
-from imagetrail.sources.promql import check_regex, duration, matcher, selector
+from imagetrail.sources.promql import check_regex, duration, matcher, regex_literal, selector
 
 log = logging.getLogger("imagetrail.sources")
 
 KSM_INFO = "kube_pod_container_info"
 KSM_RUNNING = "kube_pod_container_status_running"
+KSM_TERMINATED = "kube_pod_container_status_terminated"
 CADVISOR_CPU = "container_cpu_usage_seconds_total"
 SIGNAL_METRIC: dict[str, str] = {"ksm": KSM_INFO, "cadvisor": CADVISOR_CPU}
 
@@ -45,6 +49,58 @@ _DEPLOYMENT_POD = re.compile(r"^(?P<name>.+)-[a-f0-9]{6,10}-[a-z0-9]{5}$")
 _STATEFULSET_POD = re.compile(r"^(?P<name>.+)-\d+$")
 _GENERATED_POD = re.compile(r"^(?P<name>.+)-[a-z0-9]{5}$")
 _RS_HASH = re.compile(r"^(?P<name>.+)-[a-z0-9]{6,10}$")
+
+
+REFINE_BATCH = 200  # pods per refine query (keeps the regex matcher short)
+DEFAULT_BUCKET = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Gate:
+    """One way to tell from samples that a container is there.
+
+    ``presence`` is a raw-sample range expression, > 0 for a bucket holding such samples;
+    ``stamp`` gives, per evaluation step, the sample's own time where the container is there
+    and a value <= 0 elsewhere.
+    """
+
+    metric: str
+    matchers: tuple[tuple[str, str, str], ...]
+    presence: str  # uses {sel} and {w}
+    stamp: str  # uses {sel}
+
+
+_RUNNING = _Gate(KSM_RUNNING, (), "sum_over_time({sel}[{w}])", "timestamp({sel}) * {sel}")
+_NOT_TERMINATED = _Gate(
+    KSM_TERMINATED,
+    (),
+    "count_over_time({sel}[{w}]) - sum_over_time({sel}[{w}])",
+    "timestamp({sel}) * (1 - {sel})",
+)
+_CPU = _Gate(
+    CADVISOR_CPU, (("image", "!=", ""),), "count_over_time({sel}[{w}])", "timestamp({sel})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How one signal is read: what makes a key, and the gates for first and last edges."""
+
+    key_labels: tuple[str, ...]  # after the cluster label
+    first: _Gate
+    last: _Gate
+
+
+# ksm: a container is there from its first running sample until it terminates or its pod goes
+# (a crash-looping container waits between runs but is not terminated). The image comes from
+# kube_pod_container_info of the same pod container.
+_KSM = _Plan(("namespace", "pod", "uid", "container"), _RUNNING, _NOT_TERMINATED)
+# cadvisor: a container is there while its CPU counter is scraped; legacy label names included.
+_CADVISOR = _Plan(
+    ("namespace", "pod", "pod_name", "container", "container_name", "image"), _CPU, _CPU
+)
+# How far back to look whether a container that is there but not running in a chunk ran before.
+RAN_BEFORE_LOOKBACK = 7 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +144,8 @@ class PrometheusSource:
         resolution: float = 30.0,
         filters: Filters = Filters(),
         include_sandbox: bool = False,
+        bucket: float = DEFAULT_BUCKET,
+        concurrency: int = 2,
     ) -> None:
         self.client = client
         self.cluster_label = cluster_label
@@ -95,6 +153,8 @@ class PrometheusSource:
         self.resolution = resolution
         self.filters = filters
         self.include_sandbox = include_sandbox
+        self.bucket = bucket
+        self.concurrency = max(1, concurrency)
         if filters.namespace_regex is not None:
             check_regex(filters.namespace_regex)
         matcher(cluster_label, "=", "")  # validates the label name early
@@ -118,8 +178,7 @@ class PrometheusSource:
         """Bucket end times in [start, end] at which the signal has any series."""
         query = f"count(count_over_time({self.signal_selector(signal)}[{duration(step)}]))"
         result = self.client.query_range(query, start=start, end=end, step=step)
-        times = sorted({t for s in result.series for t, v in s.values if v > 0})
-        return times
+        return sorted({t for s in result.series for t, v in s.values if v > 0})
 
     def detect(self, *, start: float, end: float) -> list[Signal]:
         """Signals this server holds data for in [start, end], best first."""
@@ -162,30 +221,175 @@ class PrometheusSource:
         return Heatmap(times, images, tuple(tuple(rows[i]) for i in images))
 
     # -- spans -----------------------------------------------------------------------------
-    def _edge_query(self, func: str, inner: str, window: float) -> str:
-        return f"{func}(({inner})[{duration(window)}:{duration(self.resolution)}])"
-
-    def _ksm_inner(self) -> str:
-        c = self.cluster_label
-        by = f"{c}, namespace, pod, container, image, image_id, image_spec"
-        running = selector(KSM_RUNNING, self._matchers())
-        return (
-            f"max by ({by}) (timestamp({self.signal_selector('ksm')}))"
-            f" and on ({c}, namespace, pod, container) ({running} == 1)"
-        )
-
-    def _cadvisor_inner(self) -> str:
-        by = f"{self.cluster_label}, namespace, pod, pod_name, container, container_name, image"
-        return f"max by ({by}) (timestamp({self.signal_selector('cadvisor')}))"
-
     def chunk_spans(self, signal: Signal, start: float, end: float) -> list[Span]:
-        """Spans (clipped to what the chunk ``(start, end]`` shows) for one signal."""
-        window = end - start
-        inner = self._ksm_inner() if signal == "ksm" else self._cadvisor_inner()
-        firsts = self.client.query(self._edge_query("min_over_time", inner, window), time=end)
-        lasts = self.client.query(self._edge_query("max_over_time", inner, window), time=end)
+        """Spans seen in the chunk ``(start, end]`` for one signal (edges exact to the sample)."""
+        bucket = min(self.bucket, end - start)
+        plan = _KSM if signal == "ksm" else _CADVISOR
+        ran = self._presence(plan, plan.first, start, end, bucket)
+        if not ran and plan is _CADVISOR:
+            return []
+        last_gate = plan.last
+        there = (
+            ran if last_gate is plan.first else self._presence(plan, last_gate, start, end, bucket)
+        )
+        if not there:  # an exporter without the terminated metric: running decides both edges
+            last_gate, there = plan.first, ran
+        # Containers there but not running in this chunk (crash-looping, or cut by the chunk
+        # border) continue a span only if they ran before; a container that never started
+        # (ImagePullBackOff) is not a version that ran.
+        waiting = {k: v for k, v in there.items() if k not in ran}
+        carried = self._ran_before(plan, waiting, start) if waiting else set()
+        firsts = self._refine(plan, plan.first, "first", ran, bucket)
+        lasts = self._refine(
+            plan, last_gate, "last", {k: there.get(k) or ran[k] for k in (*ran, *carried)}, bucket
+        )
+        for key in carried:
+            firsts[key] = start  # the ledger's merge keeps the true, earlier first sample
+        if not firsts:
+            return []
+        attributes = self._ksm_attributes(start, end) if plan is _KSM else {}
         owners = self.owners(start, end)
-        return list(self._to_spans(signal, firsts, lasts, owners))
+        spans: list[Span] = []
+        for key, first in firsts.items():
+            last = max(lasts.get(key, first), first)
+            labels = dict(zip((self.cluster_label, *plan.key_labels), key, strict=True))
+            if plan is _KSM:
+                info = attributes.get(key)
+                if info is None:
+                    continue
+                labels |= info
+            span = self._span(signal, labels, first, last, owners)
+            if span is not None:
+                spans.append(span)
+        return spans
+
+    def _presence(
+        self, plan: _Plan, gate: _Gate, start: float, end: float, bucket: float
+    ) -> dict[tuple[str, ...], list[float]]:
+        """Bucket end times at which each key has samples passing the gate."""
+        n = max(1, math.ceil((end - start) / bucket - 1e-9))
+        sel = selector(gate.metric, self._matchers(gate.matchers))
+        expr = gate.presence.format(sel=sel, w=duration(bucket))
+        query = f"sum by ({self._by(plan)}) ({expr})"
+        result = self.client.query_range(query, start=end - (n - 1) * bucket, end=end, step=bucket)
+        keyed: dict[tuple[str, ...], list[float]] = {}
+        for series in result.series:
+            if plan is _CADVISOR and not self._keep_cadvisor(series.labels):
+                continue
+            present = [t for t, v in series.values if v > 0]
+            if present:
+                keyed.setdefault(self._key(plan, series.labels), []).extend(present)
+        return keyed
+
+    def _ran_before(
+        self, plan: _Plan, keys: Mapping[tuple[str, ...], list[float]], at: float
+    ) -> set[tuple[str, ...]]:
+        found: set[tuple[str, ...]] = set()
+        for pod_label, pods in self._pod_batches(plan, keys):
+            sel = self._pod_selector(plan.first, pod_label, pods)
+            query = (
+                f"max by ({self._by(plan)}) (max_over_time({sel}[{duration(RAN_BEFORE_LOOKBACK)}]))"
+            )
+            for series in self.client.query(query, time=at).series:
+                key = self._key(plan, series.labels)
+                if key in keys and series.values and series.values[-1][1] > 0:
+                    found.add(key)
+        return found
+
+    def _pod_batches(
+        self, plan: _Plan, keys: Iterable[tuple[str, ...]]
+    ) -> list[tuple[str, list[str]]]:
+        groups: dict[str, set[str]] = {}
+        for key in keys:
+            pod_label, pod = self._pod(plan, key)
+            groups.setdefault(pod_label, set()).add(pod)
+        out: list[tuple[str, list[str]]] = []
+        for pod_label, pods in groups.items():
+            ordered = sorted(pods)
+            out += [
+                (pod_label, ordered[i : i + REFINE_BATCH])
+                for i in range(0, len(ordered), REFINE_BATCH)
+            ]
+        return out
+
+    def _pod_selector(self, gate: _Gate, pod_label: str, pods: Sequence[str]) -> str:
+        pod_re = "|".join(regex_literal(p) for p in pods)
+        return selector(gate.metric, self._matchers([*gate.matchers, (pod_label, "=~", pod_re)]))
+
+    def _key(self, plan: _Plan, labels: Mapping[str, str]) -> tuple[str, ...]:
+        return tuple(labels.get(name, "") for name in (self.cluster_label, *plan.key_labels))
+
+    @staticmethod
+    def _pod(plan: _Plan, key: tuple[str, ...]) -> tuple[str, str]:
+        """(label, value) naming the pod of a key: ``pod``, or ``pod_name`` on old kubelets."""
+        pod = key[1 + plan.key_labels.index("pod")]
+        if pod or "pod_name" not in plan.key_labels:
+            return "pod", pod
+        return "pod_name", key[1 + plan.key_labels.index("pod_name")]
+
+    def _by(self, plan: _Plan) -> str:
+        return ", ".join([self.cluster_label, *plan.key_labels])
+
+    def _refine(
+        self,
+        plan: _Plan,
+        gate: _Gate,
+        edge: str,
+        keyed: Mapping[tuple[str, ...], list[float]],
+        bucket: float,
+    ) -> dict[tuple[str, ...], float]:
+        """Exact first or last sample times, asking only about the buckets holding that edge."""
+        pick = min if edge == "first" else max
+        by_bucket: dict[float, list[tuple[str, ...]]] = {}
+        for key, times in keyed.items():
+            by_bucket.setdefault(pick(times), []).append(key)
+        jobs = [
+            (t, pod_label, pods)
+            for t, keys in by_bucket.items()
+            for pod_label, pods in self._pod_batches(plan, keys)
+        ]
+        func, agg = ("min_over_time", "min") if edge == "first" else ("max_over_time", "max")
+        window = f"[{duration(bucket)}:{duration(self.resolution)}]"
+
+        def run(job: tuple[float, str, list[str]]) -> QueryResult:
+            t, pod_label, pods = job
+            stamp = gate.stamp.format(sel=self._pod_selector(gate, pod_label, pods))
+            query = f"{agg} by ({self._by(plan)}) ({func}(({stamp} > 0){window}))"
+            return self.client.query(query, time=t)
+
+        found: dict[tuple[str, ...], float] = {}
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for result in pool.map(run, jobs):
+                for series in result.series:
+                    key = self._key(plan, series.labels)
+                    if key in keyed and series.values:
+                        value = series.values[-1][1]
+                        found[key] = pick(value, found.get(key, value))
+        return found
+
+    def _ksm_attributes(self, start: float, end: float) -> dict[tuple[str, ...], dict[str, str]]:
+        """Image, image id and spec per pod container, from kube_pod_container_info."""
+        by = f"{self.cluster_label}, namespace, pod, uid, container, image, image_id, image_spec"
+        sel = selector(KSM_INFO, self._matchers())
+        result = self.client.query(
+            f"max by ({by}) (count_over_time({sel}[{duration(end - start)}]))", time=end
+        )
+        best: dict[tuple[str, ...], tuple[float, dict[str, str]]] = {}
+        for series in result.series:
+            labels = series.labels
+            key = self._key(_KSM, labels)
+            samples = series.values[-1][1] if series.values else 0.0
+            info = {k: labels.get(k, "") for k in ("image", "image_id", "image_spec")}
+            # A container whose image was changed in place: keep the one seen longest.
+            if key not in best or samples > best[key][0]:
+                best[key] = (samples, info)
+        return {k: v[1] for k, v in best.items()}
+
+    def _keep_cadvisor(self, labels: Mapping[str, str]) -> bool:
+        container = labels.get("container") or labels.get("container_name", "")
+        if self.include_sandbox:
+            return True
+        return container not in ("", "POD") and not is_sandbox(labels.get("image", ""))
 
     def owners(self, start: float, end: float) -> dict[tuple[str, str, str], Owner]:
         """(cluster, namespace, pod) → workload, from kube-state-metrics owner metrics."""
@@ -203,8 +407,11 @@ class PrometheusSource:
         }
         with ThreadPoolExecutor(max_workers=3) as pool:
             results = dict(
-                zip(queries, pool.map(lambda q: self.client.query(q, time=end), queries.values()),
-                    strict=True)
+                zip(
+                    queries,
+                    pool.map(lambda q: self.client.query(q, time=end), queries.values()),
+                    strict=True,
+                )
             )
         rs_owner = self._parents(results["rs"], "replicaset")
         job_owner = self._parents(results["job"], "job_name")
@@ -241,7 +448,9 @@ class PrometheusSource:
             parent = rs_owner.get((cluster, namespace, name))
             if parent is None:
                 match = _RS_HASH.match(name)
-                return Owner("Deployment", match.group("name"), True) if match else Owner(kind, name)
+                if match:
+                    return Owner("Deployment", match.group("name"), inferred=True)
+                return Owner(kind, name)
             if parent[0] and parent[1] and parent[0] != "<none>":
                 return Owner(parent[0], parent[1])
             return Owner(kind, name)
@@ -259,59 +468,35 @@ class PrometheusSource:
     def _cluster(self, labels: Mapping[str, str]) -> str:
         return labels.get(self.cluster_label) or self.default_cluster
 
-    def _to_spans(
+    def _span(
         self,
         signal: Signal,
-        firsts: QueryResult,
-        lasts: QueryResult,
+        labels: Mapping[str, str],
+        first: float,
+        last: float,
         owners: Mapping[tuple[str, str, str], Owner],
-    ) -> Iterable[Span]:
-        last_by_labels = {_frozen(s.labels): s.values[-1][1] for s in lasts.series if s.values}
-        for series in firsts.series:
-            if not series.values:
-                continue
-            first = series.values[-1][1]
-            last = last_by_labels.get(_frozen(series.labels))
-            if last is None:
-                continue
-            labels = series.labels
-            pod = labels.get("pod") or labels.get("pod_name", "")
-            container = labels.get("container") or labels.get("container_name", "")
-            namespace = labels.get("namespace", "")
-            if signal == "cadvisor" and container in ("", "POD") and not self.include_sandbox:
-                continue
-            image, digest = resolve(
-                labels.get("image", ""), labels.get("image_id", ""), labels.get("image_spec", "")
-            )
-            if not self.include_sandbox and is_sandbox(image):
-                continue
-            cluster = self._cluster(labels)
-            owner = owners.get((cluster, namespace, pod)) or infer_owner(pod)
-            yield Span(
-                cluster=cluster,
-                namespace=namespace,
-                workload_kind=owner.kind,
-                workload=owner.name,
-                pod=pod,
-                container=container,
-                image=image,
-                digest=digest,
-                first_seen=min(first, last),
-                last_seen=max(first, last),
-                signal=signal,
-                workload_inferred=owner.inferred,
-            )
-
-
-def _frozen(labels: Mapping[str, str]) -> frozenset[tuple[str, str]]:
-    return frozenset(labels.items())
-
-
-def validate_filters(cluster: str | None, namespace_regex: str | None) -> Filters:
-    """Filters from user input; a bad regex is an InputError before any query is sent."""
-    if namespace_regex is not None:
-        try:
-            check_regex(namespace_regex)
-        except InputError:
-            raise
-    return Filters(cluster=cluster, namespace_regex=namespace_regex)
+    ) -> Span | None:
+        pod = labels.get("pod") or labels.get("pod_name", "")
+        container = labels.get("container") or labels.get("container_name", "")
+        namespace = labels.get("namespace", "")
+        image, digest = resolve(
+            labels.get("image", ""), labels.get("image_id", ""), labels.get("image_spec", "")
+        )
+        if not self.include_sandbox and is_sandbox(image):
+            return None
+        cluster = labels.get(self.cluster_label) or self.default_cluster
+        owner = owners.get((cluster, namespace, pod)) or infer_owner(pod)
+        return Span(
+            cluster=cluster,
+            namespace=namespace,
+            workload_kind=owner.kind,
+            workload=owner.name,
+            pod=pod,
+            container=container,
+            image=image,
+            digest=digest,
+            first_seen=first,
+            last_seen=last,
+            signal=signal,
+            workload_inferred=owner.inferred,
+        )

@@ -1,0 +1,218 @@
+"""Versioned schema: forward-only migration steps, applied in one transaction on open.
+
+Policy: every schema change is a new :class:`Migration` appended to :data:`MIGRATIONS`
+(version N+1) and a matching edit of :mod:`imagetrail.ledger.schema`. A step's DDL is frozen
+once released: a fresh ledger runs every step from v1, an old one only the missing steps, so
+both end with the same schema. There are no downgrades; a ledger newer than the code is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Double,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    inspect,
+    select,
+)
+
+from imagetrail.errors import LedgerError, NotALedger
+from imagetrail.ledger import schema
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """Step from schema ``version - 1`` to ``version``; ``apply`` runs inside the transaction."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerInfo:
+    """What the ``meta`` table says; ``None`` fields when the database holds no ledger yet."""
+
+    tables: tuple[str, ...]
+    application: str | None
+    schema_version: int | None
+
+
+def _create_v1(conn: Connection) -> None:
+    # Frozen copy of the v1 tables: later edits of schema.py must not change what v1 creates.
+    md = MetaData()
+    Table(
+        "meta",
+        md,
+        Column("key", String(64), primary_key=True),
+        Column("value", Text, nullable=False),
+    )
+    spans = Table(
+        "spans",
+        md,
+        Column("id", schema.IdType, primary_key=True, autoincrement=True),
+        Column("key_hash", String(64), nullable=False, unique=True),
+        Column("signal", String(16), nullable=False),
+        Column("cluster", Text, nullable=False),
+        Column("namespace", Text, nullable=False),
+        Column("workload_kind", Text, nullable=False),
+        Column("workload", Text, nullable=False),
+        Column("workload_inferred", Boolean, nullable=False),
+        Column("pod", Text, nullable=False),
+        Column("container", Text, nullable=False),
+        Column("image", Text, nullable=False),
+        Column("digest", Text, nullable=True),
+        Column("first_seen", Double, nullable=False),
+        Column("last_seen", Double, nullable=False),
+    )
+    p = schema.prefix_expr
+    Index(
+        "ix_spans_workload",
+        p(spans.c.cluster),
+        p(spans.c.namespace),
+        p(spans.c.workload),
+        p(spans.c.container),
+    )
+    Index("ix_spans_first_seen", spans.c.first_seen)
+    Index("ix_spans_last_seen", spans.c.last_seen)
+    changes = Table(
+        "changes",
+        md,
+        Column("id", schema.IdType, primary_key=True, autoincrement=True),
+        Column("cluster", Text, nullable=False),
+        Column("namespace", Text, nullable=False),
+        Column("workload_kind", Text, nullable=False),
+        Column("workload", Text, nullable=False),
+        Column("container", Text, nullable=False),
+        Column("from_image", Text, nullable=True),
+        Column("from_digest", Text, nullable=True),
+        Column("to_image", Text, nullable=True),
+        Column("to_digest", Text, nullable=True),
+        Column("kind", String(16), nullable=False),
+        Column("started", Double, nullable=False),
+        Column("finished", Double, nullable=True),
+    )
+    Index(
+        "ix_changes_workload",
+        p(changes.c.cluster),
+        p(changes.c.namespace),
+        p(changes.c.workload),
+        p(changes.c.container),
+    )
+    Index("ix_changes_started", changes.c.started)
+    Table(
+        "sync_state",
+        md,
+        Column("key_hash", String(64), primary_key=True),
+        Column("key", Text, nullable=False),
+        Column("synced_from", Double, nullable=True),
+        Column("synced_until", Double, nullable=True),
+        Column("last_success", Double, nullable=True),
+        Column("last_error", Text, nullable=True),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema: meta, spans, changes, sync_state", _create_v1),
+)
+
+
+def check_steps(steps: Sequence[Migration]) -> int:
+    """Validate that ``steps`` number 1, 2, ... N without gaps and return N."""
+    for expected, step in enumerate(steps, start=1):
+        if step.version != expected:
+            raise LedgerError(
+                f"migration list is broken: step {expected} has version {step.version}"
+            )
+    if not steps:
+        raise LedgerError("migration list is empty")
+    return len(steps)
+
+
+def read_info(conn: Connection) -> LedgerInfo:
+    """Read the tables and the ``meta`` marker without writing anything."""
+    tables = tuple(sorted(inspect(conn).get_table_names()))
+    if "meta" not in tables:
+        return LedgerInfo(tables, None, None)
+    rows: dict[str, str] = dict(conn.execute(select(schema.meta.c.key, schema.meta.c.value)).all())
+    version_text = rows.get("schema_version")
+    try:
+        version = int(version_text) if version_text is not None else None
+    except ValueError:
+        version = None
+    return LedgerInfo(tables, rows.get("application"), version)
+
+
+def ensure_ledger(
+    conn: Connection,
+    where: str,
+    *,
+    steps: Sequence[Migration],
+    create: bool,
+    now: float,
+    app_version: str,
+) -> int:
+    """Create or migrate the ledger on ``conn`` (inside the caller's transaction).
+
+    Returns the resulting schema version. Raises :class:`NotALedger` for a foreign database,
+    :class:`LedgerError` for a ledger newer than ``steps`` or a missing one with ``create=False``.
+    """
+    latest = check_steps(steps)
+    info = read_info(conn)
+    if "meta" not in info.tables:
+        if info.tables:
+            shown = ", ".join(info.tables[:5]) + (", ..." if len(info.tables) > 5 else "")
+            raise NotALedger(
+                f"{where} is not an imagetrail ledger: it holds other tables ({shown})",
+                hint="point --ledger / IMAGETRAIL_LEDGER at a new file or an empty database",
+            )
+        if not create:
+            raise LedgerError(f"{where} holds no ledger yet", hint="open it with create enabled")
+        _apply(conn, steps, 0)
+        _write_meta(
+            conn,
+            {
+                "application": schema.APPLICATION_ID,
+                "created_at": repr(now),
+                "imagetrail_version": app_version,
+                "schema_version": str(latest),
+            },
+        )
+        return latest
+    if info.application != schema.APPLICATION_ID or info.schema_version is None:
+        raise NotALedger(
+            f"{where} is not an imagetrail ledger: its meta table lacks the imagetrail marker",
+            hint="point --ledger / IMAGETRAIL_LEDGER at a new file or an empty database",
+        )
+    if info.schema_version > latest:
+        raise LedgerError(
+            f"{where} has ledger schema v{info.schema_version}; "
+            f"this imagetrail only knows up to v{latest}",
+            hint="upgrade imagetrail to a version that wrote this ledger (or newer)",
+        )
+    if info.schema_version < latest:
+        _apply(conn, steps, info.schema_version)
+        _write_meta(conn, {"schema_version": str(latest), "imagetrail_version": app_version})
+    return latest
+
+
+def _apply(conn: Connection, steps: Sequence[Migration], current: int) -> None:
+    for step in steps[current:]:
+        step.apply(conn)
+
+
+def _write_meta(conn: Connection, values: dict[str, str]) -> None:
+    conn.execute(delete(schema.meta).where(schema.meta.c.key.in_(list(values))))
+    conn.execute(insert(schema.meta), [{"key": k, "value": v} for k, v in values.items()])

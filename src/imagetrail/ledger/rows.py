@@ -1,0 +1,261 @@
+"""Conversions between domain values and ledger rows, and the filters the queries share.
+
+Pure functions (no connection): validation, span identity hashing, in-batch merging and the
+SQL conditions for the common ``--workload`` forms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, and_, func, or_
+
+from imagetrail.errors import InputError
+from imagetrail.ledger.schema import prefix_eq
+from imagetrail.model import Change, ChangeKind, Signal, Span
+
+SIGNALS: frozenset[str] = frozenset({"ksm", "cadvisor"})
+Row = dict[str, Any]
+
+
+def _check_text(value: str, what: str) -> None:
+    if "\x00" in value:
+        raise InputError(f"{what} contains a NUL character, which the ledger cannot store")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{what} is not valid Unicode (lone surrogate)") from exc
+
+
+def _check_time(value: float, what: str) -> None:
+    if not math.isfinite(value):
+        raise InputError(f"{what} must be a finite unix time, got {value!r}")
+
+
+_KEY_TEXT_FIELDS = ("cluster", "namespace", "pod", "container", "image", "workload")
+
+
+def key_hash(span: Span) -> str:
+    """SHA-256 of :meth:`Span.key`; ``None`` and ``""`` digests hash differently.
+
+    Fields are joined with NUL, which no stored string may contain, so the encoding is
+    unambiguous. Raises :class:`InputError` for NUL or lone surrogates in a key field.
+    """
+    digest = "-" if span.digest is None else "+" + span.digest
+    fields = (span.signal, *(getattr(span, name) for name in _KEY_TEXT_FIELDS), digest)
+    for value in fields:
+        if "\x00" in value:
+            raise InputError("a span field contains a NUL character, which the ledger cannot store")
+    try:
+        encoded = "\x00".join(fields).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError("a span field is not valid Unicode (lone surrogate)") from exc
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def sync_key_hash(key: str) -> str:
+    """SHA-256 of a sync key (its primary key: keys may be longer than an index entry)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def span_row(span: Span) -> Row:
+    """Validate ``span`` and return its ``spans`` row."""
+    if span.signal not in SIGNALS:
+        raise InputError(f"unknown signal {span.signal!r} (expected ksm or cadvisor)")
+    hashed = key_hash(span)  # also validates every key field
+    _check_text(span.workload_kind, "span workload_kind")
+    first, last = span.first_seen, span.last_seen
+    if not (math.isfinite(first) and math.isfinite(last)):
+        raise InputError(f"span times must be finite unix times, got {first!r}, {last!r}")
+    if first > last:
+        raise InputError(f"span of pod {span.pod!r} ends before it starts ({first} > {last})")
+    return {
+        "key_hash": hashed,
+        "signal": span.signal,
+        "cluster": span.cluster,
+        "namespace": span.namespace,
+        "workload_kind": span.workload_kind,
+        "workload": span.workload,
+        "workload_inferred": bool(span.workload_inferred),
+        "pod": span.pod,
+        "container": span.container,
+        "image": span.image,
+        "digest": span.digest,
+        "first_seen": float(first),
+        "last_seen": float(last),
+    }
+
+
+def merge_rows(spans: Iterable[Span]) -> list[Row]:
+    """Validate and merge spans that share a key; rows sorted by ``key_hash``.
+
+    The merge is the same lattice the SQL upsert applies, so the result does not depend on
+    order or chunking: widest ``[first_seen, last_seen]``; for the workload kind, an owner read
+    from kube-state-metrics beats an inferred one, and ties go to the smallest kind by code point.
+    Sorting gives concurrent writers one lock order (no deadlocks on PostgreSQL).
+    """
+    merged: dict[str, Row] = {}
+    for span in spans:
+        row = span_row(span)
+        old = merged.get(row["key_hash"])
+        if old is None:
+            merged[row["key_hash"]] = row
+            continue
+        old["first_seen"] = min(old["first_seen"], row["first_seen"])
+        old["last_seen"] = max(old["last_seen"], row["last_seen"])
+        if (row["workload_inferred"], row["workload_kind"]) < (
+            old["workload_inferred"],
+            old["workload_kind"],
+        ):
+            old["workload_inferred"] = row["workload_inferred"]
+            old["workload_kind"] = row["workload_kind"]
+    return [merged[k] for k in sorted(merged)]
+
+
+def row_span(row: Any) -> Span:
+    """Build a :class:`Span` from a ``spans`` row."""
+    return Span(
+        cluster=row.cluster,
+        namespace=row.namespace,
+        workload_kind=row.workload_kind,
+        workload=row.workload,
+        pod=row.pod,
+        container=row.container,
+        image=row.image,
+        digest=row.digest,
+        first_seen=float(row.first_seen),
+        last_seen=float(row.last_seen),
+        signal=cast(Signal, row.signal),
+        workload_inferred=bool(row.workload_inferred),
+    )
+
+
+WorkloadKey = tuple[str, str, str, str, str]
+
+
+def change_key(change: Change) -> WorkloadKey:
+    """``(cluster, namespace, workload_kind, workload, container)`` of a change."""
+    return (
+        change.cluster,
+        change.namespace,
+        change.workload_kind,
+        change.workload,
+        change.container,
+    )
+
+
+def change_row(change: Change) -> Row:
+    """Validate ``change`` and return its ``changes`` row."""
+    for name in (
+        "cluster",
+        "namespace",
+        "workload_kind",
+        "workload",
+        "container",
+        "from_image",
+        "from_digest",
+        "to_image",
+        "to_digest",
+    ):
+        value = getattr(change, name)
+        if value is not None:
+            _check_text(value, f"change {name}")
+    _check_time(change.started, "change started")
+    if change.finished is not None:
+        _check_time(change.finished, "change finished")
+    return {
+        "cluster": change.cluster,
+        "namespace": change.namespace,
+        "workload_kind": change.workload_kind,
+        "workload": change.workload,
+        "container": change.container,
+        "from_image": change.from_image,
+        "from_digest": change.from_digest,
+        "to_image": change.to_image,
+        "to_digest": change.to_digest,
+        "kind": ChangeKind(change.kind).value,
+        "started": float(change.started),
+        "finished": None if change.finished is None else float(change.finished),
+    }
+
+
+def row_change(row: Any) -> Change:
+    """Build a :class:`Change` from a ``changes`` row."""
+    return Change(
+        cluster=row.cluster,
+        namespace=row.namespace,
+        workload_kind=row.workload_kind,
+        workload=row.workload,
+        container=row.container,
+        from_image=row.from_image,
+        from_digest=row.from_digest,
+        to_image=row.to_image,
+        to_digest=row.to_digest,
+        kind=ChangeKind(row.kind),
+        started=float(row.started),
+        finished=None if row.finished is None else float(row.finished),
+    )
+
+
+def change_kinds(kinds: Iterable[str]) -> list[str]:
+    """Validate change kind names; :class:`InputError` names the unknown one."""
+    out = []
+    for kind in kinds:
+        try:
+            out.append(ChangeKind(kind).value)
+        except ValueError:
+            known = ", ".join(k.value for k in ChangeKind)
+            raise InputError(f"unknown change kind {kind!r} (known: {known})") from None
+    return sorted(set(out))
+
+
+def namespace_matcher(pattern: str | None) -> re.Pattern[str] | None:
+    """Compile a ``--namespace`` regex (matched in full); :class:`InputError` when invalid."""
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise InputError(f"namespace regex {pattern!r} is invalid: {exc}") from exc
+
+
+def literal_namespace(pattern: str | None) -> str | None:
+    """The namespace itself when ``pattern`` has no regex syntax (lets SQL use the index)."""
+    if pattern is None or re.escape(pattern) != pattern:
+        return None
+    return pattern
+
+
+def workload_condition(table: Table, spec: str) -> ColumnElement[bool]:
+    """SQL condition for ``--workload``: ``name``, ``kind/name``, ``namespace/name``,
+    ``namespace/kind/name`` or ``cluster/namespace/kind/name``; kinds match case-insensitively.
+    """
+    c = table.c
+    parts = spec.split("/")
+    if any(not p for p in parts) or len(parts) > 4:
+        raise InputError(
+            f"workload {spec!r} is not NAME, KIND/NAME, NAMESPACE/NAME, NAMESPACE/KIND/NAME "
+            "or CLUSTER/NAMESPACE/KIND/NAME"
+        )
+
+    def kind_is(kind: str) -> ColumnElement[bool]:
+        return func.lower(c.workload_kind) == kind.lower()
+
+    name = parts[-1]
+    if len(parts) == 1:
+        return c.workload == name
+    if len(parts) == 2:
+        first = parts[0]
+        return and_(c.workload == name, or_(kind_is(first), c.namespace == first))
+    if len(parts) == 3:
+        return and_(prefix_eq(c.namespace, parts[0]), kind_is(parts[1]), c.workload == name)
+    return and_(
+        prefix_eq(c.cluster, parts[0]),
+        prefix_eq(c.namespace, parts[1]),
+        kind_is(parts[2]),
+        c.workload == name,
+    )

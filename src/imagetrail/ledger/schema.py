@@ -1,0 +1,130 @@
+"""The ledger's tables as the code reads and writes them today (schema version ``SCHEMA_VERSION``).
+
+The DDL that *creates* these tables lives in :mod:`imagetrail.ledger.migrations`, frozen per
+version; a test checks that a freshly migrated database matches the definitions here.
+
+Long values: PostgreSQL cannot index a btree entry over ~2.7 kB, yet label values (and so
+cluster, namespace, image ...) are unbounded. So span and sync-state identity is a SHA-256
+(``key_hash``), and lookup indexes cover only a ``substr`` prefix of each text column; queries
+add the same prefix condition next to the exact one (see :func:`prefix_eq`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ColumnElement,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    literal_column,
+)
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = "imagetrail-ledger"
+"""Value of ``meta.application``: what makes a database an imagetrail ledger."""
+
+INDEX_PREFIX = 128
+"""Characters of each text column that the lookup indexes cover (4 x 128 x 4 bytes < 2.7 kB)."""
+
+# SQLite only aliases the rowid for exactly "INTEGER PRIMARY KEY"; PostgreSQL gets a bigint.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def prefix_expr(column: ColumnElement[str]) -> ColumnElement[str]:
+    """``substr(column, 1, INDEX_PREFIX)`` with literal bounds, so SQLite matches the index."""
+    return func.substr(column, literal_column("1"), literal_column(str(INDEX_PREFIX)))
+
+
+def prefix_eq(column: ColumnElement[str], value: str) -> ColumnElement[bool]:
+    """Exact equality that can use a prefix index: ``substr(col) = value[:N] AND col = value``."""
+    # Python slices by code point, as substr counts characters on both dialects. The exact
+    # test compares ``column || ''``: SQLite would otherwise propagate ``column = 'v'`` into
+    # the substr() term, turning it into a constant that no longer matches the index.
+    exact = column.concat(literal_column("''")) == value
+    return and_(prefix_expr(column) == value[:INDEX_PREFIX], exact)
+
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+spans = Table(
+    "spans",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("signal", String(16), nullable=False),
+    Column("cluster", Text, nullable=False),
+    Column("namespace", Text, nullable=False),
+    Column("workload_kind", Text, nullable=False),
+    Column("workload", Text, nullable=False),
+    Column("workload_inferred", Boolean, nullable=False),
+    Column("pod", Text, nullable=False),
+    Column("container", Text, nullable=False),
+    Column("image", Text, nullable=False),
+    Column("digest", Text, nullable=True),
+    Column("first_seen", Double, nullable=False),
+    Column("last_seen", Double, nullable=False),
+)
+Index(
+    "ix_spans_workload",
+    prefix_expr(spans.c.cluster),
+    prefix_expr(spans.c.namespace),
+    prefix_expr(spans.c.workload),
+    prefix_expr(spans.c.container),
+)
+Index("ix_spans_first_seen", spans.c.first_seen)
+Index("ix_spans_last_seen", spans.c.last_seen)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("cluster", Text, nullable=False),
+    Column("namespace", Text, nullable=False),
+    Column("workload_kind", Text, nullable=False),
+    Column("workload", Text, nullable=False),
+    Column("container", Text, nullable=False),
+    Column("from_image", Text, nullable=True),
+    Column("from_digest", Text, nullable=True),
+    Column("to_image", Text, nullable=True),
+    Column("to_digest", Text, nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("started", Double, nullable=False),
+    Column("finished", Double, nullable=True),
+)
+Index(
+    "ix_changes_workload",
+    prefix_expr(changes.c.cluster),
+    prefix_expr(changes.c.namespace),
+    prefix_expr(changes.c.workload),
+    prefix_expr(changes.c.container),
+)
+Index("ix_changes_started", changes.c.started)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("key", Text, nullable=False),
+    Column("synced_from", Double, nullable=True),
+    Column("synced_until", Double, nullable=True),
+    Column("last_success", Double, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+
+TABLES = ("meta", "spans", "changes", "sync_state")

@@ -1,0 +1,406 @@
+"""The :class:`Ledger`: spans, changes and sync state in SQLite or PostgreSQL.
+
+One Engine per ledger, connections from its pool, so one ``Ledger`` serves many threads.
+Every write is one transaction; on SQLite writes start with ``BEGIN IMMEDIATE`` so that
+concurrent writers wait on the busy timeout instead of failing a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
+
+from imagetrail import __version__
+from imagetrail.errors import InputError, LedgerError
+from imagetrail.ledger import rows as R
+from imagetrail.ledger import schema as S
+from imagetrail.ledger.engine import enable_wal, make_engine
+from imagetrail.ledger.migrations import MIGRATIONS, Migration, ensure_ledger
+from imagetrail.ledger.target import Target, check_sqlite_file, resolve
+from imagetrail.ledger.translate import translated
+from imagetrail.ledger.upsert import dialect_insert, greatest, least, span_upserter, sync_success
+from imagetrail.model import Change, Span
+
+BATCH_ROWS = 5000
+"""Rows per upsert statement (PostgreSQL) or executemany call (SQLite)."""
+_PG_MIGRATION_LOCK = 0x1D6E7A11  # arbitrary constant: serialises concurrent first opens
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    """How far one source has been synced into the ledger.
+
+    ``key`` is the source key (e.g. ``"ksm|http://prom:9090|tenant"``); ``synced_from`` and
+    ``synced_until`` bound the time range already read; ``last_error`` is the error of the
+    most recent attempt when it failed (a success clears it).
+    """
+
+    key: str
+    synced_from: float | None
+    synced_until: float | None
+    last_success: float | None
+    last_error: str | None
+
+
+class Ledger:
+    """An opened ledger. Use :meth:`open`; close it (or use ``with``) when done."""
+
+    def __init__(
+        self, engine: Engine, target: Target, schema_version: int, clock: Callable[[], float]
+    ) -> None:
+        self.engine = engine
+        self.url: str = target.url.render_as_string(hide_password=True)
+        self.schema_version = schema_version
+        self._target = target
+        self._clock = clock
+        self._closed = False
+        self._lock = threading.Lock()
+        self._upsert_spans = span_upserter(target.dialect)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        target: str | Path,
+        *,
+        create: bool = True,
+        migrations: Sequence[Migration] = MIGRATIONS,
+        clock: Callable[[], float] = time.time,
+    ) -> Ledger:
+        """Open (creating or migrating as needed) the ledger at a path or SQLAlchemy URL.
+
+        Raises :class:`~imagetrail.errors.NotALedger` for a file or database that is not a
+        ledger (left untouched), :class:`~imagetrail.errors.LedgerError` for one newer than
+        this code, and :class:`~imagetrail.errors.ConfigError` for a malformed target.
+        ``migrations`` and ``clock`` exist for tests.
+        """
+        resolved = resolve(target)
+        if resolved.path is not None:
+            check_sqlite_file(resolved.path, create=create)
+        with translated(resolved.where, resolved.secrets):
+            engine = make_engine(resolved)
+            try:
+                with engine.connect() as conn:
+                    conn.execution_options(imagetrail_write=True)
+                    with conn.begin():
+                        if resolved.dialect == "postgresql":
+                            conn.execute(select(func.pg_advisory_xact_lock(_PG_MIGRATION_LOCK)))
+                        version = ensure_ledger(
+                            conn,
+                            resolved.where,
+                            steps=migrations,
+                            create=create,
+                            now=clock(),
+                            app_version=__version__,
+                        )
+                if resolved.path is not None:
+                    enable_wal(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+        return cls(engine, resolved, version, clock)
+
+    def close(self) -> None:
+        """Release every connection; further calls raise :class:`LedgerError`."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.url!r})"
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        self._check_open()
+        with translated(self._target.where, self._target.secrets), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        self._check_open()
+        with translated(self._target.where, self._target.secrets), self.engine.connect() as conn:
+            conn.execution_options(imagetrail_write=True)
+            with conn.begin():
+                yield conn
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LedgerError(f"ledger {self._target.where} is closed")
+
+    # -- spans -------------------------------------------------------------------------------
+
+    def merge_spans(
+        self,
+        spans: Iterable[Span],
+        *,
+        sync_key: str | None = None,
+        synced_from: float | None = None,
+        synced_until: float | None = None,
+    ) -> int:
+        """Upsert spans by key, widening ``[first_seen, last_seen]``; return rows inserted+changed.
+
+        With ``sync_key``, that source's sync state advances in the same transaction (and its
+        last error is cleared), so an interrupted sync resumes exactly where data stopped.
+        """
+        rows = R.merge_rows(spans)
+        if sync_key is None and (synced_from is not None or synced_until is not None):
+            raise InputError("synced_from/synced_until need a sync_key")
+        if sync_key is not None:
+            _check_sync_args(sync_key, synced_from, synced_until)
+        changed = 0
+        with self._write() as conn:
+            for chunk in _batched(rows, BATCH_ROWS):
+                changed += self._upsert_spans(conn, chunk)
+            if sync_key is not None:
+                conn.execute(
+                    sync_success(self._target.dialect),
+                    {
+                        "key_hash": R.sync_key_hash(sync_key),
+                        "key": sync_key,
+                        "synced_from": synced_from,
+                        "synced_until": synced_until,
+                        "last_success": self._clock(),
+                        "last_error": None,
+                    },
+                )
+        return changed
+
+    def spans(
+        self,
+        *,
+        cluster: str | None = None,
+        namespace_regex: str | None = None,
+        workload: str | None = None,
+        container: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        signal: str | None = None,
+    ) -> list[Span]:
+        """Spans matching every given filter; ``[start, end]`` selects spans overlapping it.
+
+        ``namespace_regex`` must match the whole namespace (:func:`re.fullmatch`).
+        """
+        t = S.spans.c
+        matcher = R.namespace_matcher(namespace_regex)
+        conds: list[ColumnElement[bool]] = []
+        if cluster is not None:
+            conds.append(S.prefix_eq(t.cluster, cluster))
+        literal_ns = R.literal_namespace(namespace_regex)
+        if literal_ns is not None:
+            conds.append(S.prefix_eq(t.namespace, literal_ns))
+        if workload is not None:
+            conds.append(R.workload_condition(S.spans, workload))
+        if container is not None:
+            conds.append(t.container == container)
+        if start is not None:
+            conds.append(t.last_seen >= start)
+        if end is not None:
+            conds.append(t.first_seen <= end)
+        if signal is not None:
+            conds.append(t.signal == signal)
+        stmt = (
+            select(S.spans)
+            .where(*conds)
+            .order_by(
+                t.cluster, t.namespace, t.workload, t.container, t.first_seen, t.pod, t.image, t.id
+            )
+        )
+        with self._read() as conn:
+            result = conn.execute(stmt)
+            return [R.row_span(row) for row in result if _ns_ok(matcher, row.namespace)]
+
+    def time_bounds(self) -> tuple[float, float] | None:
+        """``(min first_seen, max last_seen)`` over all spans, or ``None`` when empty."""
+        with self._read() as conn:
+            row: Any = conn.execute(
+                select(func.min(S.spans.c.first_seen), func.max(S.spans.c.last_seen))
+            ).one()
+        lo, hi = row
+        return None if lo is None else (float(lo), float(hi))
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def replace_changes(
+        self, workload_keys: Iterable[R.WorkloadKey], changes: Iterable[Change]
+    ) -> None:
+        """Replace the changes of each ``(cluster, namespace, kind, workload, container)`` key.
+
+        Keys of the given changes are replaced too, so no change is ever stored twice.
+        One transaction: readers see either the old or the new change log of a key.
+        """
+        rows = []
+        keys = {tuple(k) for k in workload_keys}
+        for change in changes:
+            rows.append(R.change_row(change))
+            keys.add(R.change_key(change))
+        c = S.changes.c
+        with self._write() as conn:
+            for cl, ns, kind, wl, ct in sorted(keys):
+                conn.execute(
+                    delete(S.changes).where(
+                        S.prefix_eq(c.cluster, cl),
+                        S.prefix_eq(c.namespace, ns),
+                        S.prefix_eq(c.workload, wl),
+                        S.prefix_eq(c.container, ct),
+                        c.workload_kind == kind,
+                    )
+                )
+            for chunk in _batched(rows, BATCH_ROWS):
+                conn.execute(insert(S.changes), chunk)
+
+    def changes(
+        self,
+        *,
+        cluster: str | None = None,
+        namespace_regex: str | None = None,
+        workload: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        kinds: Collection[str] | None = None,
+    ) -> list[Change]:
+        """Changes matching every filter, oldest first.
+
+        A change covers ``[started, finished]`` (either order; an unfinished one lasts until
+        now) and is selected when that overlaps ``[start, end]``.
+        """
+        c = S.changes.c
+        dialect = self._target.dialect
+        matcher = R.namespace_matcher(namespace_regex)
+        conds: list[ColumnElement[bool]] = []
+        if cluster is not None:
+            conds.append(S.prefix_eq(c.cluster, cluster))
+        literal_ns = R.literal_namespace(namespace_regex)
+        if literal_ns is not None:
+            conds.append(S.prefix_eq(c.namespace, literal_ns))
+        if workload is not None:
+            conds.append(R.workload_condition(S.changes, workload))
+        if end is not None:
+            lowest = least(dialect, c.started, func.coalesce(c.finished, c.started))
+            conds.append(lowest <= end)
+        if start is not None:
+            conds.append(
+                or_(c.finished.is_(None), greatest(dialect, c.started, c.finished) >= start)
+            )
+        if kinds is not None:
+            conds.append(c.kind.in_(R.change_kinds(kinds)))
+        stmt = (
+            select(S.changes)
+            .where(*conds)
+            .order_by(c.started, c.cluster, c.namespace, c.workload, c.container, c.id)
+        )
+        with self._read() as conn:
+            result = conn.execute(stmt)
+            return [R.row_change(row) for row in result if _ns_ok(matcher, row.namespace)]
+
+    # -- sync state --------------------------------------------------------------------------
+
+    def sync_state(self, sync_key: str) -> SyncState | None:
+        """The sync state of one source key, or ``None`` if it never synced or failed."""
+        t = S.sync_state
+        with self._read() as conn:
+            row = conn.execute(
+                select(t).where(t.c.key_hash == R.sync_key_hash(sync_key))
+            ).one_or_none()
+        if row is None:
+            return None
+        return SyncState(
+            key=row.key,
+            synced_from=row.synced_from,
+            synced_until=row.synced_until,
+            last_success=row.last_success,
+            last_error=row.last_error,
+        )
+
+    def record_sync_error(self, sync_key: str, error: str) -> None:
+        """Remember that the latest sync of ``sync_key`` failed with ``error``."""
+        _check_sync_args(sync_key, None, None)
+        # PostgreSQL text cannot hold NUL; an error message must never fail to be recorded.
+        text = error.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode()
+        ins = dialect_insert(self._target.dialect, S.sync_state).values(
+            key_hash=R.sync_key_hash(sync_key), key=sync_key, last_error=text
+        )
+        stmt = ins.on_conflict_do_update(
+            index_elements=[S.sync_state.c.key_hash], set_={"last_error": ins.excluded.last_error}
+        )
+        with self._write() as conn:
+            conn.execute(stmt)
+
+    def synced_until(self) -> float | None:
+        """The latest ``synced_until`` over all sources (where ledger data ends), or ``None``."""
+        with self._read() as conn:
+            value = conn.execute(select(func.max(S.sync_state.c.synced_until))).scalar()
+        return None if value is None else float(value)
+
+    def stats(self) -> dict[str, int]:
+        """Row counts per table: ``spans``, ``changes``, ``sync_state``."""
+        out = {}
+        with self._read() as conn:
+            for table in (S.spans, S.changes, S.sync_state):
+                out[table.name] = int(
+                    conn.execute(select(func.count()).select_from(table)).scalar_one()
+                )
+        return out
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _batched(rows: Iterable[R.Row], size: int) -> Iterator[list[R.Row]]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _ns_ok(matcher: re.Pattern[str] | None, namespace: str) -> bool:
+    return matcher is None or matcher.fullmatch(namespace) is not None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _check_sync_args(key: str, synced_from: float | None, synced_until: float | None) -> None:
+    if not key or "\x00" in key or _has_surrogate(key):
+        raise InputError("sync key must be a non-empty Unicode string without NUL")
+    for name, value in (("synced_from", synced_from), ("synced_until", synced_until)):
+        if value is not None and not math.isfinite(value):
+            raise InputError(f"{name} must be a finite unix time, got {value!r}")
+    if synced_from is not None and synced_until is not None and synced_from > synced_until:
+        raise InputError(f"synced_from {synced_from} is after synced_until {synced_until}")
