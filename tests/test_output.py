@@ -13,8 +13,18 @@ HOSTILE = 'evil"\n<script>alert(1)</script>[bold red]x[/] =cmd|calc'
 
 def _change(image: str) -> Change:
     return Change(
-        "c1", "ns", "Deployment", "web", "app", "nginx:1", None, image, None,
-        ChangeKind.UPGRADE, 1_700_000_000.0, None,
+        "c1",
+        "ns",
+        "Deployment",
+        "web",
+        "app",
+        "nginx:1",
+        None,
+        image,
+        None,
+        ChangeKind.UPGRADE,
+        1_700_000_000.0,
+        None,
     )
 
 

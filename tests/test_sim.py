@@ -382,6 +382,7 @@ def test_openmetrics_files_are_well_formed(tmp_path: Path) -> None:
         "kube_pod_container_info",
         "kube_pod_init_container_info",
         "kube_pod_container_status_running",
+        "kube_pod_container_status_terminated",
         "kube_pod_container_status_restarts_total",
     }
     keys = list(series)
@@ -396,6 +397,10 @@ def test_openmetrics_files_are_well_formed(tmp_path: Path) -> None:
     # cart crash-loops on day 4 only; on day 1 every running series is 1 once running
     running = [v for k, s in series.items() if "status_running" in k for _, v in s]
     assert set(running) == {0.0, 1.0}
+    # completed CronJob containers stay listed as terminated; nothing else terminates
+    terminated = {k for k, s in series.items() if "status_terminated" in k and s[-1][1] == 1.0}
+    assert terminated
+    assert all('pod="settlement-' in k or 'pod="nightly-etl-' in k for k in terminated)
 
 
 def test_openmetrics_window_and_signals(tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ class Span:
     last_seen: float
     signal: Signal = "ksm"
     workload_inferred: bool = False
+    pod_uid: str = ""  # tells apart pods that reuse a name (StatefulSets); "" when unknown
 
     @property
     def workload_ref(self) -> Workload:
@@ -75,13 +76,14 @@ class Span:
         """What counts as "one version": the image reference and its digest."""
         return (self.image, self.digest)
 
-    def key(self) -> tuple[str, str, str, str, str, str, str | None, str]:
+    def key(self) -> tuple[str, str, str, str, str, str, str, str | None, str]:
         """Identity used to merge re-observed spans."""
         return (
             self.signal,
             self.cluster,
             self.namespace,
             self.pod,
+            self.pod_uid,
             self.container,
             self.image,
             self.digest,

@@ -70,6 +70,7 @@ def _create_v1(conn: Connection) -> None:
         Column("workload", Text, nullable=False),
         Column("workload_inferred", Boolean, nullable=False),
         Column("pod", Text, nullable=False),
+        Column("pod_uid", Text, nullable=False, server_default=""),
         Column("container", Text, nullable=False),
         Column("image", Text, nullable=False),
         Column("digest", Text, nullable=True),

@@ -36,7 +36,7 @@ def _check_time(value: float, what: str) -> None:
         raise InputError(f"{what} must be a finite unix time, got {value!r}")
 
 
-_KEY_TEXT_FIELDS = ("cluster", "namespace", "pod", "container", "image", "workload")
+_KEY_TEXT_FIELDS = ("cluster", "namespace", "pod", "pod_uid", "container", "image", "workload")
 
 
 def key_hash(span: Span) -> str:
@@ -82,6 +82,7 @@ def span_row(span: Span) -> Row:
         "workload": span.workload,
         "workload_inferred": bool(span.workload_inferred),
         "pod": span.pod,
+        "pod_uid": span.pod_uid,
         "container": span.container,
         "image": span.image,
         "digest": span.digest,
@@ -124,6 +125,7 @@ def row_span(row: Any) -> Span:
         workload_kind=row.workload_kind,
         workload=row.workload,
         pod=row.pod,
+        pod_uid=row.pod_uid,
         container=row.container,
         image=row.image,
         digest=row.digest,

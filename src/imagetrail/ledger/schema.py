@@ -74,6 +74,7 @@ spans = Table(
     Column("workload", Text, nullable=False),
     Column("workload_inferred", Boolean, nullable=False),
     Column("pod", Text, nullable=False),
+    Column("pod_uid", Text, nullable=False, server_default=""),
     Column("container", Text, nullable=False),
     Column("image", Text, nullable=False),
     Column("digest", Text, nullable=True),

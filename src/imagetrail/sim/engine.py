@@ -404,7 +404,8 @@ class _Workload:
                     restarts=tuple(r for r in c.restarts if r < self.sim_end),
                 )
                 for c in pod.containers
-                if c.start < self.sim_end
+                # a pod deleted before its container started never ran that container
+                if c.start < self.sim_end and (pod.end is None or c.start < pod.end)
             )
             out.append(
                 PodRun(

@@ -138,6 +138,7 @@ class Fleet:
                         first_seen=first,
                         last_seen=last,
                         signal="ksm",
+                        pod_uid=pod.uid,
                     )
                 )
         return out

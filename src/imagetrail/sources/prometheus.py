@@ -40,6 +40,7 @@ log = logging.getLogger("imagetrail.sources")
 KSM_INFO = "kube_pod_container_info"
 KSM_RUNNING = "kube_pod_container_status_running"
 KSM_TERMINATED = "kube_pod_container_status_terminated"
+KSM_RESTARTS = "kube_pod_container_status_restarts_total"
 CADVISOR_CPU = "container_cpu_usage_seconds_total"
 SIGNAL_METRIC: dict[str, str] = {"ksm": KSM_INFO, "cadvisor": CADVISOR_CPU}
 
@@ -64,21 +65,48 @@ class _Gate:
     and a value <= 0 elsewhere.
     """
 
-    metric: str
+    metrics: tuple[str, ...]  # {sel0}, {sel1}, ... in the templates
     matchers: tuple[tuple[str, str, str], ...]
-    presence: str  # uses {sel} and {w}
-    stamp: str  # uses {sel}
+    presence: str  # uses {selN} and {w}
+    stamp: str  # uses {selN}
 
 
-_RUNNING = _Gate(KSM_RUNNING, (), "sum_over_time({sel}[{w}])", "timestamp({sel}) * {sel}")
-_NOT_TERMINATED = _Gate(
-    KSM_TERMINATED,
+# Started: running now, or restarted before (a crash-looping container may run for seconds only,
+# between two scrapes; its restart counter still tells that it started).
+_STARTED = _Gate(
+    (KSM_RUNNING, KSM_RESTARTS),
     (),
-    "count_over_time({sel}[{w}]) - sum_over_time({sel}[{w}])",
-    "timestamp({sel}) * (1 - {sel})",
+    "sum_over_time({sel0}[{w}]) > 0 or max_over_time({sel1}[{w}]) > 0",
+    "(timestamp({sel0}) * {sel0} > 0) or (timestamp({sel1}) * ({sel1} > bool 0) > 0)",
 )
+_NOT_TERMINATED = _Gate(
+    (KSM_TERMINATED,),
+    (),
+    "count_over_time({sel0}[{w}]) - sum_over_time({sel0}[{w}])",
+    "timestamp({sel0}) * (1 - {sel0})",
+)
+# The pod's uid is in cAdvisor's cgroup path (`/kubepods/burstable/pod<uid>/<container>`, or
+# `kubepods-burstable-pod<uid with _>.slice` with the systemd driver): it keeps apart pods that
+# reuse a name (StatefulSets).
+_UID_RE = ".*pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}).*"
+
+
+def _fill(template: str, **values: str) -> str:
+    """Put values into a query template (not str.format: PromQL regexes hold braces)."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", value)
+    return template
+
+
+def _with_uid(expr: str) -> str:
+    return f'label_replace({expr}, "pod_uid", "$1", "id", "{_UID_RE}")'
+
+
 _CPU = _Gate(
-    CADVISOR_CPU, (("image", "!=", ""),), "count_over_time({sel}[{w}])", "timestamp({sel})"
+    (CADVISOR_CPU,),
+    (("image", "!=", ""),),
+    _with_uid("count_over_time({sel0}[{w}])"),
+    _with_uid("timestamp({sel0})"),
 )
 
 
@@ -94,10 +122,12 @@ class _Plan:
 # ksm: a container is there from its first running sample until it terminates or its pod goes
 # (a crash-looping container waits between runs but is not terminated). The image comes from
 # kube_pod_container_info of the same pod container.
-_KSM = _Plan(("namespace", "pod", "uid", "container"), _RUNNING, _NOT_TERMINATED)
+_KSM = _Plan(("namespace", "pod", "uid", "container"), _STARTED, _NOT_TERMINATED)
 # cadvisor: a container is there while its CPU counter is scraped; legacy label names included.
 _CADVISOR = _Plan(
-    ("namespace", "pod", "pod_name", "container", "container_name", "image"), _CPU, _CPU
+    ("namespace", "pod", "pod_name", "pod_uid", "container", "container_name", "image"),
+    _CPU,
+    _CPU,
 )
 # How far back to look whether a container that is there but not running in a chunk ran before.
 RAN_BEFORE_LOOKBACK = 7 * 86400.0
@@ -268,8 +298,11 @@ class PrometheusSource:
     ) -> dict[tuple[str, ...], list[float]]:
         """Bucket end times at which each key has samples passing the gate."""
         n = max(1, math.ceil((end - start) / bucket - 1e-9))
-        sel = selector(gate.metric, self._matchers(gate.matchers))
-        expr = gate.presence.format(sel=sel, w=duration(bucket))
+        sels = {
+            f"sel{i}": selector(m, self._matchers(gate.matchers))
+            for i, m in enumerate(gate.metrics)
+        }
+        expr = _fill(gate.presence, w=duration(bucket), **sels)
         query = f"sum by ({self._by(plan)}) ({expr})"
         result = self.client.query_range(query, start=end - (n - 1) * bucket, end=end, step=bucket)
         keyed: dict[tuple[str, ...], list[float]] = {}
@@ -286,10 +319,12 @@ class PrometheusSource:
     ) -> set[tuple[str, ...]]:
         found: set[tuple[str, ...]] = set()
         for pod_label, pods in self._pod_batches(plan, keys):
-            sel = self._pod_selector(plan.first, pod_label, pods)
-            query = (
-                f"max by ({self._by(plan)}) (max_over_time({sel}[{duration(RAN_BEFORE_LOOKBACK)}]))"
+            expr = _fill(
+                plan.first.presence,
+                w=duration(RAN_BEFORE_LOOKBACK),
+                **self._pod_selectors(plan.first, pod_label, pods),
             )
+            query = f"sum by ({self._by(plan)}) ({expr})"
             for series in self.client.query(query, time=at).series:
                 key = self._key(plan, series.labels)
                 if key in keys and series.values and series.values[-1][1] > 0:
@@ -312,9 +347,10 @@ class PrometheusSource:
             ]
         return out
 
-    def _pod_selector(self, gate: _Gate, pod_label: str, pods: Sequence[str]) -> str:
+    def _pod_selectors(self, gate: _Gate, pod_label: str, pods: Sequence[str]) -> dict[str, str]:
         pod_re = "|".join(regex_literal(p) for p in pods)
-        return selector(gate.metric, self._matchers([*gate.matchers, (pod_label, "=~", pod_re)]))
+        matchers = self._matchers([*gate.matchers, (pod_label, "=~", pod_re)])
+        return {f"sel{i}": selector(m, matchers) for i, m in enumerate(gate.metrics)}
 
     def _key(self, plan: _Plan, labels: Mapping[str, str]) -> tuple[str, ...]:
         return tuple(labels.get(name, "") for name in (self.cluster_label, *plan.key_labels))
@@ -353,7 +389,7 @@ class PrometheusSource:
 
         def run(job: tuple[float, str, list[str]]) -> QueryResult:
             t, pod_label, pods = job
-            stamp = gate.stamp.format(sel=self._pod_selector(gate, pod_label, pods))
+            stamp = _fill(gate.stamp, **self._pod_selectors(gate, pod_label, pods))
             query = f"{agg} by ({self._by(plan)}) ({func}(({stamp} > 0){window}))"
             return self.client.query(query, time=t)
 
@@ -499,4 +535,5 @@ class PrometheusSource:
             last_seen=last,
             signal=signal,
             workload_inferred=owner.inferred,
+            pod_uid=(labels.get("uid") or labels.get("pod_uid", "")).replace("_", "-"),
         )

@@ -1,0 +1,57 @@
+"""Simulated fleets in real servers: cached TSDBs and VictoriaMetrics imports for the tests."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from servers import cached_tsdb
+
+from imagetrail.sim import Fleet, SimConfig, simulate, write_openmetrics
+
+SIM_DIR = Path(__file__).resolve().parents[1] / "src" / "imagetrail" / "sim"
+DAY = 86400.0
+
+# Two clusters and four days around the interesting events of the demo fleet: the failed
+# rollout and its rollback (day 4), a workload added (day 5), the tag re-push (day 6) and a
+# workload removed (day 7). About 11M samples: ~40 s to backfill, once per cache.
+E2E_CONFIG = SimConfig(clusters=("prod-eu", "staging"))
+E2E_WINDOW = (3.5 * DAY, 7.6 * DAY)
+
+
+@dataclass(frozen=True)
+class SimData:
+    fleet: Fleet
+    start: float
+    end: float
+    signals: tuple[str, ...]
+
+
+def _code_hash() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(SIM_DIR.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def sim_data(
+    config: SimConfig = E2E_CONFIG,
+    window: tuple[float, float] = E2E_WINDOW,
+    signals: tuple[str, ...] = ("ksm",),
+) -> SimData:
+    fleet = simulate(config)
+    return SimData(fleet, config.start + window[0], config.start + window[1], signals)
+
+
+def sim_tsdb(data: SimData) -> Path:
+    """A Prometheus TSDB holding the simulated series (built once, then cached)."""
+    key = hashlib.sha256(
+        repr((data.fleet.config, data.start, data.end, data.signals, _code_hash())).encode()
+    ).hexdigest()[:16]
+    return cached_tsdb(
+        f"sim-{key}",
+        lambda out: write_openmetrics(
+            data.fleet, out, signals=data.signals, start=data.start, end=data.end
+        ),
+    )

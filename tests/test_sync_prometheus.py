@@ -1,0 +1,160 @@
+"""The history engine against a real Prometheus holding the simulated fleet.
+
+The ledger after `sync` must match the simulator's own ground truth: every change, the right
+kind, and times within one scrape interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from servers import Server, start_prometheus
+from simdata import SimData, sim_data, sim_tsdb
+
+from imagetrail.ledger import Ledger
+from imagetrail.model import Change
+from imagetrail.sources.promapi import PromClient, PromConfig
+from imagetrail.sources.prometheus import PrometheusSource
+from imagetrail.sync import sync_once
+
+pytestmark = pytest.mark.slow
+HOUR = 3600.0
+
+
+@pytest.fixture(scope="module")
+def ksm_data() -> SimData:
+    return sim_data()
+
+
+@pytest.fixture(scope="module")
+def ksm_prometheus(ksm_data: SimData) -> Iterator[Server]:
+    server = start_prometheus(sim_tsdb(ksm_data))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _sync(url: str, ledger: Ledger, data: SimData, **kw: object) -> None:
+    with PromClient(PromConfig(url=url)) as client:
+        source = PrometheusSource(client, resolution=data.fleet.config.scrape_interval)
+        sync_once(
+            ledger,
+            source,
+            url=url,
+            since=data.start,
+            until=data.end,
+            **kw,  # type: ignore[arg-type]
+        )
+
+
+def _key(c: object) -> tuple[object, ...]:
+    return tuple(
+        getattr(c, f)
+        for f in (
+            "cluster",
+            "namespace",
+            "workload_kind",
+            "workload",
+            "container",
+            "from_image",
+            "from_digest",
+            "to_image",
+            "to_digest",
+            "kind",
+        )
+    )
+
+
+def _expected(data: SimData) -> dict[tuple[object, ...], tuple[float, float | None]]:
+    """Ground-truth changes that a window [start, end] of history can show."""
+    lo, hi = data.start + HOUR, data.end - 2 * HOUR
+    out = {}
+    for c in data.fleet.expected_changes:
+        if lo <= c.started <= hi:
+            finished = c.finished if c.finished is not None and c.finished <= data.end else None
+            out[_key(c)] = (c.started, finished)
+    return out
+
+
+def _found(
+    changes: list[Change], data: SimData
+) -> dict[tuple[object, ...], tuple[float, float | None]]:
+    lo, hi = data.start + HOUR, data.end - 2 * HOUR
+    return {_key(c): (c.started, c.finished) for c in changes if lo <= c.started <= hi}
+
+
+def _assert_changes_match(ledger: Ledger, data: SimData) -> None:
+    expected = _expected(data)
+    found = _found(ledger.changes(start=data.start), data)
+    assert set(found) == set(expected), (
+        f"missing: {sorted(set(expected) - set(found), key=str)[:5]}\n"
+        f"unexpected: {sorted(set(found) - set(expected), key=str)[:5]}"
+    )
+    interval = data.fleet.config.scrape_interval
+    for key, (started, finished) in expected.items():
+        got_started, got_finished = found[key]
+        assert abs(got_started - started) <= interval, (key, got_started, started)
+        if finished is None:
+            assert got_finished is None, (key, got_finished)
+        else:
+            assert got_finished is not None, key
+            assert abs(got_finished - finished) <= interval, (key, got_finished, finished)
+
+
+def test_sync_reproduces_the_simulated_rollouts(
+    ksm_prometheus: Server, ksm_data: SimData, tmp_path: Path
+) -> None:
+    with Ledger.open(tmp_path / "l.db") as ledger:
+        _sync(ksm_prometheus.url, ledger, ksm_data)
+        _assert_changes_match(ledger, ksm_data)
+        kinds = {c.kind.value for c in ledger.changes(start=ksm_data.start)}
+        # The window was chosen to hold every kind the simulator scripts.
+        assert {"upgrade", "rollback", "tag-repush", "added", "removed"} <= kinds
+
+
+def test_span_edges_within_one_scrape_interval(
+    ksm_prometheus: Server, ksm_data: SimData, tmp_path: Path
+) -> None:
+    with Ledger.open(tmp_path / "l.db") as ledger:
+        _sync(ksm_prometheus.url, ledger, ksm_data)
+        spans = {(s.cluster, s.namespace, s.pod, s.pod_uid, s.container): s for s in ledger.spans()}
+    interval = ksm_data.fleet.config.scrape_interval
+    truth = [
+        s
+        for s in ksm_data.fleet.spans()
+        if s.first_seen >= ksm_data.start + interval
+        and s.last_seen <= ksm_data.end - interval
+        # a container that lived less than a scrape interval may fall between two scrapes
+        and s.last_seen - s.first_seen >= interval
+    ]
+    assert len(truth) > 500
+    first_restart = {
+        (pod.uid, c.name): c.restarts[0]
+        for pod in ksm_data.fleet.pods
+        for c in pod.containers
+        if c.restarts
+    }
+    for t in truth:
+        got = spans.get((t.cluster, t.namespace, t.pod, t.pod_uid, t.container))
+        assert got is not None, t
+        assert (got.image, got.digest) == (t.image, t.digest)
+        assert (got.workload_kind, got.workload) == (t.workload_kind, t.workload)
+        # A crash-looping container may run only seconds at a time, between two scrapes;
+        # its first restart is then the earliest evidence that it started.
+        restarts = first_restart.get((t.pod_uid, t.container))
+        slack = interval + (restarts - t.first_seen if restarts is not None else 0.0)
+        assert abs(got.first_seen - t.first_seen) <= slack, (t, got)
+        assert abs(got.last_seen - t.last_seen) <= interval, (t, got)
+
+
+def test_second_sync_changes_nothing(
+    ksm_prometheus: Server, ksm_data: SimData, tmp_path: Path
+) -> None:
+    with Ledger.open(tmp_path / "l.db") as ledger:
+        _sync(ksm_prometheus.url, ledger, ksm_data)
+        before = (sorted(ledger.spans(), key=repr), ledger.changes(start=0))
+        _sync(ksm_prometheus.url, ledger, ksm_data)
+        assert (sorted(ledger.spans(), key=repr), ledger.changes(start=0)) == before
