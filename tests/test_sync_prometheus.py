@@ -10,14 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import Server, start_prometheus
-from simdata import SimData, sim_data, sim_tsdb
 
 from imagetrail.ledger import Ledger
 from imagetrail.model import Change
+from imagetrail.sim import write_vm_import
 from imagetrail.sources.promapi import PromClient, PromConfig
 from imagetrail.sources.prometheus import PrometheusSource
 from imagetrail.sync import sync_once
+from servers import Server, start_prometheus, start_victoriametrics
+from simdata import SimData, sim_data, sim_tsdb
 
 pytestmark = pytest.mark.slow
 HOUR = 3600.0
@@ -28,9 +29,22 @@ def ksm_data() -> SimData:
     return sim_data()
 
 
-@pytest.fixture(scope="module")
-def ksm_prometheus(ksm_data: SimData) -> Iterator[Server]:
-    server = start_prometheus(sim_tsdb(ksm_data))
+@pytest.fixture(scope="module", params=["prometheus", "victoriametrics"])
+def ksm_prometheus(
+    request: pytest.FixtureRequest, ksm_data: SimData, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The same simulated series in a real Prometheus and in a real VictoriaMetrics."""
+    if request.param == "prometheus":
+        server = start_prometheus(sim_tsdb(ksm_data))
+    else:
+        files = write_vm_import(
+            ksm_data.fleet,
+            tmp_path_factory.mktemp("vm"),
+            signals=ksm_data.signals,
+            start=ksm_data.start,
+            end=ksm_data.end,
+        )
+        server = start_victoriametrics(files)
     try:
         yield server
     finally:
@@ -158,3 +172,14 @@ def test_second_sync_changes_nothing(
         before = (sorted(ledger.spans(), key=repr), ledger.changes(start=0))
         _sync(ksm_prometheus.url, ledger, ksm_data)
         assert (sorted(ledger.spans(), key=repr), ledger.changes(start=0)) == before
+
+
+def test_ledger_on_postgresql_holds_the_same_history(
+    ksm_prometheus: Server, ksm_data: SimData, tmp_path: Path, pg_database_url: str
+) -> None:
+    with Ledger.open(tmp_path / "l.db") as sqlite, Ledger.open(pg_database_url) as pg:
+        _sync(ksm_prometheus.url, sqlite, ksm_data)
+        _sync(ksm_prometheus.url, pg, ksm_data)
+        _assert_changes_match(pg, ksm_data)
+        assert sorted(pg.spans(), key=repr) == sorted(sqlite.spans(), key=repr)
+        assert pg.changes(start=0) == sqlite.changes(start=0)
