@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from imagetrail import analysis
 from imagetrail.errors import InputError, LedgerError
@@ -191,14 +191,25 @@ class QueryContext:
         if query.source == "prometheus":
             end = w.end if w.end is not None else time.time()
             start = w.start if w.start is not None else end - (default_range or DEFAULT_RANGE)
-            return self._live_spans(query, start, end), start, end
+            return self._still_running(self._live_spans(query, start, end), end), start, end
         wanted_start = w.start
         if wanted_start is None and default_range is not None:
             wanted_start = (w.end if w.end is not None else time.time()) - default_range
         spans, data_start, data_end = self._ledger_spans(query, wanted_start, w.end)
         start = wanted_start if wanted_start is not None else data_start
         end = w.end if w.end is not None else min(time.time(), data_end)
-        return spans, start, end
+        return self._still_running(spans, data_end), start, end
+
+    def _still_running(self, spans: list[Span], data_end: float) -> list[Span]:
+        """Spans whose last sample is the newest one the data has run until its end.
+
+        A running container's latest sample lies up to a scrape interval before the end of
+        what was read; without this, "now" and the last heatmap column would miss it.
+        """
+        edge = data_end - self.tolerance
+        return [
+            replace(s, last_seen=data_end) if edge <= s.last_seen < data_end else s for s in spans
+        ]
 
     # -- answers ---------------------------------------------------------------------------
     def versions(self, query: Query) -> tuple[list[VersionCount], float]:

@@ -46,7 +46,7 @@ SIGNAL_METRIC: dict[str, str] = {"ksm": KSM_INFO, "cadvisor": CADVISOR_CPU}
 
 # Pod-name patterns used only when kube-state-metrics owner metrics are missing.
 _CRONJOB_POD = re.compile(r"^(?P<name>.+)-\d{8,10}-[a-z0-9]{5}$")
-_DEPLOYMENT_POD = re.compile(r"^(?P<name>.+)-[a-f0-9]{6,10}-[a-z0-9]{5}$")
+_DEPLOYMENT_POD = re.compile(r"^(?P<name>.+)-[a-z0-9]{6,10}-[a-z0-9]{5}$")
 _STATEFULSET_POD = re.compile(r"^(?P<name>.+)-\d+$")
 _GENERATED_POD = re.compile(r"^(?P<name>.+)-[a-z0-9]{5}$")
 _RS_HASH = re.compile(r"^(?P<name>.+)-[a-z0-9]{6,10}$")
