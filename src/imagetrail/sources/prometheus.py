@@ -385,13 +385,15 @@ class PrometheusSource:
             for pod_label, pods in self._pod_batches(plan, keys)
         ]
         func, agg = ("min_over_time", "min") if edge == "first" else ("max_over_time", "max")
-        window = f"[{duration(bucket)}:{duration(self.resolution)}]"
+        # Subquery steps are aligned to multiples of the resolution: evaluate one step later
+        # (and look one step further back) so the samples right at both bucket edges are seen.
+        window = f"[{duration(bucket + self.resolution)}:{duration(self.resolution)}]"
 
         def run(job: tuple[float, str, list[str]]) -> QueryResult:
             t, pod_label, pods = job
             stamp = _fill(gate.stamp, **self._pod_selectors(gate, pod_label, pods))
             query = f"{agg} by ({self._by(plan)}) ({func}(({stamp} > 0){window}))"
-            return self.client.query(query, time=t)
+            return self.client.query(query, time=t + self.resolution)
 
         found: dict[tuple[str, ...], float] = {}
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
