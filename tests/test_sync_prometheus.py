@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from imagetrail.errors import QueryRejected
 from imagetrail.ledger import Ledger
 from imagetrail.model import Change
 from imagetrail.sim import write_vm_import
@@ -183,3 +184,24 @@ def test_ledger_on_postgresql_holds_the_same_history(
         _assert_changes_match(pg, ksm_data)
         assert sorted(pg.spans(), key=repr) == sorted(sqlite.spans(), key=repr)
         assert pg.changes(start=0) == sqlite.changes(start=0)
+
+
+def test_chunks_too_big_for_the_server_are_read_in_halves(
+    ksm_data: SimData, tmp_path: Path
+) -> None:
+    """A Prometheus with a tight --query.max-samples refuses day-long chunks: sync halves them
+    and still records the same history."""
+    server = start_prometheus(sim_tsdb(ksm_data), extra_args=["--query.max-samples=60000"])
+    try:
+        with (
+            PromClient(PromConfig(url=server.url)) as client,
+            pytest.raises(QueryRejected, match="too many samples"),
+        ):
+            PrometheusSource(client).chunk_spans(
+                "ksm", ksm_data.start + 86400, ksm_data.start + 2 * 86400
+            )
+        with Ledger.open(tmp_path / "l.db") as ledger:
+            _sync(server.url, ledger, ksm_data)
+            _assert_changes_match(ledger, ksm_data)
+    finally:
+        server.stop()

@@ -131,6 +131,10 @@ def sync(
         str | None,
         typer.Option("--since", help="Backfill from here (default: all the server has)."),
     ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Sync up to here (default: now); not with --follow."),
+    ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep polling after the backfill.")
     ] = False,
@@ -145,6 +149,11 @@ def sync(
     qc = _context(ctx, prometheus_url=prometheus, ledger=ledger, signal=signal, chunk=chunk)
     query = _query(cluster=cluster, namespace=namespace, workload=None)
     since_t = Window.parse_point(since) if since else None
+    until_t = Window.parse_point(until) if until else None
+    if until_t is not None and follow:
+        raise InputError("give --until or --follow, not both")
+    if since_t is not None and until_t is not None and since_t >= until_t:
+        raise InputError("--since must be before --until")
     with qc.open_ledger() as led, qc.prometheus_source(query) as src:
         while True:
             with _progress() as progress:
@@ -160,6 +169,7 @@ def sync(
                     tenant=qc.settings["tenant"],
                     signal=qc.settings["signal"],
                     since=since_t,
+                    until=until_t,
                     chunk=qc.settings["chunk"],
                     concurrency=qc.settings["concurrency"],
                     removed_after=qc.settings["removed_after"],
@@ -467,9 +477,10 @@ def main() -> None:
     try:
         app()
     except ImagetrailError as exc:
-        err_console.print(Text(f"error: {exc.message}", style="bold red"))
+        # soft_wrap: one line each, however narrow the terminal (scripts grep for "error:").
+        err_console.print(Text(f"error: {exc.message}", style="bold red"), soft_wrap=True)
         if exc.hint:
-            err_console.print(Text(f"hint: {exc.hint}", style="yellow"))
+            err_console.print(Text(f"hint: {exc.hint}", style="yellow"), soft_wrap=True)
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print(Text("interrupted", style="yellow"))

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from imagetrail.analysis import detect_changes
-from imagetrail.errors import ImagetrailError, SourceError
+from imagetrail.errors import ImagetrailError, QueryRejected, SourceError
 from imagetrail.ledger import Ledger
 from imagetrail.model import Signal, Span
 from imagetrail.sources.prometheus import PrometheusSource
@@ -70,6 +70,34 @@ def choose_signal(source: PrometheusSource, wanted: str, *, start: float, end: f
     return found[0]
 
 
+# Words in a server's refusal that mean "ask for less at once" (Prometheus, Thanos, Mimir,
+# VictoriaMetrics): the chunk is then read in halves.
+_TOO_BIG = (
+    "too many samples",
+    "maxsamplesperquery",
+    "maxuniquetimeseries",
+    "maxpointspertimeseries",
+    "exceeded maximum resolution",
+    "max-fetched-chunks",
+    "max-fetched-series",
+    "exceeded the limit",
+)
+MIN_CHUNK = 600.0
+
+
+def read_chunk(source: PrometheusSource, signal: Signal, start: float, end: float) -> list[Span]:
+    """One chunk's spans; halves the chunk while the server says it is too big to answer."""
+    try:
+        return source.chunk_spans(signal, start, end)
+    except QueryRejected as exc:
+        text = exc.message.lower()
+        if end - start <= MIN_CHUNK or not any(word in text for word in _TOO_BIG):
+            raise
+        log.info("server refused %s..%s as too big; reading it in halves", start, end)
+        mid = start + (end - start) / 2
+        return read_chunk(source, signal, start, mid) + read_chunk(source, signal, mid, end)
+
+
 def collect(
     source: PrometheusSource,
     signal: Signal,
@@ -86,7 +114,7 @@ def collect(
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for (a, b), spans in zip(
             pieces,
-            pool.map(lambda p: source.chunk_spans(signal, p[0], p[1]), pieces),
+            pool.map(lambda p: read_chunk(source, signal, p[0], p[1]), pieces),
             strict=True,
         ):
             if on_chunk is not None:
