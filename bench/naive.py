@@ -145,7 +145,7 @@ def attributes(
             seen = counts.setdefault(key_of(series.labels), {})
             seen[attrs] = seen.get(attrs, 0.0) + (series.values[-1][1] if series.values else 0.0)
     return {
-        key: dict(zip(ATTR_LABELS, max(seen, key=lambda a: seen[a]), strict=True))
+        key: dict(zip(ATTR_LABELS, max(seen.items(), key=lambda kv: kv[1])[0], strict=True))
         for key, seen in counts.items()
     }
 
@@ -223,9 +223,7 @@ def naive_spans(
     concurrency: int = 2,
 ) -> NaiveResult:
     """Every ``ksm`` span in ``(start, end]`` the naive way (see the module docstring)."""
-    edges, points = dense_edges(
-        client, start, end, step=step, chunk=chunk, concurrency=concurrency
-    )
+    edges, points = dense_edges(client, start, end, step=step, chunk=chunk, concurrency=concurrency)
     source = PrometheusSource(client, resolution=step)
     spans = build_spans(edges, attributes(client, start, end), owners(source, start, end))
     return NaiveResult(spans, points)

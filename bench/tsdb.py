@@ -100,8 +100,8 @@ def build_tsdb(
     start, end = config.start, fleet.end
     final = cache_root / cache_key(config)
     if (final / BUILD_INFO).is_file():
-        info = json.loads((final / BUILD_INFO).read_text())
-        return BenchFleet(fleet, final, start, end, None, info)
+        cached = json.loads((final / BUILD_INFO).read_text())
+        return BenchFleet(fleet, final, start, end, None, cached)
     cache_root.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".build-{final.name}-", dir=cache_root))
     began = time.perf_counter()

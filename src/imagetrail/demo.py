@@ -11,14 +11,34 @@ from rich.console import Console
 from rich.text import Text
 
 from imagetrail import analysis
+from imagetrail.errors import ImageRefError
+from imagetrail.imageref import ImageRef, parse
 from imagetrail.ledger import Ledger
-from imagetrail.model import ChangeKind
+from imagetrail.model import Change, ChangeKind
 from imagetrail.output import record, render_rows
 from imagetrail.sim import SimConfig, simulate
 from imagetrail.sync import rederive_changes
-from imagetrail.timeutil import format_time
+from imagetrail.timeutil import format_duration, format_time
 
 DEMO_SYNC_KEY = "demo|simulator|"
+
+
+def transition(change: Change) -> str:
+    """``repo  1.2 → 1.3`` when one repository changes version, else both references."""
+    try:
+        a = parse(change.from_image) if change.from_image else None
+        b = parse(change.to_image) if change.to_image else None
+    except ImageRefError:
+        a = b = None
+    if a is not None and b is not None and a.name == b.name:
+        if a.tag == b.tag:
+            return f"{b.familiar}  {_short(change.from_digest)} → {_short(change.to_digest)}"
+        return f"{ImageRef(b.registry, b.repository).familiar}  {a.tag} → {b.tag}"
+    return f"{change.from_image or '—'} → {change.to_image or '—'}"
+
+
+def _short(digest: str | None) -> str:
+    return digest[:19] + "…" if digest else "?"
 
 
 def default_demo_ledger() -> Path:
@@ -63,10 +83,17 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
         # 1. Which versions run now?
         rows = analysis.distribution([s for s in spans if s.covers(at)], at=at)
         render_rows(
-            [record(r) for r in rows[:15]],
+            [
+                {
+                    "image": r.image,
+                    "containers": r.containers,
+                    "clusters": len({w.split("/")[0] for w in r.workloads}),
+                    "workloads": sorted({"/".join(w.split("/")[1::2]) for w in r.workloads}),
+                }
+                for r in rows[:12]
+            ],
             "table",
-            columns=["image", "containers", "workloads"],
-            title=f"1. Versions running now ({format_time(at)}), top 15 of {len(rows)}",
+            title=f"1. Versions running now ({format_time(at)}): top 12 of {len(rows)}",
             console=console,
         )
         # 2. One workload's history: the one that rolled back, the most telling story.
@@ -89,23 +116,27 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
                 f"{story.workload_kind}/{story.workload}",
                 console=console,
             )
-        # 3. This week's changes.
-        week = [c for c in changes if c.started >= end - 7 * 86400]
+        # 3. This week's changes, newest first.
+        week = sorted(
+            (c for c in changes if c.started >= end - 7 * 86400),
+            key=lambda c: c.started,
+            reverse=True,
+        )
         render_rows(
-            [record(c) for c in week],
-            "table",
-            columns=[
-                "started",
-                "kind",
-                "cluster",
-                "namespace",
-                "workload",
-                "container",
-                "from_image",
-                "to_image",
-                "finished",
+            [
+                {
+                    "started": record(c)["started"],
+                    "kind": c.kind.value,
+                    "where": f"{c.cluster}/{c.namespace}/{c.workload}/{c.container}",
+                    "what": transition(c),
+                    "rollout took": "in progress"
+                    if c.finished is None
+                    else format_duration(round(max(0.0, c.finished - c.started))),
+                }
+                for c in week[:15]
             ],
-            title=f"3. This week's changes ({len(week)})",
+            "table",
+            title=f"3. This week's changes: {len(week)}, the 15 newest",
             console=console,
         )
         console.print(

@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 from collections.abc import Sequence
 from enum import Enum
 from typing import Any, Literal
@@ -97,12 +98,18 @@ def render_rows(
     console.print(table)
 
 
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?Z$")
+
+
 def _cell_text(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, list):
         return "\n".join(str(v) for v in value)
-    return str(value)
+    text = str(value)
+    # Tables are for people: whole seconds, no T/Z (JSON and CSV keep RFC 3339).
+    match = _RFC3339.match(text)
+    return f"{match.group(1)} {match.group(2)}" if match else text
 
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
