@@ -14,13 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import Server, start_prometheus
-from simdata import DAY, SimData, sim_data, sim_tsdb
 from typer.testing import CliRunner
 
 from imagetrail.cli import app
 from imagetrail.imageref import is_sandbox, resolve
 from imagetrail.timeutil import format_time
+from servers import Server, start_prometheus
+from simdata import DAY, SimData, sim_data, sim_tsdb
 
 pytestmark = pytest.mark.slow
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -129,7 +129,8 @@ def test_default_view_drops_only_the_sandbox_over_count(
     panel = _by_image(_cli_heatmap(cadvisor_prometheus.url, cadvisor_data, "--exact-panel"))
     ours = _by_image(_cli_heatmap(cadvisor_prometheus.url, cadvisor_data, "--source", "prometheus"))
     pause = {image: counts for image, counts in panel.items() if is_sandbox(image)}
-    assert pause and not any(is_sandbox(image) for image in ours)
+    assert pause
+    assert not any(is_sandbox(image) for image in ours)
     # Compare at instants far (> the rate window) from any container start or end: there the
     # panel and imagetrail must agree image by image once the pause rows are set aside.
     edges = [
