@@ -19,8 +19,8 @@ from rich.text import Text
 
 from imagetrail import __version__
 from imagetrail import settings as settings_mod
-from imagetrail.errors import ImagetrailError, InputError
-from imagetrail.output import Format, record, render_heatmap, render_rows
+from imagetrail.errors import ImagetrailError, InputError, SourceError
+from imagetrail.output import Format, printable, record, render_heatmap, render_rows
 from imagetrail.query import Query, QueryContext, Window
 
 console = Console()
@@ -73,6 +73,13 @@ def _fmt(value: str) -> Format:
     return value  # type: ignore[return-value]
 
 
+def _print_version(value: bool) -> None:
+    # Eager, so that `imagetrail --version` works without a command.
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -80,16 +87,20 @@ def _root(
         Path | None, typer.Option("--config", help="Config file (default ./imagetrail.yaml).")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log requests.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        print(__version__)
-        raise typer.Exit()
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # -v shows imagetrail's own requests and decisions, not every library's internals.
+    logging.getLogger("imagetrail").setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = {"config": config}
 
 
@@ -156,25 +167,35 @@ def sync(
         raise InputError("--since must be before --until")
     with qc.open_ledger() as led, qc.prometheus_source(query) as src:
         while True:
-            with _progress() as progress:
-                task = progress.add_task("sync", total=None)
+            try:
+                with _progress() as progress:
+                    task = progress.add_task("sync", total=None)
 
-                def tick(done: int, total: int, mark: float, task: Any = task) -> None:
-                    progress.update(task, completed=done, total=total or None)
+                    def tick(done: int, total: int, mark: float, task: Any = task) -> None:
+                        progress.update(task, completed=done, total=total or None)
 
-                result = sync_once(
-                    led,
-                    src,
-                    url=qc.settings["prometheus_url"],
-                    tenant=qc.settings["tenant"],
-                    signal=qc.settings["signal"],
-                    since=since_t,
-                    until=until_t,
-                    chunk=qc.settings["chunk"],
-                    concurrency=qc.settings["concurrency"],
-                    removed_after=qc.settings["removed_after"],
-                    progress=tick,
+                    result = sync_once(
+                        led,
+                        src,
+                        url=qc.settings["prometheus_url"],
+                        tenant=qc.settings["tenant"],
+                        signal=qc.settings["signal"],
+                        since=since_t,
+                        until=until_t,
+                        chunk=qc.settings["chunk"],
+                        concurrency=qc.settings["concurrency"],
+                        removed_after=qc.settings["removed_after"],
+                        progress=tick,
+                    )
+            except SourceError as exc:
+                if not follow:
+                    raise
+                # Following: a source outage is reported and retried, never the end.
+                err_console.print(
+                    Text(f"error: {exc.message} (retrying)", style="red"), highlight=False
                 )
+                time.sleep(qc.settings["follow_interval"])
+                continue
             err_console.print(
                 Text(
                     f"synced {result.signal} through {qc.fmt_time(result.end)}: "
@@ -478,9 +499,12 @@ def main() -> None:
         app()
     except ImagetrailError as exc:
         # soft_wrap: one line each, however narrow the terminal (scripts grep for "error:").
-        err_console.print(Text(f"error: {exc.message}", style="bold red"), soft_wrap=True)
+        # A server's error text may hold newlines or escape sequences: print them escaped.
+        err_console.print(
+            Text(f"error: {printable(exc.message)}", style="bold red"), soft_wrap=True
+        )
         if exc.hint:
-            err_console.print(Text(f"hint: {exc.hint}", style="yellow"), soft_wrap=True)
+            err_console.print(Text(f"hint: {printable(exc.hint)}", style="yellow"), soft_wrap=True)
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print(Text("interrupted", style="yellow"))

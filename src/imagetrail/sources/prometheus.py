@@ -205,9 +205,10 @@ class PrometheusSource:
 
     # -- detection -------------------------------------------------------------------------
     def presence(self, signal: Signal, *, start: float, end: float, step: float) -> list[float]:
-        """Bucket end times in [start, end] at which the signal has any series."""
+        """Ends of the ``step``-long buckets covering (start, end] in which the signal has data."""
+        n = max(1, math.ceil((end - start) / step - 1e-9))
         query = f"count(count_over_time({self.signal_selector(signal)}[{duration(step)}]))"
-        result = self.client.query_range(query, start=start, end=end, step=step)
+        result = self.client.query_range(query, start=end - (n - 1) * step, end=end, step=step)
         return sorted({t for s in result.series for t, v in s.values if v > 0})
 
     def detect(self, *, start: float, end: float) -> list[Signal]:
