@@ -158,7 +158,9 @@ def sync_once(
     began = time.monotonic()
     end = time.time() if until is None else until
     lookback_start = end - DEFAULT_LOOKBACK if since is None else since
-    chosen = choose_signal(source, signal, start=lookback_start, end=end)
+    chosen = _recorded_signal(ledger, signal, url, tenant) or choose_signal(
+        source, signal, start=lookback_start, end=end
+    )
     key = sync_key(chosen, url, tenant)
     state = ledger.sync_state(key)
     done_from = state.synced_from if state is not None else None
@@ -200,6 +202,17 @@ def sync_once(
         ledger, tolerance=2 * source.resolution, removed_after=removed_after
     )
     return SyncResult(chosen, start, end, len(pieces), written, n_changes, time.monotonic() - began)
+
+
+def _recorded_signal(ledger: Ledger, wanted: str, url: str, tenant: str | None) -> Signal | None:
+    """The signal an earlier sync of this source chose: no detection on every --follow pass."""
+    if wanted != "auto":
+        return None
+    for signal in ("ksm", "cadvisor"):
+        state = ledger.sync_state(sync_key(signal, url, tenant))
+        if state is not None and state.synced_until is not None:
+            return signal
+    return None
 
 
 def rederive_changes(

@@ -213,10 +213,16 @@ class PrometheusSource:
 
     def detect(self, *, start: float, end: float) -> list[Signal]:
         """Signals this server holds data for in [start, end], best first."""
-        step = max(3600.0, (end - start) / 200)
         found: list[Signal] = []
         for signal in ("ksm", "cadvisor"):
-            if self.presence(signal, start=start, end=end, step=step):
+            # The last day first: cheap, and where a live cluster's data is.
+            recent = max(start, end - 86400.0)
+            if self.presence(signal, start=recent, end=end, step=3600.0) or (
+                recent > start
+                and self.presence(
+                    signal, start=start, end=end, step=max(3600.0, (end - start) / 200)
+                )
+            ):
                 found.append(signal)
         return found
 
