@@ -6,9 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import cached_tsdb
-
 from imagetrail.sim import Fleet, SimConfig, simulate, write_openmetrics
+from servers import cached_tsdb
 
 SIM_DIR = Path(__file__).resolve().parents[1] / "src" / "imagetrail" / "sim"
 DAY = 86400.0

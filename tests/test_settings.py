@@ -14,7 +14,7 @@ def test_flag_beats_env_beats_file_beats_default(tmp_path: Path) -> None:
     env = {"IMAGETRAIL_PROMETHEUS_URL": "http://env:9090", "IMAGETRAIL_CHUNK": "2h"}
     s = settings.load({"prometheus_url": "http://flag:9090"}, environ=env, config_path=cfg)
     assert s["prometheus_url"] == "http://flag:9090"
-    assert s.origins["prometheus_url"] == "--prometheus-url"
+    assert s.origins["prometheus_url"] == "--prometheus"
     assert s["chunk"] == 7200
     assert s.origins["chunk"] == "IMAGETRAIL_CHUNK"
     assert s["tenant"] == "from-file"

@@ -13,6 +13,7 @@ import dataclasses
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from enum import Enum
 from typing import Any, Literal
@@ -27,6 +28,25 @@ from imagetrail.timeutil import format_time
 Format = Literal["table", "json", "csv"]
 TIME_FIELDS = frozenset({"started", "finished", "first_seen", "last_seen", "last_change", "at"})
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Bidirectional overrides and isolates: they make a terminal show text in another order.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters and bidi overrides as escapes.
+
+    Rich drops some control characters but passes ESC through, so a label value holding
+    ``\x1b[2J`` would otherwise clear the reader's screen; a newline would break one line
+    (an error message) into two.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs")
+        else ch
+        for ch in text
+    )
 
 
 def _plain(name: str, value: Any) -> Any:
@@ -88,9 +108,12 @@ def render_rows(
         print(buffer.getvalue(), end="")
         return
     if not rows:
-        console.print(Text(f"{title or 'result'}: nothing found", style="dim"))
+        console.print(Text(printable(f"{title or 'result'}: nothing found"), style="dim"))
         return
-    table = Table(title=title, show_lines=False, title_justify="left")
+    # A Text title: a str would be read as rich markup, and titles hold workload names.
+    table = Table(
+        title=Text(printable(title)) if title else None, show_lines=False, title_justify="left"
+    )
     for col in cols:
         table.add_column(col.replace("_", " "), overflow="fold")
     for row in rows:
@@ -105,8 +128,8 @@ def _cell_text(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, list):
-        return "\n".join(str(v) for v in value)
-    text = str(value)
+        return "\n".join(printable(str(v)) for v in value)
+    text = printable(str(value))
     # Tables are for people: whole seconds, no T/Z (JSON and CSV keep RFC 3339).
     match = _RFC3339.match(text)
     return f"{match.group(1)} {match.group(2)}" if match else text
@@ -145,5 +168,5 @@ def render_heatmap(heatmap: Heatmap, fmt: Format, *, console: Console | None = N
     for image, row in zip(heatmap.images, heatmap.counts, strict=True):
         cells = [max(row[i : i + stride]) for i in range(0, len(row), stride)]
         bar = "".join(_BLOCKS[round(c / peak * (len(_BLOCKS) - 1))] if c else "·" for c in cells)
-        table.add_row(Text(image), Text(bar, style="cyan"), str(max(row)), str(row[-1]))
+        table.add_row(Text(printable(image)), Text(bar, style="cyan"), str(max(row)), str(row[-1]))
     console.print(table)

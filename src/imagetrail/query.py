@@ -149,12 +149,7 @@ class QueryContext:
         self, query: Query, start: float | None, end: float | None
     ) -> tuple[list[Span], float, float]:
         with self.open_ledger(create=False) as ledger:
-            bounds = ledger.time_bounds()
-            if bounds is None:
-                raise LedgerError(
-                    f"the ledger {ledger.url} is empty",
-                    hint="run `imagetrail sync --prometheus URL` (or `imagetrail demo`) first",
-                )
+            bounds = _bounds(ledger)
             data_end = ledger.synced_until() or bounds[1]
             spans = ledger.spans(
                 cluster=query.cluster,
@@ -221,12 +216,7 @@ class QueryContext:
             instant = max((s.last_seen for s in spans), default=t) if at is None else t
             return analysis.distribution(spans, at=min(instant, t)), min(instant, t)
         with self.open_ledger(create=False) as ledger:
-            bounds = ledger.time_bounds()
-            if bounds is None:
-                raise LedgerError(
-                    f"the ledger {ledger.url} is empty",
-                    hint="run `imagetrail sync --prometheus URL` (or `imagetrail demo`) first",
-                )
+            bounds = _bounds(ledger)
             data_end = ledger.synced_until() or bounds[1]
             # The newest sample of a running container lies up to one scrape before the end.
             instant = at if at is not None else min(time.time(), data_end - self.tolerance)
@@ -268,6 +258,7 @@ class QueryContext:
         w = query.window
         start = w.start if w.start is not None else time.time() - DEFAULT_RANGE
         with self.open_ledger(create=False) as ledger:
+            _bounds(ledger)  # "nothing found" would hide that nothing was ever recorded
             return ledger.changes(
                 cluster=query.cluster,
                 namespace_regex=query.namespace,
@@ -303,6 +294,17 @@ class QueryContext:
         spans, _, end = self.spans(query, default_range=None)
         at = query.window.at if query.window.at is not None else end - self.tolerance
         return analysis.workloads(spans, at=at)
+
+
+def _bounds(ledger: Ledger) -> tuple[float, float]:
+    """The ledger's time bounds; an empty ledger is an error with a way out."""
+    bounds = ledger.time_bounds()
+    if bounds is None:
+        raise LedgerError(
+            f"the ledger {ledger.url} is empty",
+            hint="run `imagetrail sync --prometheus URL` (or `imagetrail demo`) first",
+        )
+    return bounds
 
 
 def _with(query: Query, window: Window) -> Query:

@@ -71,6 +71,8 @@ class Setting:
     default: str | None
     parse: Callable[[str], Any] = str
     secret: bool = False
+    # The command-line option that sets it, if any (most settings have none: env or file).
+    cli_flag: str | None = None
 
     @property
     def env(self) -> str:
@@ -86,17 +88,20 @@ SETTINGS: tuple[Setting, ...] = (
         "prometheus_url",
         "Prometheus-compatible API base URL (Prometheus, Thanos, Mimir, VictoriaMetrics).",
         None,
+        cli_flag="--prometheus",
     ),
     Setting(
         "ledger",
         "Ledger: a SQLite file path or a SQLAlchemy URL (postgresql+psycopg://...).",
         _default_ledger(),
+        cli_flag="--ledger",
     ),
     Setting(
         "signal",
         "Which signal to read: auto (ksm when present, else cadvisor), ksm, cadvisor.",
         "auto",
         _choice("auto", "ksm", "cadvisor"),
+        cli_flag="--signal",
     ),
     Setting("cluster_label", "Label that names the cluster on every series.", "cluster"),
     Setting("default_cluster", "Cluster name for series without the cluster label.", "default"),
@@ -111,6 +116,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Time covered by one sync query; smaller chunks use less server memory.",
         "1d",
         _seconds,
+        cli_flag="--chunk",
     ),
     Setting("concurrency", "Queries in flight at once against the source.", "2", _positive_int),
     Setting("timeout", "Per-request timeout against the source.", "120s", _seconds),
@@ -196,7 +202,7 @@ def load(
     for setting in SETTINGS:
         raw: str | None
         if setting.name in flags:
-            raw, origin = str(flags[setting.name]), setting.flag
+            raw, origin = str(flags[setting.name]), setting.cli_flag or setting.flag
         elif setting.env in env:
             raw, origin = env[setting.env], setting.env
         elif setting.name in file_values:
@@ -226,5 +232,6 @@ def markdown_table() -> str:
         default = "—" if s.default is None else f"`{s.default}`"
         if s.name == "ledger":
             default = "`~/.local/share/imagetrail/ledger.db`"
-        lines.append(f"| `{s.name}` | `{s.env}` | `{s.flag}` | {default} | {s.help} |")
+        flag = f"`{s.cli_flag}`" if s.cli_flag else "—"
+        lines.append(f"| `{s.name}` | `{s.env}` | {flag} | {default} | {s.help} |")
     return "\n".join(lines)

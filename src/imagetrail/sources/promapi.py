@@ -409,7 +409,8 @@ class PromClient:
                 if attempt + 1 == attempts:
                     raise SourceUnavailable(
                         self._scrub(
-                            f"{self._where(path)}: {retry.what} (gave up after {attempts} attempts)"
+                            f"{self._where(path)}: {retry.what} (gave up after {attempts} "
+                            f"attempt{'s' if attempts != 1 else ''})"
                         ),
                         hint=_HINT_NETWORK,
                     ) from retry.__cause__

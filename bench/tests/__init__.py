@@ -1,0 +1,1 @@
+"""Tests of the benchmark code: ``.venv/bin/pytest bench/tests``."""
