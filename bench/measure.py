@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 CHILD_TIMEOUT = 1200.0  # seconds: a method that takes longer is broken, not slow
@@ -34,9 +34,18 @@ def peak_rss_mib(status: Path = Path("/proc/self/status")) -> float:
     raise ValueError(f"no VmHWM in {status}")
 
 
-def measure(argv: Sequence[str], *, cwd: Path, timeout: float = CHILD_TIMEOUT) -> float:
-    """Run ``argv`` to its end; its wall time in seconds. Raises :class:`ChildFailed`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGETRAIL_")}
+def measure(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = CHILD_TIMEOUT,
+) -> float:
+    """Run ``argv`` to its end; its wall time in seconds. Raises :class:`ChildFailed`.
+
+    The child gets this environment without ``IMAGETRAIL_*`` settings, plus ``env``.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGETRAIL_")} | dict(env or {})
     began = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
     try:

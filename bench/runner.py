@@ -127,11 +127,18 @@ def span_from_json(data: dict[str, Any]) -> Span:
     return Span(**data)
 
 
-def run_imagetrail(url: str, start: float, end: float, ledger_path: Path) -> dict[str, Any]:
-    """``imagetrail sync`` of ``(start, end]`` into a new ledger; spans read back from it."""
+def run_imagetrail(
+    url: str, start: float, end: float, ledger_path: Path, bucket: float | None = None
+) -> dict[str, Any]:
+    """``imagetrail sync`` of ``(start, end]`` into a new ledger; spans read back from it.
+
+    ``bucket``: the presence bucket, when not imagetrail's default (for experiments).
+    """
     client, transport = _client(url)
     with client:
         source = PrometheusSource(client, resolution=SCRAPE_INTERVAL)
+        if bucket is not None:
+            source = PrometheusSource(client, resolution=SCRAPE_INTERVAL, bucket=bucket)
         with Ledger.open(ledger_path) as ledger:
             result = sync_once(ledger, source, url=url, signal="ksm", since=start, until=end)
             spans = ledger.spans()
@@ -198,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("end", type=float)
     parser.add_argument("out", type=Path)
     parser.add_argument("--ledger", type=Path, default=None)
+    parser.add_argument("--bucket", type=float, default=None, help="imagetrail's presence bucket")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     if args.method in ("imagetrail", "cli"):
@@ -206,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.method == "cli":
                 data = run_cli(args.url, args.start, ledger)
             else:
-                data = run_imagetrail(args.url, args.start, args.end, ledger)
+                data = run_imagetrail(args.url, args.start, args.end, ledger, args.bucket)
     else:
         variant = "grid" if args.method == "naive-grid" else "stamp"
         data = run_naive(args.url, args.start, args.end, variant)

@@ -11,6 +11,7 @@ the methods alternates from one size (and repeat) to the next.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -77,15 +78,45 @@ class Run:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def snapshot_source(dest: Path) -> dict[str, Any]:
+    """Copy ``src/imagetrail`` to ``dest/imagetrail``; what was copied (commit, changes, hash).
+
+    The children import imagetrail from the copy, so that every method of one run measures
+    the same code even while the working tree changes under the benchmark.
+    """
+    src = REPO / "src" / "imagetrail"
+    shutil.copytree(src, dest / "imagetrail", ignore=shutil.ignore_patterns("__pycache__"))
+    digest = hashlib.sha256()
+    for path in sorted((dest / "imagetrail").rglob("*.py")):
+        digest.update(str(path.relative_to(dest)).encode() + b"\0" + path.read_bytes())
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        return out.stdout.strip()
+
+    return {
+        "git_head": git("rev-parse", "HEAD"),
+        "uncommitted_in_src": git("status", "--porcelain", "--", "src").splitlines(),
+        "sha256_of_src": digest.hexdigest()[:16],
+    }
+
+
 def run_method(
-    method: str, url: str, start: float, end: float, workdir: Path, *, ledger: Path | None = None
+    method: str,
+    url: str,
+    start: float,
+    end: float,
+    workdir: Path,
+    *,
+    source: Path | None = None,
 ) -> Run:
-    """One method in a child process (:mod:`bench.runner`)."""
+    """One method in a child process (:mod:`bench.runner`), imagetrail from ``source``."""
     out = workdir / f"{method}.json"
     argv = [sys.executable, "-m", "bench.runner", method, url, repr(start), repr(end), str(out)]
-    if ledger is not None:
-        argv += ["--ledger", str(ledger)]
-    wall = measure(argv, cwd=REPO)
+    env = None
+    if source is not None:
+        env = {"PYTHONPATH": os.pathsep.join([str(source), os.environ.get("PYTHONPATH", "")])}
+    wall = measure(argv, cwd=REPO, env=env)
     data = json.loads(out.read_text())
     out.unlink()
     spans = [span_from_json(s) for s in data.pop("spans")]
@@ -145,6 +176,7 @@ def _ratios(base: dict[str, Any], other: dict[str, Any]) -> dict[str, float | No
 def bench_size(
     containers: int,
     *,
+    source: Path,
     days: int,
     repeat: int,
     rotate: int,
@@ -179,7 +211,7 @@ def bench_size(
             # Rotate who goes first from one size and repeat to the next.
             shift = (rotate + k) % len(METHODS)
             for method in (*METHODS[shift:], *METHODS[:shift]):
-                run = run_method(method, server.url, bf.start, bf.end, workdir)
+                run = run_method(method, server.url, bf.start, bf.end, workdir, source=source)
                 runs[method].append(run)
                 log(
                     f"  {method:<10} {run.wall_seconds:7.1f}s "
@@ -187,7 +219,7 @@ def bench_size(
                     f"{run.peak_rss_mib:7.0f} MiB RSS {len(run.spans):6} spans"
                 )
         if with_cli:
-            cli = run_method("cli", server.url, bf.start, bf.end, workdir)
+            cli = run_method("cli", server.url, bf.start, bf.end, workdir, source=source)
             runs["cli"] = [cli]
             log(f"  {'cli':<10} {cli.wall_seconds:7.1f}s {cli.peak_rss_mib:7.0f} MiB RSS")
     finally:
@@ -247,15 +279,30 @@ def run(
     began = time.perf_counter()
     # Stop cleanly on SIGTERM too: the finally blocks stop Prometheus by its pid.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    records = [
-        bench_size(n, days=days, repeat=repeat, rotate=i, with_cli=with_cli, log=log)
-        for i, n in enumerate(sizes)
-    ]
+    snapshot = Path(tempfile.mkdtemp(prefix="imagetrail-bench-src-"))
+    try:
+        code = snapshot_source(snapshot)
+        log(f"imagetrail at {code['git_head'][:12]} (+{len(code['uncommitted_in_src'])} changed)")
+        records = [
+            bench_size(
+                n,
+                source=snapshot,
+                days=days,
+                repeat=repeat,
+                rotate=i,
+                with_cli=with_cli,
+                log=log,
+            )
+            for i, n in enumerate(sizes)
+        ]
+    finally:
+        shutil.rmtree(snapshot, ignore_errors=True)
     report: dict[str, Any] = {
         "benchmark": "sync",
         "command": command,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "total_seconds": round(time.perf_counter() - began, 1),
+        "imagetrail_code": code,
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),

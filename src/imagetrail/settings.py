@@ -113,8 +113,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "chunk",
-        "Time covered by one sync query; smaller chunks use less server memory.",
-        "1d",
+        "Time read and committed as one piece by sync (a killed sync resumes at a chunk "
+        "border); the server holds at most one 1 h bucket of samples per series at a time.",
+        "7d",
         _seconds,
         cli_flag="--chunk",
     ),

@@ -149,7 +149,7 @@ def sync_once(
     signal: str = "auto",
     since: float | None = None,
     until: float | None = None,
-    chunk: float = 86400.0,
+    chunk: float = 7 * 86400.0,
     concurrency: int = 2,
     removed_after: float = 3600.0,
     progress: Progress | None = None,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -117,17 +117,21 @@ class _Plan:
     key_labels: tuple[str, ...]  # after the cluster label
     first: _Gate
     last: _Gate
+    slim_labels: tuple[str, ...]  # usually enough to tell keys apart in a refine answer
 
 
 # ksm: a container is there from its first running sample until it terminates or its pod goes
 # (a crash-looping container waits between runs but is not terminated). The image comes from
 # kube_pod_container_info of the same pod container.
-_KSM = _Plan(("namespace", "pod", "uid", "container"), _STARTED, _NOT_TERMINATED)
+_KSM = _Plan(
+    ("namespace", "pod", "uid", "container"), _STARTED, _NOT_TERMINATED, ("uid", "container")
+)
 # cadvisor: a container is there while its CPU counter is scraped; legacy label names included.
 _CADVISOR = _Plan(
     ("namespace", "pod", "pod_name", "pod_uid", "container", "container_name", "image"),
     _CPU,
     _CPU,
+    ("pod_uid", "container", "image"),
 )
 # How far back to look whether a container that is there but not running in a chunk ran before.
 RAN_BEFORE_LOOKBACK = 7 * 86400.0
@@ -262,13 +266,11 @@ class PrometheusSource:
         """Spans seen in the chunk ``(start, end]`` for one signal (edges exact to the sample)."""
         bucket = min(self.bucket, end - start)
         plan = _KSM if signal == "ksm" else _CADVISOR
-        ran = self._presence(plan, plan.first, start, end, bucket)
+        ran = self._presence(plan, plan.first, start, end)
         if not ran and plan is _CADVISOR:
             return []
         last_gate = plan.last
-        there = (
-            ran if last_gate is plan.first else self._presence(plan, last_gate, start, end, bucket)
-        )
+        there = ran if last_gate is plan.first else self._presence(plan, last_gate, start, end)
         if not there:  # an exporter without the terminated metric: running decides both edges
             last_gate, there = plan.first, ran
         # Containers there but not running in this chunk (crash-looping, or cut by the chunk
@@ -301,17 +303,18 @@ class PrometheusSource:
         return spans
 
     def _presence(
-        self, plan: _Plan, gate: _Gate, start: float, end: float, bucket: float
+        self, plan: _Plan, gate: _Gate, start: float, end: float
     ) -> dict[tuple[str, ...], list[float]]:
         """Bucket end times at which each key has samples passing the gate."""
-        n = max(1, math.ceil((end - start) / bucket - 1e-9))
         sels = {
             f"sel{i}": selector(m, self._matchers(gate.matchers))
             for i, m in enumerate(gate.metrics)
         }
-        expr = _fill(gate.presence, w=duration(bucket), **sels)
-        query = f"sum by ({self._by(plan)}) ({expr})"
-        result = self.client.query_range(query, start=end - (n - 1) * bucket, end=end, step=bucket)
+        result = self._over_buckets(
+            lambda w: f"sum by ({self._by(plan)}) ({_fill(gate.presence, w=w, **sels)})",
+            start,
+            end,
+        )
         keyed: dict[tuple[str, ...], list[float]] = {}
         for series in result.series:
             if plan is _CADVISOR and not self._keep_cadvisor(series.labels):
@@ -386,44 +389,74 @@ class PrometheusSource:
         by_bucket: dict[float, list[tuple[str, ...]]] = {}
         for key, times in keyed.items():
             by_bucket.setdefault(pick(times), []).append(key)
-        jobs = [
-            (t, pod_label, pods)
-            for t, keys in by_bucket.items()
-            for pod_label, pods in self._pod_batches(plan, keys)
-        ]
+        jobs: list[tuple[float, str, list[str], dict[tuple[str, ...], tuple[str, ...]], str]] = []
+        for t, keys in by_bucket.items():
+            for pod_label, pods in self._pod_batches(plan, keys):
+                wanted = set(pods)
+                batch = [k for k in keys if self._pod(plan, k)[1] in wanted]
+                labels, back = self._answer_labels(plan, batch)
+                jobs.append((t, pod_label, pods, back, labels))
         func, agg = ("min_over_time", "min") if edge == "first" else ("max_over_time", "max")
         # Subquery steps are aligned to multiples of the resolution: evaluate one step later
         # (and look one step further back) so the samples right at both bucket edges are seen.
         window = f"[{duration(bucket + self.resolution)}:{duration(self.resolution)}]"
 
-        def run(job: tuple[float, str, list[str]]) -> QueryResult:
-            t, pod_label, pods = job
+        def run(
+            job: tuple[float, str, list[str], dict[tuple[str, ...], tuple[str, ...]], str],
+        ) -> tuple[QueryResult, dict[tuple[str, ...], tuple[str, ...]], list[str]]:
+            t, pod_label, pods, back, labels = job
             stamp = _fill(gate.stamp, **self._pod_selectors(gate, pod_label, pods))
-            query = f"{agg} by ({self._by(plan)}) ({func}(({stamp} > 0){window}))"
-            return self.client.query(query, time=t + self.resolution)
+            query = f"{agg} by ({labels}) ({func}(({stamp} > 0){window}))"
+            return self.client.query(query, time=t + self.resolution), back, labels.split(", ")
 
         found: dict[tuple[str, ...], float] = {}
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            for result in pool.map(run, jobs):
+            for result, back, names in pool.map(run, jobs):
                 for series in result.series:
-                    key = self._key(plan, series.labels)
-                    if key in keyed and series.values:
+                    hit = back.get(tuple(series.labels.get(n, "") for n in names))
+                    if hit is not None and series.values:
                         value = series.values[-1][1]
-                        found[key] = pick(value, found.get(key, value))
+                        found[hit] = pick(value, found.get(hit, value))
         return found
+
+    def _answer_labels(
+        self, plan: _Plan, keys: Sequence[tuple[str, ...]]
+    ) -> tuple[str, dict[tuple[str, ...], tuple[str, ...]]]:
+        """The fewest labels that tell this batch's keys apart, and how to map answers back.
+
+        Refine answers are mostly label sets; a pod's uid (with the container) already names
+        it, which makes the answer about half as large as the full key's labels.
+        """
+        full = (self.cluster_label, *plan.key_labels)
+        for names in (plan.slim_labels, full):
+            index = [full.index(n) for n in names]
+            back = {tuple(k[i] for i in index): k for k in keys}
+            if (len(back) == len(keys) and all(all(p) for p in back)) or names == full:
+                return ", ".join(names), back
+        raise AssertionError("unreachable")
+
+    def _over_buckets(self, query: Callable[[str], str], start: float, end: float) -> QueryResult:
+        """A range query stepping one bucket at a time over (start, end], each step looking
+        back one bucket: the server never holds more than a bucket of samples per series,
+        however long the chunk."""
+        bucket = min(self.bucket, end - start)
+        n = max(1, math.ceil((end - start) / bucket - 1e-9))
+        return self.client.query_range(
+            query(duration(bucket)), start=end - (n - 1) * bucket, end=end, step=bucket
+        )
 
     def _ksm_attributes(self, start: float, end: float) -> dict[tuple[str, ...], dict[str, str]]:
         """Image, image id and spec per pod container, from kube_pod_container_info."""
         by = f"{self.cluster_label}, namespace, pod, uid, container, image, image_id, image_spec"
         sel = selector(KSM_INFO, self._matchers())
-        result = self.client.query(
-            f"max by ({by}) (count_over_time({sel}[{duration(end - start)}]))", time=end
+        result = self._over_buckets(
+            lambda w: f"max by ({by}) (count_over_time({sel}[{w}]))", start, end
         )
         best: dict[tuple[str, ...], tuple[float, dict[str, str]]] = {}
         for series in result.series:
             labels = series.labels
             key = self._key(_KSM, labels)
-            samples = series.values[-1][1] if series.values else 0.0
+            samples = sum(v for _, v in series.values)
             info = {k: labels.get(k, "") for k in ("image", "image_id", "image_spec")}
             # A container whose image was changed in place: keep the one seen longest.
             if key not in best or samples > best[key][0]:
@@ -439,11 +472,10 @@ class PrometheusSource:
     def owners(self, start: float, end: float) -> dict[tuple[str, str, str], Owner]:
         """(cluster, namespace, pod) → workload, from kube-state-metrics owner metrics."""
         c = self.cluster_label
-        window = duration(end - start)
         m = self._matchers()
 
-        def grouped(metric: str, by: str) -> str:
-            return f"max by ({c}, {by}) (last_over_time({selector(metric, m)}[{window}]))"
+        def grouped(metric: str, by: str) -> Callable[[str], str]:
+            return lambda w: f"max by ({c}, {by}) (last_over_time({selector(metric, m)}[{w}]))"
 
         queries = {
             "pod": grouped("kube_pod_owner", "namespace, pod, owner_kind, owner_name"),
@@ -454,7 +486,7 @@ class PrometheusSource:
             results = dict(
                 zip(
                     queries,
-                    pool.map(lambda q: self.client.query(q, time=end), queries.values()),
+                    pool.map(lambda q: self._over_buckets(q, start, end), queries.values()),
                     strict=True,
                 )
             )
