@@ -12,11 +12,9 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import sqlite3
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+import clirun
+from clirun import Run, assert_one_error
 from fakeserver import (
     FakeServer,
     Reply,
@@ -39,7 +39,6 @@ from fakeserver import (
     prom_vector,
     text_reply,
 )
-from imagetrail import cli
 from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
 from imagetrail.sources.prometheus import CADVISOR_CPU, KSM_INFO
@@ -65,45 +64,11 @@ KNOWN_METRICS = {
 
 
 # -- running the CLI ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-
 def invoke(args: Sequence[str], env: Mapping[str, str | None] | None = None) -> Run:
-    """``imagetrail ARGS`` through the console entry point, in-process."""
-    clean: dict[str, str | None] = {k: None for k in os.environ if k.startswith("IMAGETRAIL_")}
-    clean |= {"COLUMNS": "250", "IMAGETRAIL_RETRIES": "0", "IMAGETRAIL_TIMEOUT": "5s"}
-    with RUNNER.isolation(env={**clean, **(env or {})}) as streams:
-        saved = sys.argv
-        sys.argv = ["imagetrail", *args]
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            sys.argv = saved
-            sys.stdout.flush()
-            sys.stderr.flush()
-        out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-    return Run(code, out, err)
-
-
-def assert_one_error(run: Run, code: int, *needles: str) -> str:
-    assert run.code == code, (run.code, run.out, run.err)
-    lines = run.err.rstrip("\n").split("\n")
-    assert lines[0].startswith("error: "), run.err
-    assert len(lines) in (1, 2), run.err
-    if len(lines) == 2:
-        assert lines[1].startswith("hint: "), run.err
-    assert "Traceback" not in run.err
-    assert "\x1b" not in run.err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
+    """No retries and a short timeout: the failure cases answer at once."""
+    return clirun.invoke(
+        args, {"IMAGETRAIL_RETRIES": "0", "IMAGETRAIL_TIMEOUT": "5s", **(env or {})}
+    )
 
 
 # -- ledgers -----------------------------------------------------------------------------------

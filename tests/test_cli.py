@@ -8,10 +8,7 @@ simulator's own ground truth, not from imagetrail's analysis.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
-import json
 import math
 import os
 import re
@@ -21,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +26,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from clirun import Run, assert_one_error, invoke
 from imagetrail import cli
 from imagetrail import settings as settings_mod
 from imagetrail.demo import build_demo_ledger
@@ -85,54 +83,6 @@ WORKLOADS_KEYS = [*WORKLOADS_COLUMNS, "first_seen", "last_seen"]
 
 
 # -- running the CLI ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> object:
-        assert self.code == 0, self.err
-        return json.loads(self.out)
-
-    def csv(self) -> list[dict[str, str]]:
-        assert self.code == 0, self.err
-        return list(csv.DictReader(io.StringIO(self.out)))
-
-
-def invoke(args: Sequence[str], env: Mapping[str, str | None] | None = None) -> Run:
-    """Run ``imagetrail ARGS`` through the console entry point, in-process."""
-    # No setting may leak in from the developer's environment.
-    clean: dict[str, str | None] = {k: None for k in os.environ if k.startswith("IMAGETRAIL_")}
-    clean["COLUMNS"] = "250"  # rich folds long cells at 80 columns otherwise
-    with RUNNER.isolation(env={**clean, **(env or {})}) as streams:
-        saved = sys.argv
-        sys.argv = ["imagetrail", *args]
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            sys.argv = saved
-            sys.stdout.flush()
-            sys.stderr.flush()
-        out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-    return Run(code, out, err)
-
-
-def assert_one_error(run: Run, code: int, *needles: str) -> str:
-    """Exit ``code``; stderr is exactly one ``error:`` line, maybe one ``hint:``, no traceback."""
-    assert run.code == code, (run.code, run.out, run.err)
-    lines = run.err.rstrip("\n").split("\n")
-    assert lines[0].startswith("error: "), run.err
-    assert len(lines) in (1, 2), run.err
-    if len(lines) == 2:
-        assert lines[1].startswith("hint: "), run.err
-    assert "Traceback" not in run.err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 @dataclass(frozen=True)
