@@ -25,7 +25,6 @@ import promql_parser
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 import clirun
 from clirun import Run, assert_one_error
@@ -45,7 +44,6 @@ from imagetrail.sources.prometheus import CADVISOR_CPU, KSM_INFO
 from imagetrail.sources.promql import quote
 from servers import free_port
 
-RUNNER = CliRunner()
 QUERY = "/api/v1/query"
 QUERY_RANGE = "/api/v1/query_range"
 HOSTILE = 'evil"\n<script>alert(1)</script>[bold red]x[/]\\ü✓'

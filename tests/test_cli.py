@@ -24,7 +24,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from clirun import Run, assert_one_error, invoke
 from imagetrail import cli
@@ -38,7 +37,6 @@ from imagetrail.timeutil import format_time
 BIN = Path(sys.executable).parent / "imagetrail"
 DAY = 86400.0
 HOUR = 3600.0
-RUNNER = CliRunner()
 
 VERSIONS_KEYS = ["image", "digest", "containers", "workloads"]
 CHANGES_COLUMNS = [
