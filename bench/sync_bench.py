@@ -313,7 +313,7 @@ def run(
             "signal": "ksm",
             "days": days,
             "scrape_interval_seconds": SCRAPE_INTERVAL,
-            "imagetrail": "sync_once into a fresh SQLite ledger: default 7 d chunks, concurrency 2, "
+            "imagetrail": "sync_once into a new SQLite ledger: default 7 d chunks, concurrency 2, "
             "1 h presence buckets, refine at the edges",
             "naive": f"dense query_range at step {SCRAPE_INTERVAL:.0f} s of the started and "
             f"not-terminated sample times (timestamp()), chunks of {DEFAULT_CHUNK / 3600:.0f} h, "
