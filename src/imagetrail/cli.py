@@ -22,6 +22,7 @@ from imagetrail import settings as settings_mod
 from imagetrail.errors import ImagetrailError, InputError, SourceError
 from imagetrail.output import Format, printable, record, render_heatmap, render_rows
 from imagetrail.query import Query, QueryContext, Window
+from imagetrail.timeutil import parse_time
 
 console = Console()
 err_console = Console(stderr=True)
@@ -159,8 +160,8 @@ def sync(
 
     qc = _context(ctx, prometheus_url=prometheus, ledger=ledger, signal=signal, chunk=chunk)
     query = _query(cluster=cluster, namespace=namespace, workload=None)
-    since_t = Window.parse_point(since) if since else None
-    until_t = Window.parse_point(until) if until else None
+    since_t = parse_time(since) if since else None
+    until_t = parse_time(until) if until else None
     if until_t is not None and follow:
         raise InputError("give --until or --follow, not both")
     if since_t is not None and until_t is not None and since_t >= until_t:

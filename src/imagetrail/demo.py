@@ -81,7 +81,7 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
         )
         at = end - 60
         # 1. Which versions run now?
-        rows = analysis.distribution([s for s in spans if s.covers(at)], at=at)
+        rows = analysis.distribution(spans, at=at)
         render_rows(
             [
                 {

@@ -41,10 +41,6 @@ class Window:
     at: float | None = None
     step: float | None = None
 
-    @staticmethod
-    def parse_point(value: str) -> float:
-        return parse_time(value)
-
     @classmethod
     def from_flags(
         cls,
@@ -208,26 +204,26 @@ class QueryContext:
 
     # -- answers ---------------------------------------------------------------------------
     def versions(self, query: Query) -> tuple[list[VersionCount], float]:
+        """Versions running at ``--at`` (default: the end of the data), and that instant."""
         at = query.window.at
         if query.source == "prometheus":
             t = at if at is not None else time.time()
-            window = Window(start=t - 4 * self.tolerance, end=t)
-            spans = self._live_spans(_with(query, window), window.start or t, t)
-            instant = max((s.last_seen for s in spans), default=t) if at is None else t
-            return analysis.distribution(spans, at=min(instant, t)), min(instant, t)
+            spans = self._live_spans(query, t - 4 * self.tolerance, t)
+            # Without --at, "now" is the newest sample the server has.
+            instant = t if at is not None else max((s.last_seen for s in spans), default=t)
+            spans = self._still_running(spans, instant)
+            return analysis.distribution(spans, at=instant), instant
         with self.open_ledger(create=False) as ledger:
-            bounds = _bounds(ledger)
-            data_end = ledger.synced_until() or bounds[1]
-            # The newest sample of a running container lies up to one scrape before the end.
-            instant = at if at is not None else min(time.time(), data_end - self.tolerance)
+            data_end = ledger.synced_until() or _bounds(ledger)[1]
+            instant = at if at is not None else min(time.time(), data_end)
             spans = ledger.spans(
                 cluster=query.cluster,
                 namespace_regex=query.namespace,
                 workload=query.workload,
-                start=instant,
+                start=instant - self.tolerance,
                 end=instant,
             )
-        return analysis.distribution(spans, at=instant), instant
+        return analysis.distribution(self._still_running(spans, data_end), at=instant), instant
 
     def heatmap(self, query: Query) -> Heatmap:
         spans, start, end = self.spans(query)
@@ -305,10 +301,6 @@ def _bounds(ledger: Ledger) -> tuple[float, float]:
             hint="run `imagetrail sync --prometheus URL` (or `imagetrail demo`) first",
         )
     return bounds
-
-
-def _with(query: Query, window: Window) -> Query:
-    return Query(query.cluster, query.namespace, query.workload, window, query.source)
 
 
 def _match(pattern: str, span: Span) -> bool:

@@ -42,7 +42,6 @@ KSM_RUNNING = "kube_pod_container_status_running"
 KSM_TERMINATED = "kube_pod_container_status_terminated"
 KSM_RESTARTS = "kube_pod_container_status_restarts_total"
 CADVISOR_CPU = "container_cpu_usage_seconds_total"
-SIGNAL_METRIC: dict[str, str] = {"ksm": KSM_INFO, "cadvisor": CADVISOR_CPU}
 
 # Pod-name patterns used only when kube-state-metrics owner metrics are missing.
 _CRONJOB_POD = re.compile(r"^(?P<name>.+)-\d{8,10}-[a-z0-9]{5}$")
