@@ -44,7 +44,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from imagetrail.imageref import is_sandbox, resolve
 from imagetrail.model import Span
 from imagetrail.sources.promapi import PromClient, QueryResult
 from imagetrail.sources.prometheus import (
@@ -54,7 +53,7 @@ from imagetrail.sources.prometheus import (
     KSM_TERMINATED,
     Owner,
     PrometheusSource,
-    infer_owner,
+    span_from_labels,
 )
 
 DAY = 86400.0
@@ -216,29 +215,17 @@ def build_spans(
         info = attrs.get(key)
         if info is None:
             continue  # no kube_pod_container_info: not a container we can name an image for
-        cluster, namespace, pod, uid, container = key
-        cluster = cluster or default_cluster
-        image, digest = resolve(info["image"], info["image_id"], info["image_spec"])
-        if is_sandbox(image):
-            continue
-        owner = owner_of.get((cluster, namespace, pod)) or infer_owner(pod)
-        spans.append(
-            Span(
-                cluster=cluster,
-                namespace=namespace,
-                workload_kind=owner.kind,
-                workload=owner.name,
-                pod=pod,
-                container=container,
-                image=image,
-                digest=digest,
-                first_seen=first,
-                last_seen=max(edges.last.get(key, first), first),
-                signal="ksm",
-                workload_inferred=owner.inferred,
-                pod_uid=uid,
-            )
+        labels = dict(zip(("cluster", "namespace", "pod", "uid", "container"), key, strict=True))
+        span = span_from_labels(
+            "ksm",
+            labels | dict(info),
+            first,
+            max(edges.last.get(key, first), first),
+            owner_of,
+            default_cluster=default_cluster,
         )
+        if span is not None:
+            spans.append(span)
     return spans
 
 

@@ -552,28 +552,53 @@ class PrometheusSource:
         last: float,
         owners: Mapping[tuple[str, str, str], Owner],
     ) -> Span | None:
-        pod = labels.get("pod") or labels.get("pod_name", "")
-        container = labels.get("container") or labels.get("container_name", "")
-        namespace = labels.get("namespace", "")
-        image, digest = resolve(
-            labels.get("image", ""), labels.get("image_id", ""), labels.get("image_spec", "")
+        return span_from_labels(
+            signal,
+            labels,
+            first,
+            last,
+            owners,
+            cluster_label=self.cluster_label,
+            default_cluster=self.default_cluster,
+            include_sandbox=self.include_sandbox,
         )
-        if not self.include_sandbox and is_sandbox(image):
-            return None
-        cluster = labels.get(self.cluster_label) or self.default_cluster
-        owner = owners.get((cluster, namespace, pod)) or infer_owner(pod)
-        return Span(
-            cluster=cluster,
-            namespace=namespace,
-            workload_kind=owner.kind,
-            workload=owner.name,
-            pod=pod,
-            container=container,
-            image=image,
-            digest=digest,
-            first_seen=first,
-            last_seen=last,
-            signal=signal,
-            workload_inferred=owner.inferred,
-            pod_uid=(labels.get("uid") or labels.get("pod_uid", "")).replace("_", "-"),
-        )
+
+
+def span_from_labels(
+    signal: Signal,
+    labels: Mapping[str, str],
+    first: float,
+    last: float,
+    owners: Mapping[tuple[str, str, str], Owner],
+    *,
+    cluster_label: str = "cluster",
+    default_cluster: str = "default",
+    include_sandbox: bool = False,
+) -> Span | None:
+    """A span from one pod container's labels (current or legacy names) and its edges;
+    ``None`` for a sandbox container unless asked for."""
+    pod = labels.get("pod") or labels.get("pod_name", "")
+    container = labels.get("container") or labels.get("container_name", "")
+    namespace = labels.get("namespace", "")
+    image, digest = resolve(
+        labels.get("image", ""), labels.get("image_id", ""), labels.get("image_spec", "")
+    )
+    if not include_sandbox and is_sandbox(image):
+        return None
+    cluster = labels.get(cluster_label) or default_cluster
+    owner = owners.get((cluster, namespace, pod)) or infer_owner(pod)
+    return Span(
+        cluster=cluster,
+        namespace=namespace,
+        workload_kind=owner.kind,
+        workload=owner.name,
+        pod=pod,
+        container=container,
+        image=image,
+        digest=digest,
+        first_seen=first,
+        last_seen=last,
+        signal=signal,
+        workload_inferred=owner.inferred,
+        pod_uid=(labels.get("uid") or labels.get("pod_uid", "")).replace("_", "-"),
+    )
