@@ -135,6 +135,7 @@ def test_console_script_lists_every_command() -> None:
         "history",
         "audit",
         "workloads",
+        "serve",
         "demo",
         "settings",
     ):

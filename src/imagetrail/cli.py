@@ -20,7 +20,14 @@ from rich.text import Text
 from imagetrail import __version__
 from imagetrail import settings as settings_mod
 from imagetrail.errors import ImagetrailError, InputError, SourceError
-from imagetrail.output import Format, printable, record, render_heatmap, render_rows
+from imagetrail.output import (
+    CHANGE_COLUMNS,
+    Format,
+    printable,
+    record,
+    render_heatmap,
+    render_rows,
+)
 from imagetrail.query import Query, QueryContext, Window
 from imagetrail.timeutil import parse_time
 
@@ -317,20 +324,7 @@ def changes(
     render_rows(
         [record(r) for r in rows],
         _fmt(fmt),
-        columns=[
-            "cluster",
-            "namespace",
-            "workload_kind",
-            "workload",
-            "container",
-            "from_image",
-            "to_image",
-            "kind",
-            "started",
-            "finished",
-            "from_digest",
-            "to_digest",
-        ]
+        columns=CHANGE_COLUMNS
         if fmt != "table"
         else [
             "started",
@@ -459,6 +453,41 @@ def workloads(
     )
 
 
+HostOpt = Annotated[str | None, typer.Option("--host", help=settings_mod.BY_NAME["host"].help)]
+PortOpt = Annotated[int | None, typer.Option("--port", help=settings_mod.BY_NAME["port"].help)]
+
+
+def _announce(what: str) -> Any:
+    def on_listen(url: str) -> None:
+        console.print(Text(f"{what} at {url}  (Ctrl-C stops)", style="bold green"), soft_wrap=True)
+
+    return on_listen
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    prometheus: PromOpt = None,
+    ledger: LedgerOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    signal: SignalOpt = None,
+) -> None:
+    """Web app + JSON API + /metrics; with --prometheus it keeps the ledger in sync meanwhile."""
+    from imagetrail.ledger import Ledger
+    from imagetrail.web import serve as run_server
+
+    qc = _context(
+        ctx, prometheus_url=prometheus, ledger=ledger, host=host, port=port, signal=signal
+    )
+    syncing = bool(qc.settings["prometheus_url"])
+    led = Ledger.open(qc.settings["ledger"], create=syncing)
+    try:
+        run_server(qc.settings, led, sync=syncing, on_listen=_announce("imagetrail serves"))
+    finally:
+        led.close()
+
+
 @app.command()
 def demo(
     ctx: typer.Context,
@@ -467,11 +496,31 @@ def demo(
         typer.Option("--ledger", help="Where to write the demo ledger (default: a cache file)."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Simulator seed.")] = 7,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the web app on the demo fleet.")
+    ] = True,
+    host: HostOpt = None,
+    port: PortOpt = None,
 ) -> None:
-    """Simulate a realistic fleet, record it in a ledger and show the three answers."""
-    from imagetrail.demo import run_demo
+    """Simulate a realistic fleet, record it in a ledger, show the answers and serve the UI."""
+    from imagetrail.demo import default_demo_ledger, run_demo
 
-    run_demo(console, ledger_path=ledger, seed=seed)
+    path = ledger or default_demo_ledger()
+    # Settings first: a bad --port fails before a minute of simulation, not after.
+    resolved = settings_mod.load(
+        {"ledger": str(path), "host": host, "port": port},
+        config_path=(ctx.obj or {}).get("config"),
+    )
+    run_demo(console, ledger_path=path, seed=seed)
+    if serve:
+        from imagetrail.ledger import Ledger
+        from imagetrail.web import serve as run_server
+
+        led = Ledger.open(path, create=False)
+        try:
+            run_server(resolved, led, sync=False, on_listen=_announce("The demo fleet is served"))
+        finally:
+            led.close()
 
 
 @app.command("settings")

@@ -27,6 +27,21 @@ from imagetrail.timeutil import format_time
 
 Format = Literal["table", "json", "csv"]
 TIME_FIELDS = frozenset({"started", "finished", "first_seen", "last_seen", "last_change", "at"})
+# The columns of `changes --format csv` (and of the web app's CSV download), in this order.
+CHANGE_COLUMNS = (
+    "cluster",
+    "namespace",
+    "workload_kind",
+    "workload",
+    "container",
+    "from_image",
+    "to_image",
+    "kind",
+    "started",
+    "finished",
+    "from_digest",
+    "to_digest",
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Bidirectional overrides and isolates: they make a terminal show text in another order.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

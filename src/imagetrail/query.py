@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from imagetrail import analysis
 from imagetrail.errors import InputError, LedgerError
+from imagetrail.imageref import is_sandbox
 from imagetrail.ledger import Ledger
 from imagetrail.model import (
     AuditEntry,
@@ -74,23 +75,42 @@ def _positive(seconds: float, flag: str) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Query:
+    """What to answer about. ``clusters`` (any of these; the web app's multi-select) narrows
+    further what ``cluster`` (exactly this one; the CLI's flag) selects."""
+
     cluster: str | None = None
     namespace: str | None = None
     workload: str | None = None
     window: Window = Window()
     source: str = "ledger"
+    clusters: tuple[str, ...] = ()
+
+    def keeps(self, cluster: str) -> bool:
+        return not self.clusters or cluster in self.clusters
 
     @property
     def filters(self) -> Filters:
         return Filters(cluster=self.cluster, namespace_regex=self.namespace)
 
 
+@dataclass(frozen=True, slots=True)
+class HeatmapAnswer:
+    heatmap: Heatmap
+    start: float
+    end: float
+    step: float
+    rows: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]  # row -> (workload ids, digests)
+
+
 class QueryContext:
     """Settings-bound access to the ledger and the live source, and every answer."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, ledger: Ledger | None = None) -> None:
+        """``ledger``: an open ledger to use (and leave open) instead of opening one per call,
+        as the web app does."""
         self.settings = settings
         self.tolerance = 2 * float(settings["scrape_interval"])
+        self._ledger = ledger
 
     @staticmethod
     def fmt_time(t: float) -> str:
@@ -99,6 +119,9 @@ class QueryContext:
     # -- resources -------------------------------------------------------------------------
     @contextmanager
     def open_ledger(self, *, create: bool = True) -> Iterator[Ledger]:
+        if self._ledger is not None:
+            yield self._ledger
+            return
         ledger = Ledger.open(self.settings["ledger"], create=create)
         try:
             yield ledger
@@ -154,6 +177,8 @@ class QueryContext:
                 start=start,
                 end=end,
             )
+        if query.clusters:
+            spans = [s for s in spans if query.keeps(s.cluster)]
         return spans, bounds[0], data_end
 
     def _live_spans(self, query: Query, start: float, end: float) -> list[Span]:
@@ -172,7 +197,7 @@ class QueryContext:
         spans = merge_in_memory(spans)
         if query.workload:
             spans = [s for s in spans if _match(query.workload, s)]
-        return spans
+        return [s for s in spans if query.keeps(s.cluster)]
 
     def spans(
         self, query: Query, *, default_range: float | None = DEFAULT_RANGE
@@ -223,12 +248,36 @@ class QueryContext:
                 start=instant - self.tolerance,
                 end=instant,
             )
+        spans = [s for s in spans if query.keeps(s.cluster)]
         return analysis.distribution(self._still_running(spans, data_end), at=instant), instant
 
     def heatmap(self, query: Query) -> Heatmap:
+        return self.heatmap_answer(query).heatmap
+
+    def heatmap_answer(
+        self,
+        query: Query,
+        *,
+        points: int = 200,
+        sandbox: bool = True,
+        by_digest: bool = False,
+    ) -> HeatmapAnswer:
+        """The heatmap with what the web app shows around it (step, range, per-row details).
+
+        ``points``: about how many columns when no step is given (the page asks for what fits
+        its width); ``sandbox=False`` drops pod-sandbox ("pause") images.
+        """
         spans, start, end = self.spans(query)
-        step = query.window.step or analysis.default_step(start, end)
-        return analysis.heatmap(spans, start=start, end=end, step=step)
+        if not sandbox:
+            spans = [s for s in spans if not is_sandbox(s.image)]
+        step = query.window.step or analysis.default_step(start, end, target_points=points)
+        return HeatmapAnswer(
+            heatmap=analysis.heatmap(spans, start=start, end=end, step=step, by_digest=by_digest),
+            start=start,
+            end=end,
+            step=step,
+            rows=analysis.row_details(spans, start=start, end=end, by_digest=by_digest),
+        )
 
     def panel_heatmap(self, query: Query) -> Heatmap:
         """The original Grafana panel's query, run live (counts what the panel counts)."""
@@ -255,7 +304,7 @@ class QueryContext:
         start = w.start if w.start is not None else time.time() - DEFAULT_RANGE
         with self.open_ledger(create=False) as ledger:
             _bounds(ledger)  # "nothing found" would hide that nothing was ever recorded
-            return ledger.changes(
+            found = ledger.changes(
                 cluster=query.cluster,
                 namespace_regex=query.namespace,
                 workload=query.workload,
@@ -263,6 +312,7 @@ class QueryContext:
                 end=w.end,
                 kinds=kinds,
             )
+        return [c for c in found if query.keeps(c.cluster)]
 
     def history(self, query: Query) -> tuple[list[HistoryEntry], str]:
         if not query.workload:

@@ -55,6 +55,24 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise InputError(f"not a TCP port: {value!r}") from None
+    if not 0 <= number <= 65535:
+        raise InputError(f"not a TCP port: {value!r}")
+    return number
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+    for origin in origins:
+        if origin == "*" or not origin.startswith(("http://", "https://")):
+            raise InputError(f"not an origin (scheme://host[:port]): {origin!r}")
+    return origins
+
+
 def _seconds(value: str) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
@@ -122,7 +140,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("concurrency", "Queries in flight at once against the source.", "2", _positive_int),
     Setting("timeout", "Per-request timeout against the source.", "120s", _seconds),
     Setting("retries", "Retries on connection errors and 429/5xx answers.", "3", lambda v: int(v)),
-    Setting("follow_interval", "Polling interval of `sync --follow`.", "1m", _seconds),
+    Setting(
+        "follow_interval",
+        "Polling interval of `sync --follow` and of `serve --prometheus`'s background sync.",
+        "1m",
+        _seconds,
+    ),
     Setting("bearer_token", "Bearer token for the source.", None, secret=True),
     Setting("basic_auth_user", "Basic-auth user name for the source.", None),
     Setting("basic_auth_password", "Basic-auth password for the source.", None, secret=True),
@@ -133,6 +156,25 @@ SETTINGS: tuple[Setting, ...] = (
         "A workload absent this long before the end of history counts as removed.",
         "1h",
         _seconds,
+    ),
+    Setting(
+        "host",
+        "Address `imagetrail serve` listens on (0.0.0.0 exposes it to the network).",
+        "127.0.0.1",
+        cli_flag="--host",
+    ),
+    Setting(
+        "port",
+        "Port `imagetrail serve` listens on (0: any free port).",
+        "8080",
+        _port,
+        cli_flag="--port",
+    ),
+    Setting(
+        "cors_origins",
+        "Comma-separated origins allowed to call the JSON API from a browser (none by default).",
+        None,
+        _origins,
     ),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -8,7 +8,7 @@ The definitions are spelled out in docs/analysis.md.
 from imagetrail.analysis.audit import audit
 from imagetrail.analysis.changes import classify, detect_changes
 from imagetrail.analysis.distribution import distribution, workloads
-from imagetrail.analysis.heatmap import bucket_times, default_step, heatmap
+from imagetrail.analysis.heatmap import bucket_times, default_step, heatmap, row_details
 from imagetrail.analysis.history import history
 from imagetrail.analysis.timeline import Segment, current_version, segments
 
@@ -23,6 +23,7 @@ __all__ = [
     "distribution",
     "heatmap",
     "history",
+    "row_details",
     "segments",
     "workloads",
 ]

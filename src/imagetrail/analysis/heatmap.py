@@ -69,13 +69,22 @@ def bucket_times(start: float, end: float, step: float) -> tuple[float, ...]:
     return tuple(start + j * step for j in range(n))
 
 
-def heatmap(spans: Iterable[Span], *, start: float, end: float, step: float) -> Heatmap:
+def row_label(span: Span, *, by_digest: bool = False) -> str:
+    """A span's heatmap row: its image, or ``image@digest`` when rows split by digest."""
+    if by_digest and span.digest and "@" not in span.image:
+        return f"{span.image}@{span.digest}"
+    return span.image
+
+
+def heatmap(
+    spans: Iterable[Span], *, start: float, end: float, step: float, by_digest: bool = False
+) -> Heatmap:
     """Containers per image at each time ``start, start+step, … <= end``.
 
     A span counts at time t when it covers t, and also when it started and ended inside
     ``(t - step, t]``: that keeps short-lived containers visible, which the original panel
     (a rate over a window) loses. Digests of one tag share a row; rows are sorted by
-    repository, then tag version order.
+    repository, then tag version order. ``by_digest`` gives each digest its own row.
     """
     times = bucket_times(start, end, step)
     n = len(times)
@@ -91,9 +100,10 @@ def heatmap(spans: Iterable[Span], *, start: float, end: float, step: float) -> 
             if lo != hi or lo >= n or not (span.first_seen > times[lo] - step):
                 continue
             hi = lo + 1
-        row = diffs.get(span.image)
+        label = row_label(span, by_digest=by_digest)
+        row = diffs.get(label)
         if row is None:
-            row = diffs[span.image] = [0] * (n + 1)
+            row = diffs[label] = [0] * (n + 1)
         row[lo] += 1
         row[hi] -= 1
     images = order_images(diffs)
@@ -106,3 +116,23 @@ def heatmap(spans: Iterable[Span], *, start: float, end: float, step: float) -> 
             values.append(running)
         counts.append(tuple(values))
     return Heatmap(times=times, images=tuple(images), counts=tuple(counts))
+
+
+def row_details(
+    spans: Iterable[Span], *, start: float, end: float, by_digest: bool = False
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Per heatmap row: the workload ids and the digests that ran it inside ``[start, end]``."""
+    workloads: dict[str, set[str]] = {}
+    digests: dict[str, set[str]] = {}
+    for span in spans:
+        if span.last_seen < start or span.first_seen > end:
+            continue
+        label = row_label(span, by_digest=by_digest)
+        workloads.setdefault(label, set()).add(span.workload_ref.id)
+        found = digests.setdefault(label, set())
+        if span.digest:
+            found.add(span.digest)
+    return {
+        label: (tuple(sorted(ids)), tuple(sorted(digests[label])))
+        for label, ids in workloads.items()
+    }

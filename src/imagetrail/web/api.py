@@ -1,0 +1,186 @@
+"""``/api/v1/…``: the CLI's answers as JSON, with query parameters named like the CLI's flags.
+
+Every answer has the same shape as ``imagetrail <command> --format json`` (docs/json.md); a
+few objects carry extra fields the pages need, which the JSON stability promise allows.
+Errors are ``{"error": message, "hint": hint}`` with the error class's HTTP status
+(one handler, in :mod:`imagetrail.web.app`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from imagetrail.errors import InputError
+from imagetrail.model import ChangeKind
+from imagetrail.output import CHANGE_COLUMNS, csv_cell, heatmap_json, record
+from imagetrail.query import Query as Ask
+from imagetrail.query import Window
+from imagetrail.timeutil import format_time
+from imagetrail.web.state import AppState
+
+router = APIRouter(prefix="/api/v1", tags=["answers"])
+
+_KINDS = ", ".join(k.value for k in ChangeKind)
+
+
+def state(request: Request) -> AppState:
+    st: AppState = request.app.state.imagetrail
+    return st
+
+
+StateDep = Annotated[AppState, Depends(state)]
+ClusterQ = Annotated[
+    list[str] | None, Query(description="Only these clusters (repeatable: any of them).")
+]
+NamespaceQ = Annotated[
+    list[str] | None,
+    Query(description="Namespace regex, matched fully (repeatable: any of them)."),
+]
+WorkloadQ = Annotated[
+    str | None, Query(description="Workload: name, kind/name, namespace/name or the full id.")
+]
+FromQ = Annotated[
+    str | None, Query(alias="from", description="Range start: RFC 3339, unix seconds or 7d.")
+]
+ToQ = Annotated[str | None, Query(description="Range end (default: now).")]
+SinceQ = Annotated[str | None, Query(description="Range ending now (or at `to`): 7d, 2h, ...")]
+AtQ = Annotated[str | None, Query(description="Instant (default: the latest data).")]
+StepQ = Annotated[str | None, Query(description="Bucket width, e.g. 5m (default: fits).")]
+SourceQ = Annotated[
+    str, Query(description="`ledger` (recorded) or `prometheus` (live, no ledger).")
+]
+
+
+def ask(
+    cluster: ClusterQ = None,
+    namespace: NamespaceQ = None,
+    workload: WorkloadQ = None,
+    from_: FromQ = None,
+    to: ToQ = None,
+    since: SinceQ = None,
+    at: AtQ = None,
+    step: StepQ = None,
+    source: SourceQ = "ledger",
+) -> Ask:
+    """The common filters, parsed exactly as the CLI parses its flags."""
+    if source not in ("ledger", "prometheus"):
+        raise InputError(f"source must be ledger or prometheus, not {source!r}")
+    clusters = tuple(dict.fromkeys(c for c in cluster or () if c))
+    namespaces = [n for n in namespace or () if n]
+    return Ask(
+        cluster=clusters[0] if len(clusters) == 1 else None,
+        clusters=clusters if len(clusters) > 1 else (),
+        namespace=_any_of(namespaces),
+        workload=workload or None,
+        window=Window.from_flags(since=since, from_=from_, to=to, at=at, step=step),
+        source=source,
+    )
+
+
+def _any_of(regexes: list[str]) -> str | None:
+    """One regex matching any of ``regexes`` (each still matched fully)."""
+    if not regexes:
+        return None
+    if len(regexes) == 1:
+        return regexes[0]
+    return "|".join(f"(?:{r})" for r in regexes)
+
+
+AskDep = Annotated[Ask, Depends(ask)]
+
+
+@router.get("/versions", summary="Image versions running at an instant")
+def versions(st: StateDep, q: AskDep) -> list[dict[str, Any]]:
+    rows, instant = st.qc.versions(q)
+    return [record(r) | {"at": format_time(instant)} for r in rows]
+
+
+@router.get("/heatmap", summary="Image × time → containers")
+def heatmap(
+    st: StateDep,
+    q: AskDep,
+    width: Annotated[
+        int | None,
+        Query(ge=10, le=10_000, description="Plot width in pixels: the step fits it."),
+    ] = None,
+    sandbox: Annotated[bool, Query(description="Include pod-sandbox (pause) images.")] = False,
+    digests: Annotated[bool, Query(description="One row per digest.")] = False,
+) -> dict[str, Any]:
+    points = max(10, width // 6) if width else 200
+    answer = st.qc.heatmap_answer(q, points=points, sandbox=sandbox, by_digest=digests)
+    hm = answer.heatmap
+    return heatmap_json(hm) | {
+        "from": format_time(answer.start),
+        "to": format_time(answer.end),
+        "step": answer.step,
+        "workloads": [list(answer.rows[i][0]) for i in hm.images],
+        "digests": [list(answer.rows[i][1]) for i in hm.images],
+    }
+
+
+@router.get("/changes", summary="Version changes, oldest first")
+def changes(
+    st: StateDep,
+    q: AskDep,
+    kind: Annotated[
+        list[str] | None, Query(description=f"Only these kinds (repeatable): {_KINDS}.")
+    ] = None,
+    format: Annotated[str, Query(description="`json` or `csv` (a download).")] = "json",
+) -> Any:
+    if format not in ("json", "csv"):
+        raise InputError(f"format must be json or csv, not {format!r}")
+    known = {k.value for k in ChangeKind}
+    for k in kind or ():
+        if k not in known:
+            raise InputError(f"unknown change kind {k!r}", hint=f"kinds: {_KINDS}")
+    rows = [record(c) for c in st.qc.changes(q, kinds=kind or None)]
+    if format == "json":
+        return rows
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CHANGE_COLUMNS)
+    for row in rows:
+        writer.writerow([csv_cell(row.get(c)) for c in CHANGE_COLUMNS])
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="imagetrail-changes.csv"'},
+    )
+
+
+@router.get("/workloads", summary="Workload containers and what they run")
+def workloads(st: StateDep, q: AskDep) -> list[dict[str, Any]]:
+    return [record(w) for w in st.qc.workloads(q)]
+
+
+@router.get("/history", summary="Version history of one workload")
+def history(st: StateDep, q: AskDep) -> list[dict[str, Any]]:
+    if not q.workload:
+        raise InputError("history needs a workload", hint="pass ?workload=namespace/name")
+    entries, _ = st.qc.history(q)
+    return [record(h) for h in entries]
+
+
+@router.get("/audit", summary="What ran inside a time window")
+def audit(
+    st: StateDep,
+    q: AskDep,
+    image: Annotated[str | None, Query(description="Only this image (a heatmap row).")] = None,
+) -> list[dict[str, Any]]:
+    rows = st.qc.audit(q)
+    if image:
+        rows = [r for r in rows if r.image == image or f"{r.image}@{r.digest}" == image]
+    return [record(r) for r in rows]
+
+
+@router.get("/status", summary="What the ledger holds, the sync's health and the filter choices")
+def status(st: StateDep) -> dict[str, Any]:
+    return st.status()
+
+
+__all__ = ["router"]

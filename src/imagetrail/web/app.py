@@ -1,0 +1,161 @@
+"""The FastAPI application: pages, JSON API, ``/metrics``, health, and one error handler.
+
+Security defaults: a Content-Security-Policy without inline script (every script is a file
+under ``/static``), no CORS unless ``cors_origins`` names origins, and every value from a
+cluster is escaped where it is rendered (Jinja autoescape; the page scripts only ever set
+``textContent``). Nothing is fetched from a CDN: plotly.js and Swagger UI come from their
+installed Python packages, because clusters are often air-gapped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from imagetrail import __version__
+from imagetrail.errors import ImagetrailError
+from imagetrail.ledger import Ledger
+from imagetrail.settings import Settings
+from imagetrail.web import api, pages
+from imagetrail.web.state import AppState
+
+log = logging.getLogger("imagetrail.web")
+
+CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        # plotly.js writes its own stylesheet rules at run time; no inline *script* is allowed.
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    )
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def vendor_file(package: str, relative: str) -> Path:
+    """A file shipped inside an installed package (plotly.js, Swagger UI)."""
+    return Path(str(resources.files(package).joinpath(relative)))
+
+
+VENDOR: dict[str, tuple[str, str]] = {
+    "plotly.min.js": ("plotly", "package_data/plotly.min.js"),
+    "swagger-ui-bundle.js": ("swagger_ui_bundle", "vendor/swagger-ui-4.15.5/swagger-ui-bundle.js"),
+    "swagger-ui.css": ("swagger_ui_bundle", "vendor/swagger-ui-4.15.5/swagger-ui.css"),
+}
+
+
+def create_app(settings: Settings, ledger: Ledger, *, sync: bool = False) -> FastAPI:
+    """The web app over an open ``ledger`` (closed on shutdown).
+
+    ``sync``: keep the ledger in sync from ``settings["prometheus_url"]`` in the background.
+    """
+    st = AppState(settings, ledger, sync=sync)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if st.syncer is not None:
+            st.syncer.start()
+        try:
+            yield
+        finally:
+            st.close()
+
+    app = FastAPI(
+        title="imagetrail",
+        version=__version__,
+        summary="Which container image versions ran where and when.",
+        docs_url=None,  # our own /docs: Swagger UI from the installed package, no inline script
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.imagetrail = st
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    @app.get("/static/vendor/{name}", include_in_schema=False)
+    def vendor(name: str) -> FileResponse:
+        if name not in VENDOR:
+            raise StarletteHTTPException(404)
+        return FileResponse(
+            vendor_file(*VENDOR[name]), headers={"Cache-Control": "public, max-age=86400"}
+        )
+
+    # After the vendor route: the mount would otherwise answer /static/vendor/* first.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/healthz", include_in_schema=False, response_class=PlainTextResponse)
+    def healthz() -> str:
+        return "ok\n"
+
+    @app.get("/readyz", include_in_schema=False, response_class=PlainTextResponse)
+    def readyz() -> PlainTextResponse:
+        ready, reason = st.ready()
+        return PlainTextResponse(reason + "\n", status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return st.metrics.exposition()
+
+    @app.exception_handler(ImagetrailError)
+    async def imagetrail_error(request: Request, exc: ImagetrailError) -> JSONResponse:
+        if exc.http_status >= 500:
+            log.warning("%s %s: %s", request.method, request.url.path, exc.message)
+        return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(_problem(e) for e in exc.errors())
+        return JSONResponse({"error": problems, "hint": "see /docs"}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail), "hint": None}, status_code=exc.status_code)
+
+    app.middleware("http")(st.metrics.middleware)
+    app.middleware("http")(_security_headers)
+    origins = settings["cors_origins"]
+    if origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(origins), allow_methods=["GET"], allow_headers=[]
+        )
+    return app
+
+
+def _problem(error: Any) -> str:
+    where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("query", "body"))
+    return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg"))
+
+
+async def _security_headers(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    response = await call_next(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response

@@ -1,0 +1,60 @@
+"""The HTML pages: server-rendered shells; each page's script fetches ``/api/v1`` and draws.
+
+Templates get no cluster data at all, only the page's name: everything from a cluster
+arrives as JSON and is put into the page with ``textContent`` (or as plotly data), so a
+label value can never become markup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from imagetrail import __version__
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+PAGES = {
+    "heatmap": ("/", "Fleet heatmap"),
+    "versions": ("/versions", "Versions now"),
+    "workload": ("/workload", "Workload"),
+    "changes": ("/changes", "Changes"),
+}
+
+
+def _page(request: Request, name: str) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        f"{name}.html",
+        {"page": name, "pages": PAGES, "title": PAGES[name][1], "version": __version__},
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def heatmap(request: Request) -> HTMLResponse:
+    return _page(request, "heatmap")
+
+
+@router.get("/versions", response_class=HTMLResponse)
+def versions(request: Request) -> HTMLResponse:
+    return _page(request, "versions")
+
+
+@router.get("/workload", response_class=HTMLResponse)
+def workload(request: Request) -> HTMLResponse:
+    return _page(request, "workload")
+
+
+@router.get("/changes", response_class=HTMLResponse)
+def changes(request: Request) -> HTMLResponse:
+    return _page(request, "changes")
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def docs(request: Request) -> HTMLResponse:
+    """Swagger UI for the OpenAPI document, from the installed swagger-ui-bundle."""
+    return templates.TemplateResponse(request, "docs.html", {"version": __version__})

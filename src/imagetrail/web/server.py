@@ -1,0 +1,66 @@
+"""Running the app: bind the socket ourselves (clear errors, port 0), then uvicorn."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+from imagetrail.errors import ConfigError
+from imagetrail.ledger import Ledger
+from imagetrail.settings import Settings
+from imagetrail.web.app import create_app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; a port in use is a clear error, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: the port is in use",
+                hint="pick another with --port (0 picks any free port)",
+            ) from exc
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    if host in ("0.0.0.0", "::"):  # noqa: S104 (reading the bound address, not binding)
+        shown = "127.0.0.1"
+    return f"http://{shown}:{port}/"
+
+
+def serve(
+    settings: Settings,
+    ledger: Ledger,
+    *,
+    sync: bool,
+    on_listen: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until interrupted (SIGINT/SIGTERM shut down gracefully)."""
+    sock = bind(settings["host"], settings["port"])
+    app = create_app(settings, ledger, sync=sync)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    if on_listen is not None:
+        on_listen(url_of(sock))
+    server.run(sockets=[sock])

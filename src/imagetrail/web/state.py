@@ -1,0 +1,72 @@
+"""What one running web app holds: settings, the open ledger, the answers, the sync loop."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+from imagetrail import __version__
+from imagetrail.ledger import Ledger
+from imagetrail.query import QueryContext
+from imagetrail.settings import Settings
+from imagetrail.timeutil import format_time
+from imagetrail.web.metrics import WebMetrics
+from imagetrail.web.syncer import BackgroundSync, SyncStatus
+
+
+class AppState:
+    """Shared by every request; the ledger stays open for the app's lifetime."""
+
+    def __init__(self, settings: Settings, ledger: Ledger, *, sync: bool) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.qc = QueryContext(settings, ledger=ledger)
+        self.metrics = WebMetrics()
+        self.syncer = BackgroundSync(self.qc) if sync else None
+        self.started = time.time()
+
+    def sync_status(self) -> SyncStatus:
+        return self.syncer.status if self.syncer is not None else SyncStatus(enabled=False)
+
+    def ready(self) -> tuple[bool, str]:
+        """Ready once a sync has completed: this process's first pass when it syncs, else
+        any sync recorded in the ledger (``--ledger`` alone, ``demo``)."""
+        if self.syncer is not None:
+            st = self.syncer.status
+            if st.last_success is not None:
+                return True, "synced"
+            if st.last_error:
+                return False, f"first sync not complete: {st.last_error}"
+            return False, "first sync in progress"
+        if self.ledger.synced_until() is None:
+            return False, "the ledger holds no completed sync"
+        return True, "ledger"
+
+    def status(self) -> dict[str, Any]:
+        bounds = self.ledger.time_bounds()
+        synced = self.ledger.synced_until()
+        scopes = self.ledger.scopes()
+        namespaces: dict[str, list[str]] = {}
+        for cluster, namespace in scopes:
+            namespaces.setdefault(cluster, []).append(namespace)
+        sync = asdict(self.sync_status())
+        for key in ("last_success", "last_error_at"):
+            sync[key] = None if sync[key] is None else format_time(sync[key])
+        ready, reason = self.ready()
+        return {
+            "version": __version__,
+            "ledger": self.ledger.url,
+            "ready": ready,
+            "ready_reason": reason,
+            "data_from": None if bounds is None else format_time(bounds[0]),
+            "data_until": None if bounds is None else format_time(synced or bounds[1]),
+            "sync": sync,
+            "clusters": sorted(namespaces),
+            "namespaces": namespaces,
+        }
+
+    def close(self) -> None:
+        if self.syncer is not None:
+            self.syncer.stop()
+        self.ledger.close()

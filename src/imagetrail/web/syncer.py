@@ -1,0 +1,117 @@
+"""The background sync of ``imagetrail serve --prometheus URL``: the engine's sync loop in a thread.
+
+One pass is :func:`imagetrail.sync.sync_once`, the same resumable, chunked sync as
+``imagetrail sync``; passes repeat every ``follow_interval``. A failing source never stops
+the loop (nor the server): the error is kept for ``/api/v1/status`` and the page's banner,
+and the next pass retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from imagetrail.errors import ImagetrailError
+from imagetrail.query import Query, QueryContext
+
+log = logging.getLogger("imagetrail.web.sync")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    """What the loop last did; times are unix seconds."""
+
+    enabled: bool
+    running: bool = False
+    passes: int = 0
+    last_success: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+
+
+class BackgroundSync:
+    """Runs sync passes until :meth:`stop`; :attr:`status` is safe to read from any thread."""
+
+    def __init__(self, qc: QueryContext, *, interval: float | None = None) -> None:
+        self._qc = qc
+        self._interval = float(interval if interval is not None else qc.settings["follow_interval"])
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._status = SyncStatus(enabled=True)
+
+    @property
+    def status(self) -> SyncStatus:
+        with self._lock:
+            return self._status
+
+    def _set(self, **changes: Any) -> None:
+        with self._lock:
+            self._status = replace(self._status, **changes)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="imagetrail-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run_pass(self) -> None:
+        """One sync pass; errors are recorded, never raised."""
+        from imagetrail.sync import sync_once
+
+        qc = self._qc
+        self._set(running=True)
+        try:
+            with qc.open_ledger() as ledger, qc.prometheus_source(Query()) as source:
+                result = sync_once(
+                    ledger,
+                    source,
+                    url=qc.settings["prometheus_url"],
+                    tenant=qc.settings["tenant"],
+                    signal=qc.settings["signal"],
+                    chunk=qc.settings["chunk"],
+                    concurrency=qc.settings["concurrency"],
+                    removed_after=qc.settings["removed_after"],
+                )
+        except ImagetrailError as exc:
+            log.warning("sync failed: %s", exc.message)
+            self._set(
+                running=False,
+                passes=self.status.passes + 1,
+                last_error=exc.message,
+                last_error_at=time.time(),
+            )
+            return
+        except Exception as exc:  # a bug must not end the loop silently either
+            log.exception("sync failed unexpectedly")
+            self._set(
+                running=False,
+                passes=self.status.passes + 1,
+                last_error=f"internal error: {type(exc).__name__}",
+                last_error_at=time.time(),
+            )
+            return
+        log.info(
+            "synced %s through %s: %d spans written",
+            result.signal,
+            result.end,
+            result.spans_written,
+        )
+        self._set(
+            running=False,
+            passes=self.status.passes + 1,
+            last_success=time.time(),
+            last_error=None,
+            last_error_at=None,
+        )
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.run_pass()
+            self._stop.wait(self._interval)
