@@ -178,6 +178,20 @@ def audit(
     return [record(r) for r in rows]
 
 
+@router.get("/spans", summary="Raw spans: one pod container running one image, first to last seen")
+def spans(
+    st: StateDep,
+    q: AskDep,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=100_000, description="At most this many spans.")] = 5000,
+) -> list[dict[str, Any]]:
+    found, _, _ = st.qc.spans(q)
+    found.sort(key=lambda s: (s.first_seen, s.cluster, s.namespace, s.pod, s.container))
+    if len(found) > limit:
+        response.headers["X-Imagetrail-Truncated"] = f"{len(found)} spans, {limit} returned"
+    return [record(s) for s in found[:limit]]
+
+
 @router.get("/status", summary="What the ledger holds, the sync's health and the filter choices")
 def status(st: StateDep) -> dict[str, Any]:
     return st.status()

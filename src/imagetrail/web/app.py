@@ -135,6 +135,10 @@ def create_app(settings: Settings, ledger: Ledger, *, sync: bool = False) -> Fas
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail), "hint": None}, status_code=exc.status_code)
 
+    from fastapi.middleware.gzip import GZipMiddleware
+
+    # plotly.js is 4.8 MB; heatmap JSON of a month is hundreds of kB. Both compress ~5x.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.middleware("http")(st.metrics.middleware)
     app.middleware("http")(_security_headers)
     origins = settings["cors_origins"]
