@@ -21,7 +21,6 @@ from prometheus_client import (
 )
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -54,7 +53,6 @@ class WebMetrics:
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         began = time.perf_counter()
-        route = _route_template(request)
         status = 500
         try:
             response = await call_next(request)
@@ -62,13 +60,16 @@ class WebMetrics:
             return response
         finally:
             elapsed = time.perf_counter() - began
+            route = _route_template(request)
             self.requests.labels(route, request.method, str(status)).inc()
             self.duration.labels(route, request.method).observe(elapsed)
 
 
 def _route_template(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "other"))
-    return "unmatched"
+    """The template of the route that answered (the router records it in the scope)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if path:
+        return str(path)
+    # Mounted static files leave no route in the scope.
+    return "/static" if request.url.path.startswith("/static/") else "unmatched"
