@@ -6,11 +6,13 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from imagetrail.model import Change
 from imagetrail.sim import Fleet, SimConfig, simulate, write_openmetrics
 from servers import cached_tsdb
 
 SIM_DIR = Path(__file__).resolve().parents[1] / "src" / "imagetrail" / "sim"
 DAY = 86400.0
+HOUR = 3600.0
 
 # Two clusters and four days around the interesting events of the demo fleet: the failed
 # rollout and its rollback (day 4), a workload added (day 5), the tag re-push (day 6) and a
@@ -54,3 +56,39 @@ def sim_tsdb(data: SimData) -> Path:
             data.fleet, out, signals=data.signals, start=data.start, end=data.end
         ),
     )
+
+
+def change_key(c: object) -> tuple[object, ...]:
+    return tuple(
+        getattr(c, f)
+        for f in (
+            "cluster",
+            "namespace",
+            "workload_kind",
+            "workload",
+            "container",
+            "from_image",
+            "from_digest",
+            "to_image",
+            "to_digest",
+            "kind",
+        )
+    )
+
+
+def expected_window_changes(data: SimData) -> dict[tuple[object, ...], tuple[float, float | None]]:
+    """Ground-truth changes that a window [start, end] of history can show."""
+    lo, hi = data.start + HOUR, data.end - 2 * HOUR
+    out = {}
+    for c in data.fleet.expected_changes:
+        if lo <= c.started <= hi:
+            finished = c.finished if c.finished is not None and c.finished <= data.end else None
+            out[change_key(c)] = (c.started, finished)
+    return out
+
+
+def found_window_changes(
+    changes: list[Change], data: SimData
+) -> dict[tuple[object, ...], tuple[float, float | None]]:
+    lo, hi = data.start + HOUR, data.end - 2 * HOUR
+    return {change_key(c): (c.started, c.finished) for c in changes if lo <= c.started <= hi}

@@ -13,13 +13,12 @@ import pytest
 
 from imagetrail.errors import QueryRejected
 from imagetrail.ledger import Ledger
-from imagetrail.model import Change
 from imagetrail.sim import write_vm_import
 from imagetrail.sources.promapi import PromClient, PromConfig
 from imagetrail.sources.prometheus import PrometheusSource
 from imagetrail.sync import sync_once
 from servers import Server, start_prometheus, start_victoriametrics
-from simdata import SimData, sim_data, sim_tsdb
+from simdata import SimData, expected_window_changes, found_window_changes, sim_data, sim_tsdb
 
 pytestmark = pytest.mark.slow
 HOUR = 3600.0
@@ -65,45 +64,9 @@ def _sync(url: str, ledger: Ledger, data: SimData, **kw: object) -> None:
         )
 
 
-def _key(c: object) -> tuple[object, ...]:
-    return tuple(
-        getattr(c, f)
-        for f in (
-            "cluster",
-            "namespace",
-            "workload_kind",
-            "workload",
-            "container",
-            "from_image",
-            "from_digest",
-            "to_image",
-            "to_digest",
-            "kind",
-        )
-    )
-
-
-def _expected(data: SimData) -> dict[tuple[object, ...], tuple[float, float | None]]:
-    """Ground-truth changes that a window [start, end] of history can show."""
-    lo, hi = data.start + HOUR, data.end - 2 * HOUR
-    out = {}
-    for c in data.fleet.expected_changes:
-        if lo <= c.started <= hi:
-            finished = c.finished if c.finished is not None and c.finished <= data.end else None
-            out[_key(c)] = (c.started, finished)
-    return out
-
-
-def _found(
-    changes: list[Change], data: SimData
-) -> dict[tuple[object, ...], tuple[float, float | None]]:
-    lo, hi = data.start + HOUR, data.end - 2 * HOUR
-    return {_key(c): (c.started, c.finished) for c in changes if lo <= c.started <= hi}
-
-
 def _assert_changes_match(ledger: Ledger, data: SimData) -> None:
-    expected = _expected(data)
-    found = _found(ledger.changes(start=data.start), data)
+    expected = expected_window_changes(data)
+    found = found_window_changes(ledger.changes(start=data.start), data)
     assert set(found) == set(expected), (
         f"missing: {sorted(set(expected) - set(found), key=str)[:5]}\n"
         f"unexpected: {sorted(set(found) - set(expected), key=str)[:5]}"
