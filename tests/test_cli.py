@@ -681,7 +681,16 @@ def test_configuration_doc_holds_the_current_table() -> None:
 def test_every_settings_flag_is_a_real_option() -> None:
     helps = "\n".join(
         invoke([command, "--help"]).out
-        for command in ("sync", "versions", "heatmap", "changes", "history", "audit", "workloads")
+        for command in (
+            "sync",
+            "versions",
+            "heatmap",
+            "changes",
+            "history",
+            "audit",
+            "workloads",
+            "serve",
+        )
     )
     flagged = [s for s in settings_mod.SETTINGS if s.cli_flag]
     assert {s.name for s in flagged} >= {"prometheus_url", "ledger"}

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from imagetrail.errors import InputError
+
 Signal = Literal["ksm", "cadvisor"]
 
 
@@ -174,6 +176,17 @@ class AuditEntry:
     first_seen: float  # clipped to the window
     last_seen: float  # clipped to the window
     containers_max: int
+
+
+def check_workload_spec(spec: str) -> list[str]:
+    """The parts of a ``--workload`` value; :class:`InputError` when it has none of the forms."""
+    parts = spec.split("/")
+    if any(not p for p in parts) or len(parts) > 4:
+        raise InputError(
+            f"workload {spec!r} is not NAME, KIND/NAME, NAMESPACE/NAME, NAMESPACE/KIND/NAME "
+            "or CLUSTER/NAMESPACE/KIND/NAME"
+        )
+    return parts
 
 
 def matches_workload(pattern: str, *, cluster: str, namespace: str, kind: str, name: str) -> bool:

@@ -7,11 +7,13 @@ One place that both the CLI and the web app call, so that "versions", "changes",
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 from imagetrail import analysis
+from imagetrail.analysis.spanindex import SpanIndex
 from imagetrail.errors import InputError, LedgerError
 from imagetrail.imageref import is_sandbox
 from imagetrail.ledger import Ledger
@@ -105,12 +107,20 @@ class HeatmapAnswer:
 class QueryContext:
     """Settings-bound access to the ledger and the live source, and every answer."""
 
-    def __init__(self, settings: Settings, *, ledger: Ledger | None = None) -> None:
-        """``ledger``: an open ledger to use (and leave open) instead of opening one per call,
-        as the web app does."""
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        ledger: Ledger | None = None,
+        index: Callable[[], SpanIndex] | None = None,
+    ) -> None:
+        """``ledger``: an open ledger to use (and leave open) instead of opening one per call;
+        ``index``: gives an up-to-date in-memory index of that ledger's spans, read instead of
+        the ledger's tables (both as the web app does)."""
         self.settings = settings
         self.tolerance = 2 * float(settings["scrape_interval"])
         self._ledger = ledger
+        self._index = index
 
     @staticmethod
     def fmt_time(t: float) -> str:
@@ -167,6 +177,11 @@ class QueryContext:
     def _ledger_spans(
         self, query: Query, start: float | None, end: float | None
     ) -> tuple[list[Span], float, float]:
+        if self._index is not None:
+            index = self._indexed()
+            assert index.bounds is not None  # _indexed() refuses an empty ledger
+            mask = index.mask(**self._filters(query), start=start, end=end)
+            return index.select(mask), index.bounds[0], index.data_end
         with self.open_ledger(create=False) as ledger:
             bounds = _bounds(ledger)
             data_end = ledger.synced_until() or bounds[1]
@@ -180,6 +195,23 @@ class QueryContext:
         if query.clusters:
             spans = [s for s in spans if query.keeps(s.cluster)]
         return spans, bounds[0], data_end
+
+    def _indexed(self) -> SpanIndex:
+        assert self._index is not None
+        index = self._index()
+        if index.bounds is None:
+            with self.open_ledger(create=False) as ledger:
+                _bounds(ledger)  # raises the usual "empty ledger" error
+        return index
+
+    @staticmethod
+    def _filters(query: Query) -> dict[str, Any]:
+        return {
+            "cluster": query.cluster,
+            "clusters": query.clusters,
+            "namespace_regex": query.namespace,
+            "workload": query.workload,
+        }
 
     def _live_spans(self, query: Query, start: float, end: float) -> list[Span]:
         from imagetrail.sync import choose_signal, collect, merge_in_memory
@@ -208,13 +240,26 @@ class QueryContext:
             end = w.end if w.end is not None else time.time()
             start = w.start if w.start is not None else end - (default_range or DEFAULT_RANGE)
             return self._still_running(self._live_spans(query, start, end), end), start, end
-        wanted_start = w.start
-        if wanted_start is None and default_range is not None:
-            wanted_start = (w.end if w.end is not None else time.time()) - default_range
+        wanted_start = self._wanted_start(query, default_range)
         spans, data_start, data_end = self._ledger_spans(query, wanted_start, w.end)
+        start, end = self._resolved(query, wanted_start, data_start, data_end)
+        return self._still_running(spans, data_end), start, end
+
+    @staticmethod
+    def _wanted_start(query: Query, default_range: float | None) -> float | None:
+        w = query.window
+        if w.start is None and default_range is not None:
+            return (w.end if w.end is not None else time.time()) - default_range
+        return w.start
+
+    @staticmethod
+    def _resolved(
+        query: Query, wanted_start: float | None, data_start: float, data_end: float
+    ) -> tuple[float, float]:
+        w = query.window
         start = wanted_start if wanted_start is not None else data_start
         end = w.end if w.end is not None else min(time.time(), data_end)
-        return self._still_running(spans, data_end), start, end
+        return start, end
 
     def _still_running(self, spans: list[Span], data_end: float) -> list[Span]:
         """Spans whose last sample is the newest one the data has run until its end.
@@ -237,6 +282,12 @@ class QueryContext:
             # Without --at, "now" is the newest sample the server has.
             instant = t if at is not None else max((s.last_seen for s in spans), default=t)
             spans = self._still_running(spans, instant)
+            return analysis.distribution(spans, at=instant), instant
+        if self._index is not None:
+            index = self._indexed()
+            instant = at if at is not None else min(time.time(), index.data_end)
+            mask = index.mask(**self._filters(query), start=instant - self.tolerance, end=instant)
+            spans = self._still_running(index.select(mask), index.data_end)
             return analysis.distribution(spans, at=instant), instant
         with self.open_ledger(create=False) as ledger:
             data_end = ledger.synced_until() or _bounds(ledger)[1]
@@ -267,6 +318,23 @@ class QueryContext:
         ``points``: about how many columns when no step is given (the page asks for what fits
         its width); ``sandbox=False`` drops pod-sandbox ("pause") images.
         """
+        if self._index is not None and query.source == "ledger":
+            index = self._indexed()
+            assert index.bounds is not None
+            wanted_start = self._wanted_start(query, DEFAULT_RANGE)
+            start, end = self._resolved(query, wanted_start, index.bounds[0], index.data_end)
+            step = query.window.step or analysis.default_step(start, end, target_points=points)
+            mask = index.mask(**self._filters(query), start=wanted_start, end=query.window.end)
+            heat, rows = index.heatmap(
+                mask,
+                start=start,
+                end=end,
+                step=step,
+                tolerance=self.tolerance,
+                sandbox=sandbox,
+                by_digest=by_digest,
+            )
+            return HeatmapAnswer(heatmap=heat, start=start, end=end, step=step, rows=rows)
         spans, start, end = self.spans(query)
         if not sandbox:
             spans = [s for s in spans if not is_sandbox(s.image)]

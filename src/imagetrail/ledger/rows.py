@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Table, and_, func, or_
 
 from imagetrail.errors import InputError
 from imagetrail.ledger.schema import prefix_eq
-from imagetrail.model import Change, ChangeKind, Signal, Span
+from imagetrail.model import Change, ChangeKind, Signal, Span, check_workload_spec
 
 SIGNALS: frozenset[str] = frozenset({"ksm", "cadvisor"})
 Row = dict[str, Any]
@@ -237,12 +237,7 @@ def workload_condition(table: Table, spec: str) -> ColumnElement[bool]:
     ``namespace/kind/name`` or ``cluster/namespace/kind/name``; kinds match case-insensitively.
     """
     c = table.c
-    parts = spec.split("/")
-    if any(not p for p in parts) or len(parts) > 4:
-        raise InputError(
-            f"workload {spec!r} is not NAME, KIND/NAME, NAMESPACE/NAME, NAMESPACE/KIND/NAME "
-            "or CLUSTER/NAMESPACE/KIND/NAME"
-        )
+    parts = check_workload_spec(spec)
 
     def kind_is(kind: str) -> ColumnElement[bool]:
         return func.lower(c.workload_kind) == kind.lower()

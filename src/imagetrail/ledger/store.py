@@ -364,6 +364,16 @@ class Ledger:
             value = conn.execute(select(func.max(S.sync_state.c.synced_until))).scalar()
         return None if value is None else float(value)
 
+    def stamp(self) -> tuple[object, ...]:
+        """Changes whenever spans are written (every write records its sync state), so a
+        copy of the spans made under one stamp is current while the stamp is unchanged."""
+        t = S.sync_state.c
+        with self._read() as conn:
+            row = conn.execute(
+                select(func.count(), func.max(t.synced_until), func.max(t.last_success))
+            ).one()
+        return tuple(row)
+
     def scopes(self) -> list[tuple[str, str]]:
         """Every ``(cluster, namespace)`` that holds spans, sorted (the web app's filters)."""
         t = S.spans.c

@@ -10,6 +10,7 @@ installed Python packages, because clusters are often air-gapped.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -79,6 +80,8 @@ def create_app(settings: Settings, ledger: Ledger, *, sync: bool = False) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if st.syncer is not None:
             st.syncer.start()
+        # Index the ledger now rather than in the first user's request.
+        threading.Thread(target=st.warm, name="imagetrail-index", daemon=True).start()
         try:
             yield
         finally:

@@ -2,17 +2,49 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from dataclasses import asdict
 from typing import Any
 
 from imagetrail import __version__
+from imagetrail.analysis.spanindex import SpanIndex
 from imagetrail.ledger import Ledger
 from imagetrail.query import QueryContext
 from imagetrail.settings import Settings
 from imagetrail.timeutil import format_time
 from imagetrail.web.metrics import WebMetrics
 from imagetrail.web.syncer import BackgroundSync, SyncStatus
+
+log = logging.getLogger("imagetrail.web")
+
+
+class CachedIndex:
+    """The ledger's spans as a :class:`SpanIndex`, rebuilt when the ledger's stamp changes.
+
+    One cheap query per request (the stamp) keeps answers current with a sync running in
+    this process or anywhere else writing the same ledger; a rebuild reads every span once.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._lock = threading.Lock()
+        self._stamp: tuple[object, ...] | None = None
+        self._index: SpanIndex | None = None
+        self.builds = 0
+
+    def __call__(self) -> SpanIndex:
+        stamp = self._ledger.stamp()
+        with self._lock:
+            if self._index is None or stamp != self._stamp:
+                began = time.perf_counter()
+                spans = self._ledger.spans()
+                self._index = SpanIndex(spans, data_end=self._ledger.synced_until())
+                self._stamp = stamp
+                self.builds += 1
+                log.info("indexed %d spans in %.2fs", len(spans), time.perf_counter() - began)
+            return self._index
 
 
 class AppState:
@@ -21,10 +53,18 @@ class AppState:
     def __init__(self, settings: Settings, ledger: Ledger, *, sync: bool) -> None:
         self.settings = settings
         self.ledger = ledger
-        self.qc = QueryContext(settings, ledger=ledger)
+        self.index = CachedIndex(ledger)
+        self.qc = QueryContext(settings, ledger=ledger, index=self.index)
         self.metrics = WebMetrics()
         self.syncer = BackgroundSync(self.qc) if sync else None
         self.started = time.time()
+
+    def warm(self) -> None:
+        """Build the span index ahead of the first request (errors wait for that request)."""
+        try:
+            self.index()
+        except Exception:  # the request that needs the index reports the error properly
+            log.debug("warming the index failed", exc_info=True)
 
     def sync_status(self) -> SyncStatus:
         return self.syncer.status if self.syncer is not None else SyncStatus(enabled=False)
