@@ -1,7 +1,8 @@
-"""``python -m bench``: the sync benchmark (see docs/benchmarks.md).
+"""``python -m bench``: the sync and the web benchmarks (see docs/benchmarks.md).
 
-python -m bench                      # 250, 1,000 and 2,000 containers
-python -m bench --sizes 250          # a quick run
+python -m bench                      # both: sync at 250, 1,000 and 2,000 containers, then web
+python -m bench --only sync --sizes 250   # a quick sync run
+python -m bench --only web           # the web benchmark alone
 """
 
 from __future__ import annotations
@@ -38,14 +39,41 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=1, help="runs per method and size, order alternating"
     )
     parser.add_argument("--no-cli", action="store_true", help="skip the `imagetrail sync` run")
+    parser.add_argument(
+        "--only", choices=("sync", "web"), default=None, help="run one benchmark (default: both)"
+    )
+    web = parser.add_argument_group("web benchmark")
+    web.add_argument(
+        "--web-rounds", type=int, default=None, help="repetitions of the heatmap mixes"
+    )
+    web.add_argument("--load-seconds", type=float, default=None, help="load test time (30)")
+    web.add_argument("--no-browser", action="store_true", help="skip the Chromium timing")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.days < 1:
         parser.error("--repeat and --days must be at least 1")
+    if args.web_rounds is not None and args.web_rounds < 1:
+        parser.error("--web-rounds must be at least 1")
+    if args.load_seconds is not None and args.load_seconds <= 0:
+        parser.error("--load-seconds must be positive")
     command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
-    report = run(
-        args.sizes, days=args.days, repeat=args.repeat, with_cli=not args.no_cli, command=command
-    )
-    print_table(report)
+    if args.only in (None, "sync"):
+        report = run(
+            args.sizes,
+            days=args.days,
+            repeat=args.repeat,
+            with_cli=not args.no_cli,
+            command=command,
+        )
+        print_table(report)
+    if args.only in (None, "web"):
+        from bench.web_bench import run as run_web
+        from bench.web_bench import web_config_from
+        from bench.web_report import print_summary
+
+        cfg = web_config_from(
+            rounds=args.web_rounds, load_seconds=args.load_seconds, browser=not args.no_browser
+        )
+        print_summary(run_web(cfg, command=command))
     return 0
 
 

@@ -20,7 +20,9 @@ from imagetrail.web.app import create_app
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port``; a port in use is a clear error, not a traceback."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listener says it is TCP; without it a keep-alive response waits ~40 ms (delayed ACK).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

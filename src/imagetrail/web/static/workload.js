@@ -1,0 +1,221 @@
+// One workload: version timeline per container or per pod, change markers, change log.
+// Without a workload (or with an ambiguous one): a picker.
+"use strict";
+
+(function () {
+  const IT = window.IT;
+  const DEFAULT_SINCE = "30d";
+  const SPEC = Object.assign({}, IT.COMMON, { view: "string" });
+  const SPAN_LIMIT = 5000;
+  const result = document.getElementById("result");
+  let ctl = null;
+  let page = null;
+  let last = null;
+
+  function setup(status, p) {
+    page = p;
+    ctl = IT.filters(document.getElementById("controls"), status, {
+      range: true, defaultSince: DEFAULT_SINCE, onChange: (c) => page.update(c),
+    });
+    const view = IT.el("select", { id: "t-view" },
+      IT.el("option", { value: "", text: "per container" }),
+      IT.el("option", { value: "pods", text: "per pod" }));
+    view.addEventListener("change", () => page.update({ view: view.value }));
+    ctl.view = view;
+    ctl.form.append(IT.el("div", { class: "field toggles" }, IT.el("span", { class: "inline" },
+      IT.el("label", { for: "t-view", text: "Timeline: " }), view)));
+  }
+
+  function sync(state) {
+    ctl.set(state);
+    ctl.view.value = state.view === "pods" ? "pods" : "";
+  }
+
+  async function render(state, signal) {
+    if (!state.workload) {
+      await picker(state, signal, null);
+      return;
+    }
+    const params = IT.apiParams(state, DEFAULT_SINCE);
+    const [history, spans, changes] = await Promise.all([
+      IT.api("/api/v1/history", params, signal),
+      IT.api("/api/v1/spans", IT.apiParams(state, DEFAULT_SINCE, { limit: SPAN_LIMIT }), signal),
+      IT.api("/api/v1/changes", params, signal),
+    ]);
+    last = { state, history, spans, changes };
+    draw(last);
+  }
+
+  // A failed lookup (an ambiguous or unknown name) still leaves a way forward.
+  function failed(err, state) {
+    IT.clear(result);
+    if (state.workload) picker(state, undefined, state.workload).catch(IT.showError);
+  }
+
+  async function picker(state, signal, filterText) {
+    const rows = await IT.api("/api/v1/workloads",
+      IT.params(state, ["cluster", "namespace"]), signal);
+    if (window.Plotly) for (const p of result.querySelectorAll(".plot")) window.Plotly.purge(p);
+    IT.clear(result);
+    const search = IT.el("input", { id: "pick-filter", type: "search", autocomplete: "off",
+      spellcheck: "false", placeholder: "part of a name" });
+    search.value = filterText || "";
+    const body = IT.el("tbody");
+    const count = IT.el("p", { class: "summary", id: "pick-count" });
+    function fill() {
+      const q = search.value.trim().toLowerCase();
+      const shown = rows.filter((r) => !q || (IT.workloadId(r) + "/" + r.container)
+        .toLowerCase().includes(q));
+      IT.replace(count, shown.length + " of " + rows.length + " workload containers");
+      IT.replace(body, shown.slice(0, 500).map((r) => IT.el("tr", {},
+        IT.el("td", {}, IT.workloadLink(IT.workloadId(r), state)),
+        IT.el("td", { text: r.container }),
+        IT.el("td", {}, (r.images.length ? r.images : ["—"]).map((img) =>
+          IT.el("code", { class: "image block", text: img }))),
+        IT.el("td", { class: "num", text: r.containers }),
+        IT.el("td", { class: "nowrap", text: IT.time(r.last_change) }))));
+    }
+    search.addEventListener("input", fill);
+    result.append(
+      IT.el("h2", { text: "Choose a workload" }),
+      IT.el("div", { class: "field inline" },
+        IT.el("label", { for: "pick-filter", text: "Filter: " }), search),
+      count,
+      IT.el("div", { class: "scroll" }, IT.el("table", { class: "data", id: "picker" },
+        IT.el("thead", {}, IT.el("tr", {}, ["Workload", "Container", "Running now", "Containers",
+          "Last change"].map((h) => IT.el("th", { scope: "col", text: h })))), body)));
+    fill();
+  }
+
+  function plural(n, word) {
+    return n + " " + word + (n === 1 ? "" : "s");
+  }
+
+  function versionKey(image, digest) {
+    return image + "@" + (digest || "");
+  }
+
+  function draw({ state, history, spans, changes }) {
+    if (window.Plotly) for (const p of result.querySelectorAll(".plot")) window.Plotly.purge(p);
+    IT.clear(result);
+    const ids = Array.from(new Set(spans.map(IT.workloadId)));
+    const title = ids.length === 1 ? ids[0] : state.workload;
+    result.append(IT.el("h2", { class: "workload-title" }, "Workload ",
+      IT.el("code", { id: "workload-id", text: title })));
+    if (!history.length && !spans.length) {
+      result.append(IT.el("p", { class: "empty", id: "empty",
+        text: "This workload ran nothing in this time range. Try a longer range." }));
+      return;
+    }
+    const range = IT.rangeParams(state, DEFAULT_SINCE);
+    result.append(IT.el("p", { class: "summary", id: "summary" },
+      plural(history.length, "version period") + " across " +
+      plural(new Set(history.map((h) => h.container)).size, "container") + ", " +
+      plural(new Set(spans.map((s) => s.pod_uid || s.pod)).size, "pod") + ", " +
+      changes.length + (changes.length === 1 ? " change" : " changes") +
+      (range.get("since") ? " in the last " + range.get("since") : "")));
+
+    // Versions in the order they first appeared; one colour (and legend entry) each.
+    const bars = state.view === "pods"
+      ? spans.map((s) => ({
+        row: s.container + " · " + s.pod + (ids.length > 1 ? " · " + s.cluster : ""),
+        container: s.container, image: s.image, digest: s.digest, from: s.first_seen,
+        to: s.last_seen, detail: "pod " + s.pod }))
+      : history.map((h) => ({ row: h.container, container: h.container, image: h.image,
+        digest: h.digest, from: h.first_seen, to: h.last_seen,
+        detail: "up to " + h.containers_max + " containers" }));
+    bars.sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+    const versions = [];
+    for (const b of bars) {
+      const key = versionKey(b.image, b.digest);
+      if (!versions.includes(key)) versions.push(key);
+    }
+    const rowNames = [];
+    for (const b of bars.slice().sort((a, c) => (a.row < c.row ? -1 : a.row > c.row ? 1 : 0))) {
+      if (!rowNames.includes(b.row)) rowNames.push(b.row);
+    }
+    const rowOf = new Map(rowNames.map((r, i) => [r, i]));
+    const theme = IT.chartTheme();
+    const traces = versions.map((key, vi) => {
+      const mine = bars.filter((b) => versionKey(b.image, b.digest) === key);
+      const first = mine[0];
+      const name = first.image + (versions.some((k, j) => j !== vi &&
+        k.startsWith(first.image + "@")) ? " @" + IT.shortDigest(first.digest) : "");
+      return {
+        type: "bar",
+        orientation: "h",
+        name: IT.plotText(name),
+        base: mine.map((b) => b.from),
+        x: mine.map((b) => Math.max(60000, new Date(b.to) - new Date(b.from))),
+        y: mine.map((b) => rowOf.get(b.row)),
+        marker: { color: IT.PALETTE[vi % IT.PALETTE.length], line: { width: 0 } },
+        customdata: mine.map((b) => IT.plotText(b.image) + "<br>" +
+          IT.plotText(IT.shortDigest(b.digest) || "no digest") + "<br>" +
+          IT.plotText(IT.time(b.from) + " → " + IT.time(b.to)) + "<br>" + IT.plotText(b.detail)),
+        hovertemplate: "%{customdata}<extra></extra>",
+      };
+    });
+    // Change markers: on the container's row in the per-container view; lines in both views.
+    const shapes = changes.map((c) => ({
+      type: "line", xref: "x", yref: "paper", x0: c.started, x1: c.started, y0: 0, y1: 1,
+      line: { color: theme.muted, width: 1, dash: "dot" },
+    }));
+    if (state.view !== "pods" && changes.length) {
+      traces.push({
+        type: "scatter",
+        mode: "markers",
+        name: "changes",
+        x: changes.map((c) => c.started),
+        y: changes.map((c) => rowOf.get(c.container)),
+        marker: { symbol: "diamond", size: 11, color: theme.fg,
+          line: { color: theme.bg, width: 1.5 } },
+        customdata: changes.map((c) => IT.plotText(c.kind + " at " + IT.time(c.started)) +
+          "<br>" + IT.plotText((c.from_image || "—") + " → " + (c.to_image || "—"))),
+        hovertemplate: "%{customdata}<extra></extra>",
+      });
+    }
+    const plot = IT.el("div", { id: "timeline", class: "plot", role: "img",
+      "aria-label": "Version timeline" });
+    result.append(plot);
+    window.Plotly.newPlot(plot, traces, IT.baseLayout({
+      barmode: "overlay",
+      height: Math.max(240, rowNames.length * 26 + 130),
+      showlegend: true,
+      legend: { orientation: "h", y: -0.15, font: { size: 11 } },
+      xaxis: { type: "date", gridcolor: theme.grid },
+      yaxis: { tickmode: "array", tickvals: rowNames.map((_, i) => i),
+        ticktext: rowNames.map((r) => IT.plotText(r)), autorange: "reversed", zeroline: false,
+        automargin: true,
+        fixedrange: true },
+      shapes,
+      margin: { l: 10, r: 20, t: 10, b: 20 },
+    }), IT.plotConfig);
+
+    result.append(IT.el("h2", { text: "Change log" }));
+    if (!changes.length) {
+      result.append(IT.el("p", { class: "empty", id: "no-changes",
+        text: "No version change in this time range." }));
+      return;
+    }
+    result.append(IT.el("div", { class: "scroll" }, changeTable(changes.slice().reverse())));
+  }
+
+  function changeTable(changes) {
+    return IT.el("table", { class: "data", id: "changes-table" },
+      IT.el("thead", {}, IT.el("tr", {}, ["Started", "Finished", "Container", "Kind", "Change"]
+        .map((h) => IT.el("th", { scope: "col", text: h })))),
+      IT.el("tbody", {}, changes.map((c) => IT.el("tr", {},
+        IT.el("td", { class: "nowrap", text: IT.time(c.started) }),
+        IT.el("td", { class: "nowrap", text: c.finished ? IT.time(c.finished) : "in progress" }),
+        IT.el("td", { text: c.container }),
+        IT.el("td", {}, IT.kindBadge(c.kind)),
+        IT.el("td", {}, IT.transition(c))))));
+  }
+
+  IT.page({
+    spec: SPEC, setup, sync, render, failed, result,
+    recolor: () => {
+      if (last && last.state.workload) draw(last);
+    },
+  });
+})();
