@@ -12,7 +12,6 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -50,10 +49,7 @@ class Api:
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
                 return await c.get(url, **kwargs)
 
-        # In a thread of its own: Playwright's sync API (the browser tests, same session)
-        # keeps an event loop running in the main thread.
-        with ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, call()).result()
+        return asyncio.run(call())
 
     def json(self, url: str, **params: Any) -> Any:
         response = self.get(url, params=params)

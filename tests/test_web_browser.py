@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slow
 # ---------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("web-demo") / "demo.db"
     ledger, _ = build_demo_ledger(path)
@@ -49,14 +49,14 @@ def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def demo(demo_ledger: Path) -> Iterator[str]:
     """Base URL of the app over the simulated fleet."""
     with serve_ledger(demo_ledger) as url:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def hostile_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path = tmp_path_factory.mktemp("web-hostile") / "hostile.db"
     hostile.build_hostile_ledger(path, end=time.time() // 60 * 60).close()
@@ -64,8 +64,10 @@ def hostile_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module scope: Playwright's sync API keeps an event loop running in the main thread
+    # until it stops, which would break every later test that runs asyncio.
     with sync_playwright() as playwright:
         chromium = launch(playwright)
         try:
