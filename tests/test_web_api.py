@@ -362,3 +362,23 @@ def test_openapi_names_parameters_like_the_cli(api: Api) -> None:
     assert api.get("/static/vendor/plotly.min.js").status_code == 200
     assert api.get("/static/vendor/swagger-ui-bundle.js").status_code == 200
     assert api.get("/static/vendor/../app.py").status_code == 404
+
+
+def test_versions_and_workloads_default_to_the_same_instant(tmp_path: Path) -> None:
+    """Without `at`, both describe the end of the data: a container that started in the
+    last scrape interval is in both answers (it once was only in `versions`)."""
+    t0, end = 1_790_000_000.0, 1_790_003_600.0
+    old = Span("c", "ns", "Deployment", "web", "web-1", "app", "nginx:1.0", None, t0, end - 10)
+    new = replace(old, pod="web-2", image="nginx:1.1", first_seen=end - 20, last_seen=end - 5)
+    ledger = Ledger.open(tmp_path / "l.db")
+    ledger.merge_spans([old, new], sync_key="test|x|", synced_from=t0, synced_until=end)
+    ledger.close()
+    client = Api(tmp_path / "l.db")
+    try:
+        versions = client.json("/api/v1/versions")
+        (workload,) = client.json("/api/v1/workloads")
+    finally:
+        client.close()
+    assert {v["image"] for v in versions} == {"nginx:1.0", "nginx:1.1"}
+    assert set(workload["images"]) == {"nginx:1.0", "nginx:1.1"}
+    assert workload["containers"] == 2

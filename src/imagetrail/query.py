@@ -406,7 +406,7 @@ class QueryContext:
 
     def workloads(self, query: Query) -> list[WorkloadSummary]:
         spans, _, end = self.spans(query, default_range=None)
-        at = query.window.at if query.window.at is not None else end - self.tolerance
+        at = query.window.at if query.window.at is not None else end
         return analysis.workloads(spans, at=at)
 
 
