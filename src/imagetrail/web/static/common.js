@@ -34,7 +34,8 @@
   // Links are built by this code from our own paths; anything else is refused.
   function safeHref(href) {
     const s = String(href);
-    if (s.startsWith("/") && !s.startsWith("//")) return s;
+    // "//host" and "/\host" are other origins to a browser.
+    if (s.startsWith("/") && !s.startsWith("//") && !s.startsWith("/\\")) return s;
     if (s.startsWith("?") || s.startsWith("#")) return s;
     throw new Error("refusing a link that is not local: " + s);
   }
