@@ -171,6 +171,42 @@ SETTINGS: tuple[Setting, ...] = (
         cli_flag="--port",
     ),
     Setting(
+        "churn_window",
+        "Window of `imagetrail_recent_changes` (exporter) and of the version-churn alert.",
+        "24h",
+        _seconds,
+    ),
+    Setting(
+        "alert_rollout_stuck_after",
+        "Alert rule: a workload container running more than one version this long is stuck.",
+        "30m",
+        _seconds,
+    ),
+    Setting(
+        "alert_drift_after",
+        "Alert rule: one workload running different versions in different clusters this long.",
+        "6h",
+        _seconds,
+    ),
+    Setting(
+        "alert_image_max_age",
+        "Alert rule: the running image of a workload container not updated for this long.",
+        "90d",
+        _seconds,
+    ),
+    Setting(
+        "alert_recent_window",
+        "Alert rule: a rollback or tag re-push this recent fires its alert.",
+        "1h",
+        _seconds,
+    ),
+    Setting(
+        "alert_churn_changes",
+        "Alert rule: more version changes than this within `churn_window` is churn.",
+        "5",
+        _positive_int,
+    ),
+    Setting(
         "cors_origins",
         "Comma-separated origins allowed to call the JSON API from a browser (none by default).",
         None,

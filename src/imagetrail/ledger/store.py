@@ -374,6 +374,12 @@ class Ledger:
             ).one()
         return tuple(row)
 
+    def changes_stamp(self) -> tuple[object, ...]:
+        """Changes whenever the change log is rewritten (new rows get new ids)."""
+        c = S.changes.c
+        with self._read() as conn:
+            return tuple(conn.execute(select(func.count(), func.max(c.id))).one())
+
     def scopes(self) -> list[tuple[str, str]]:
         """Every ``(cluster, namespace)`` that holds spans, sorted (the web app's filters)."""
         t = S.spans.c

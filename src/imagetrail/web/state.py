@@ -14,6 +14,7 @@ from imagetrail.ledger import Ledger
 from imagetrail.query import QueryContext
 from imagetrail.settings import Settings
 from imagetrail.timeutil import format_time
+from imagetrail.web.exporter import ExporterCollector
 from imagetrail.web.metrics import WebMetrics
 from imagetrail.web.syncer import BackgroundSync, SyncStatus
 
@@ -57,6 +58,7 @@ class AppState:
         self.qc = QueryContext(settings, ledger=ledger, index=self.index)
         self.metrics = WebMetrics()
         self.syncer = BackgroundSync(self.qc) if sync else None
+        self.metrics.registry.register(ExporterCollector(self))
         self.started = time.time()
 
     def warm(self) -> None:

@@ -27,6 +27,7 @@ class SyncStatus:
     enabled: bool
     running: bool = False
     passes: int = 0
+    failures: int = 0
     last_success: float | None = None
     last_error: str | None = None
     last_error_at: float | None = None
@@ -84,6 +85,7 @@ class BackgroundSync:
             self._set(
                 running=False,
                 passes=self.status.passes + 1,
+                failures=self.status.failures + 1,
                 last_error=exc.message,
                 last_error_at=time.time(),
             )
@@ -93,6 +95,7 @@ class BackgroundSync:
             self._set(
                 running=False,
                 passes=self.status.passes + 1,
+                failures=self.status.failures + 1,
                 last_error=f"internal error: {type(exc).__name__}",
                 last_error_at=time.time(),
             )

@@ -1,0 +1,183 @@
+"""The ``imagetrail_*`` metrics on ``/metrics`` (docs/metrics.md): a prometheus-client collector.
+
+Each scrape computes the series from the ledger's current state, so a workload that stops
+running loses its series at once; the expensive part (:func:`current_state` over every span)
+is cached until the ledger changes, and only the ages are recomputed per scrape.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from imagetrail.analysis.current import ContainerState, current_state
+from imagetrail.errors import ImagetrailError
+
+if TYPE_CHECKING:
+    from imagetrail.web.state import AppState
+
+log = logging.getLogger("imagetrail.web.exporter")
+W = ["cluster", "namespace", "workload_kind", "workload", "container"]
+
+
+class ExporterCollector(Collector):
+    """Collects from an :class:`AppState` (its span index, ledger and sync loop)."""
+
+    def __init__(self, state: AppState, *, clock: Callable[[], float] = time.time) -> None:
+        self._state = state
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: tuple[object, list[ContainerState], float] | None = None
+
+    def _snapshot(self) -> tuple[list[ContainerState], float] | None:
+        """Current states and the instant they describe; None for an empty ledger."""
+        st = self._state
+        index = st.index()
+        if index.bounds is None:
+            return None
+        stamp = (id(index), st.ledger.changes_stamp())
+        with self._lock:
+            if self._cached is None or self._cached[0] != stamp:
+                at = index.data_end
+                spans = index.select(index.mask(), tolerance=st.qc.tolerance)
+                states = current_state(
+                    spans,
+                    st.ledger.changes(),
+                    at=at,
+                    window=float(st.settings["churn_window"]),
+                )
+                self._cached = (stamp, states, at)
+            return self._cached[1], self._cached[2]
+
+    def describe(self) -> Iterator[Metric]:
+        # Registering must not compute anything (the registry would collect() to learn names).
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._sync_metrics()
+        try:
+            snapshot = self._snapshot()
+            indexed = len(self._state.index())
+        except ImagetrailError as exc:
+            # /metrics must still answer (process and sync metrics tell what is wrong).
+            log.warning("ledger metrics unavailable: %s", exc.message)
+            return
+        if snapshot is None:
+            return
+        states, at = snapshot
+        now = self._clock()
+        yield _gauge(
+            "imagetrail_ledger_data_end_timestamp_seconds", "Where the ledger's data ends.", at
+        )
+        yield _gauge(
+            "imagetrail_ledger_lag_seconds",
+            "Scrape time minus where the ledger's data ends.",
+            now - at,
+        )
+        yield _gauge("imagetrail_ledger_spans", "Spans in the ledger.", indexed)
+        yield from _container_metrics(states, now)
+
+    def _sync_metrics(self) -> Iterator[Metric]:
+        status = self._state.sync_status()
+        if not status.enabled:
+            return
+        up = 1.0 if status.passes and status.last_error is None else 0.0
+        yield _gauge("imagetrail_sync_up", "1 when the newest background sync pass succeeded.", up)
+        if status.last_success is not None:
+            yield _gauge(
+                "imagetrail_sync_last_success_timestamp_seconds",
+                "End of the newest successful background sync pass.",
+                status.last_success,
+            )
+        yield CounterMetricFamily(
+            "imagetrail_sync_errors",
+            "Failed background sync passes since the process started.",
+            value=status.failures,
+        )
+        yield CounterMetricFamily(
+            "imagetrail_sync_passes",
+            "Background sync passes since the process started.",
+            value=status.passes,
+        )
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _container_metrics(states: list[ContainerState], now: float) -> Iterator[Metric]:
+    info = GaugeMetricFamily(
+        "imagetrail_image_info",
+        "A version running in a workload container (always 1).",
+        labels=[*W, "image", "tag", "digest"],
+    )
+    versions = GaugeMetricFamily(
+        "imagetrail_workload_versions",
+        "Distinct versions running in a workload container.",
+        labels=W,
+    )
+    containers = GaugeMetricFamily(
+        "imagetrail_workload_containers", "Containers running in a workload container.", labels=W
+    )
+    rollout = GaugeMetricFamily(
+        "imagetrail_rollout_in_progress",
+        "1 when the newest change of the workload container has not finished.",
+        labels=W,
+    )
+    first_seen = GaugeMetricFamily(
+        "imagetrail_running_image_first_seen_timestamp_seconds",
+        "Start of the running version's current run in the workload container.",
+        labels=[*W, "image", "digest"],
+    )
+    age = GaugeMetricFamily(
+        "imagetrail_running_image_age_seconds",
+        "Seconds the running version has run in the workload container (its current run).",
+        labels=[*W, "image", "digest"],
+    )
+    tag_digests = GaugeMetricFamily(
+        "imagetrail_tag_digests",
+        "Distinct digests the running image reference has had in the workload container.",
+        labels=[*W, "image"],
+    )
+    last_change = GaugeMetricFamily(
+        "imagetrail_last_change_timestamp_seconds",
+        "Start of the newest change of each kind of the workload container.",
+        labels=[*W, "kind"],
+    )
+    changes = GaugeMetricFamily(
+        "imagetrail_changes",
+        "Changes of each kind recorded in the ledger for the workload container.",
+        labels=[*W, "kind"],
+    )
+    recent = GaugeMetricFamily(
+        "imagetrail_recent_changes",
+        "Changes of the workload container started within churn_window before the data's end.",
+        labels=W,
+    )
+    for state in states:
+        key = list(state.key)
+        versions.add_metric(key, len(state.versions))
+        containers.add_metric(key, state.containers)
+        rollout.add_metric(key, 1.0 if state.rollout_in_progress else 0.0)
+        recent.add_metric(key, state.recent_changes)
+        seen_images = set()
+        for v in state.versions:
+            digest = v.digest or ""
+            info.add_metric([*key, v.image, v.tag or "", digest], 1.0)
+            first_seen.add_metric([*key, v.image, digest], v.first_seen)
+            age.add_metric([*key, v.image, digest], max(0.0, now - v.first_seen))
+            if v.image not in seen_images:
+                seen_images.add(v.image)
+                tag_digests.add_metric([*key, v.image], v.tag_digests)
+        for kind, started in state.last_change:
+            last_change.add_metric([*key, kind], started)
+        for kind, count in state.changes:
+            changes.add_metric([*key, kind], count)
+    yield from (info, versions, containers, rollout, first_seen, age, tag_digests)
+    yield from (last_change, changes, recent)
