@@ -5,6 +5,9 @@ set -euo pipefail
 need=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
+# Alertmanager for the end-to-end alerting test; amtool checks the routing example.
+command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null \
+  || need+=(prometheus-alertmanager)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # The browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 test -x /usr/bin/chromium || need+=(chromium)
@@ -14,7 +17,7 @@ if ((${#need[@]})); then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
   # Debian's packages enable services; the suite starts its own on free ports.
-  for svc in prometheus victoria-metrics postgresql; do
+  for svc in prometheus prometheus-alertmanager victoria-metrics postgresql; do
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
     $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done

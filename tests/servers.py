@@ -400,6 +400,45 @@ def start_prometheus(
     )
 
 
+# --- Alertmanager -----------------------------------------------------------------------
+
+_ALERTMANAGER_CONFIG = """\
+route:
+  receiver: default
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: default
+"""
+
+
+def start_alertmanager(*, config_yaml: str | None = None, timeout: float = 60.0) -> Server:
+    """Start Debian's Alertmanager 0.25 (no clustering); ready when ``/-/ready`` is 200."""
+    binary = find_binary("prometheus-alertmanager", "/usr/bin/alertmanager")
+    workdir = Path(tempfile.mkdtemp(prefix="imagetrail-alertmanager-"))
+    config = workdir / "alertmanager.yml"
+    config.write_text(_ALERTMANAGER_CONFIG if config_yaml is None else config_yaml)
+
+    def argv(port: int) -> list[str]:
+        return [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ]
+
+    return launch(
+        "alertmanager",
+        workdir,
+        argv,
+        lambda port: f"http://127.0.0.1:{port}",
+        _http_ok("/-/ready"),
+        timeout=timeout,
+    )
+
+
 # --- VictoriaMetrics --------------------------------------------------------------------
 
 

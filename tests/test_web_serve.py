@@ -33,9 +33,16 @@ URL_LINE = re.compile(r"(http://127\.0\.0\.1:\d+/)")
 class Served:
     """A running imagetrail process and the URL it printed."""
 
-    def __init__(self, args: list[str], cwd: Path, *, wait_url: float = 180.0) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGETRAIL_")}
-        env["XDG_CACHE_HOME"] = str(cwd / "cache")
+    def __init__(
+        self,
+        args: list[str],
+        cwd: Path,
+        *,
+        wait_url: float = 180.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGETRAIL_")}
+        env = {**clean, "XDG_CACHE_HOME": str(cwd / "cache"), **(env or {})}
         self.log = cwd / "serve.log"
         self._log_file = self.log.open("w")
         self.proc = subprocess.Popen(

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from imagetrail import __version__
 from imagetrail import settings as settings_mod
-from imagetrail.errors import ImagetrailError, InputError, SourceError
+from imagetrail.errors import ConfigError, ImagetrailError, InputError, SourceError
 from imagetrail.output import (
     CHANGE_COLUMNS,
     Format,
@@ -521,6 +521,56 @@ def demo(
             run_server(resolved, led, sync=False, on_listen=_announce("The demo fleet is served"))
         finally:
             led.close()
+
+
+@app.command()
+def dashboards(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Directory to write the dashboard JSON to.")
+    ],
+) -> None:
+    """Write the Grafana dashboards (and the panel for dotdc's namespace dashboard) as JSON."""
+    from imagetrail.grafana import write_dashboards
+
+    for path in write_dashboards(output):
+        console.print(Text(f"wrote {path}"), soft_wrap=True)
+
+
+@app.command()
+def rules(
+    ctx: typer.Context,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="prometheus (rule file) or prometheus-operator.")
+    ] = "prometheus",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Prometheus alert rules on the exporter's metrics; thresholds come from the settings."""
+    from imagetrail.rules import render
+
+    text = render(settings_mod.load({}, config_path=(ctx.obj or {}).get("config")), fmt)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    _write_atomically(output, text)
+    err_console.print(Text(f"wrote {output}"), soft_wrap=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)  # a half-written file is never left behind
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 @app.command("settings")
