@@ -712,3 +712,14 @@ def _options(command: str) -> list[str]:
     found = re.findall(r"^\s+(?:-\w, )?(--[a-z][a-z-]*)", out, flags=re.MULTILINE)
     assert found, out
     return sorted(set(found) - {"--help"})
+
+
+def test_rules_output_is_written_whole_and_readable(tmp_path: Path) -> None:
+    out = tmp_path / "rules.yml"
+    run = invoke(["rules", "--output", str(out)])
+    assert run.code == 0, run.err
+    assert out.read_text().startswith("groups:")
+    assert out.stat().st_mode & 0o777 == 0o644  # Prometheus may run as another user
+    assert [p.name for p in tmp_path.iterdir()] == ["rules.yml"]  # no temporary file left
+    missing = invoke(["rules", "--output", str(tmp_path / "no" / "rules.yml")])
+    assert_one_error(missing, 2, "cannot write")

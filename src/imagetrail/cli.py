@@ -19,7 +19,7 @@ from rich.text import Text
 
 from imagetrail import __version__
 from imagetrail import settings as settings_mod
-from imagetrail.errors import ConfigError, ImagetrailError, InputError, SourceError
+from imagetrail.errors import ImagetrailError, InputError, SourceError
 from imagetrail.output import (
     CHANGE_COLUMNS,
     Format,
@@ -553,24 +553,10 @@ def rules(
     if output is None:
         sys.stdout.write(text)
         return
-    _write_atomically(output, text)
+    from imagetrail.fileio import write_atomically
+
+    write_atomically(output, text)
     err_console.print(Text(f"wrote {output}"), soft_wrap=True)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)  # a half-written file is never left behind
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 @app.command("settings")

@@ -9,11 +9,10 @@ PromQL expression outside Grafana.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from imagetrail.errors import ConfigError
+from imagetrail.fileio import write_atomically
 from imagetrail.grafana.dashboards import (
     DASHBOARD_FILE,
     DASHBOARD_UID,
@@ -74,25 +73,6 @@ def write_dashboards(output: Path, *, include_panel: bool = True) -> list[Path]:
         if name == PANEL_FILE and not include_panel:
             continue
         path = output / name
-        _write_atomically(path, render(data))
+        write_atomically(path, render(data), hint="pass --output a directory you can write to")
         written.append(path)
     return written
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        # mkstemp makes the file private (0600); Grafana often runs as another user and must
-        # be able to read a provisioned dashboard.
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)  # a half-written file is never left behind
-        raise ConfigError(
-            f"cannot write {path}: {exc.strerror or exc}",
-            hint="pass --output a directory you can write to",
-        ) from exc
