@@ -723,3 +723,16 @@ def test_rules_output_is_written_whole_and_readable(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["rules.yml"]  # no temporary file left
     missing = invoke(["rules", "--output", str(tmp_path / "no" / "rules.yml")])
     assert_one_error(missing, 2, "cannot write")
+
+
+def test_dashboards_with_and_without_the_panel(tmp_path: Path) -> None:
+    both = invoke(["dashboards", "--output", str(tmp_path / "both")])
+    assert both.code == 0, both.err
+    alone = invoke(["dashboards", "--no-panel", "--output", str(tmp_path / "alone")])
+    assert alone.code == 0, alone.err
+    names = sorted(p.name for p in (tmp_path / "both").iterdir())
+    assert names == [
+        "imagetrail-image-versions.json",
+        "imagetrail-panel-container-image-versions.json",
+    ]
+    assert [p.name for p in (tmp_path / "alone").iterdir()] == ["imagetrail-image-versions.json"]

@@ -528,11 +528,19 @@ def dashboards(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Directory to write the dashboard JSON to.")
     ],
+    panel: Annotated[
+        bool,
+        typer.Option(
+            "--panel/--no-panel",
+            help="Also write the panel for dotdc's dashboard (leave it out of a directory "
+            "Grafana provisions from).",
+        ),
+    ] = True,
 ) -> None:
     """Write the Grafana dashboards (and the panel for dotdc's namespace dashboard) as JSON."""
     from imagetrail.grafana import write_dashboards
 
-    for path in write_dashboards(output):
+    for path in write_dashboards(output, include_panel=panel):
         console.print(Text(f"wrote {path}"), soft_wrap=True)
 
 
