@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 import hostile
 from browser import (
+    ARTIFACTS,
     DOCS_SCREENSHOTS,
     PageWatch,
     api_get,
@@ -180,10 +182,17 @@ def test_heatmap_rows_are_the_api_images(demo: str, page: Page) -> None:
 
 
 def test_heatmap_is_the_readme_screenshot(demo: str, page: Page) -> None:
+    """The README's picture: a test artifact every run; docs/screenshots/heatmap.png itself
+    only with IMAGETRAIL_UPDATE_SCREENSHOTS=1, so that a test run leaves the tree clean."""
     open_page(page, demo + "/")
     page.locator("#plot .yaxislayer-above text").first.wait_for()
-    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SCREENSHOTS / "heatmap.png"), full_page=False)
+    update = os.environ.get("IMAGETRAIL_UPDATE_SCREENSHOTS") == "1"
+    target = DOCS_SCREENSHOTS if update else ARTIFACTS
+    target.mkdir(parents=True, exist_ok=True)
+    page.screenshot(
+        path=str(target / "readme-heatmap.png" if not update else target / "heatmap.png")
+    )
+    assert (DOCS_SCREENSHOTS / "heatmap.png").stat().st_size > 20_000
 
 
 def test_sandbox_toggle_and_digests_change_the_rows(demo: str, page: Page) -> None:
