@@ -14,18 +14,11 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-)
-VIEWPORT = {"width": 1280, "height": 800}
+import bench._paths  # noqa: F401  (puts tests/ on sys.path)
+
+# The browser tests' Chromium, flags and viewport: one definition (tests/browser.py).
+from browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+
 HEATMAP_DRAWN = "#result .main-svg .heatmaplayer image"
 # Resolves with performance.now() in the first frame where the heatmap trace exists.
 _WAIT_DRAWN = """(selector) => new Promise((resolve) => {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,22 +59,25 @@ def sim_tsdb(data: SimData) -> Path:
     )
 
 
+CHANGE_KEY_FIELDS = (
+    "cluster",
+    "namespace",
+    "workload_kind",
+    "workload",
+    "container",
+    "from_image",
+    "from_digest",
+    "to_image",
+    "to_digest",
+    "kind",
+)
+
+
 def change_key(c: object) -> tuple[object, ...]:
-    return tuple(
-        getattr(c, f)
-        for f in (
-            "cluster",
-            "namespace",
-            "workload_kind",
-            "workload",
-            "container",
-            "from_image",
-            "from_digest",
-            "to_image",
-            "to_digest",
-            "kind",
-        )
-    )
+    """What identifies a change, from a Change, an ExpectedChange or a JSON object."""
+    if isinstance(c, Mapping):
+        return tuple(c[f] for f in CHANGE_KEY_FIELDS)
+    return tuple(getattr(c, f) for f in CHANGE_KEY_FIELDS)
 
 
 def expected_window_changes(data: SimData) -> dict[tuple[object, ...], tuple[float, float | None]]:

@@ -31,8 +31,8 @@ from imagetrail import settings as settings_mod
 from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
 from imagetrail.sim import Fleet, SimConfig, simulate
-from imagetrail.sim.types import ExpectedChange
 from imagetrail.timeutil import format_time
+from simdata import change_key
 
 BIN = Path(sys.executable).parent / "imagetrail"
 DAY = 86400.0
@@ -114,14 +114,6 @@ def unix(text: str) -> float:
     """An RFC 3339 UTC time as printed by imagetrail, back to unix seconds."""
     assert text.endswith("Z"), text
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def change_key(c: Mapping[str, object] | ExpectedChange) -> tuple[object, ...]:
-    fields = ("cluster", "namespace", "workload_kind", "workload", "container")
-    fields += ("from_image", "from_digest", "to_image", "to_digest", "kind")
-    if isinstance(c, ExpectedChange):
-        return tuple(getattr(c, f) for f in fields)
-    return tuple(c[f] for f in fields)
 
 
 # -- the console script ------------------------------------------------------------------------

@@ -163,8 +163,6 @@ def sync(
     namespace: NamespaceOpt = None,
 ) -> None:
     """Record what Prometheus holds into the ledger (resumable; --follow keeps it current)."""
-    from imagetrail.sync import sync_once
-
     qc = _context(ctx, prometheus_url=prometheus, ledger=ledger, signal=signal, chunk=chunk)
     query = _query(cluster=cluster, namespace=namespace, workload=None)
     since_t = parse_time(since) if since else None
@@ -182,19 +180,7 @@ def sync(
                     def tick(done: int, total: int, mark: float, task: Any = task) -> None:
                         progress.update(task, completed=done, total=total or None)
 
-                    result = sync_once(
-                        led,
-                        src,
-                        url=qc.settings["prometheus_url"],
-                        tenant=qc.settings["tenant"],
-                        signal=qc.settings["signal"],
-                        since=since_t,
-                        until=until_t,
-                        chunk=qc.settings["chunk"],
-                        concurrency=qc.settings["concurrency"],
-                        removed_after=qc.settings["removed_after"],
-                        progress=tick,
-                    )
+                    result = qc.sync(led, src, since=since_t, until=until_t, progress=tick)
             except SourceError as exc:
                 if not follow:
                     raise

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from imagetrail import analysis
 from imagetrail.analysis.spanindex import SpanIndex
@@ -31,6 +31,9 @@ from imagetrail.settings import Settings
 from imagetrail.sources.promapi import PromClient, PromConfig
 from imagetrail.sources.prometheus import Filters, PrometheusSource
 from imagetrail.timeutil import format_time, parse_duration, parse_time
+
+if TYPE_CHECKING:
+    from imagetrail.sync import SyncResult
 
 DEFAULT_RANGE = 7 * 86400.0
 
@@ -173,6 +176,32 @@ class QueryContext:
         finally:
             client.close()
 
+    def sync(
+        self,
+        ledger: Ledger,
+        source: PrometheusSource,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        progress: Callable[[int, int, float], None] | None = None,
+    ) -> SyncResult:
+        """One sync pass with these settings (``imagetrail sync`` and ``serve``'s loop)."""
+        from imagetrail.sync import sync_once
+
+        return sync_once(
+            ledger,
+            source,
+            url=self.settings["prometheus_url"],
+            tenant=self.settings["tenant"],
+            signal=self.settings["signal"],
+            since=since,
+            until=until,
+            chunk=self.settings["chunk"],
+            concurrency=self.settings["concurrency"],
+            removed_after=self.settings["removed_after"],
+            progress=progress,
+        )
+
     # -- spans -----------------------------------------------------------------------------
     def _ledger_spans(
         self, query: Query, start: float | None, end: float | None
@@ -262,15 +291,7 @@ class QueryContext:
         return start, end
 
     def _still_running(self, spans: list[Span], data_end: float) -> list[Span]:
-        """Spans whose last sample is the newest one the data has run until its end.
-
-        A running container's latest sample lies up to a scrape interval before the end of
-        what was read; without this, "now" and the last heatmap column would miss it.
-        """
-        edge = data_end - self.tolerance
-        return [
-            replace(s, last_seen=data_end) if edge <= s.last_seen < data_end else s for s in spans
-        ]
+        return analysis.still_running(spans, data_end, self.tolerance)
 
     # -- answers ---------------------------------------------------------------------------
     def versions(self, query: Query) -> tuple[list[VersionCount], float]:

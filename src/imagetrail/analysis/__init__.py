@@ -5,6 +5,7 @@ Every function is deterministic and gives the same result for any order of its i
 The definitions are spelled out in docs/analysis.md.
 """
 
+from imagetrail.analysis._common import still_running
 from imagetrail.analysis.audit import audit
 from imagetrail.analysis.changes import classify, detect_changes
 from imagetrail.analysis.distribution import distribution, workloads
@@ -25,5 +26,6 @@ __all__ = [
     "history",
     "row_details",
     "segments",
+    "still_running",
     "workloads",
 ]

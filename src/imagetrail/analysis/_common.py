@@ -10,6 +10,7 @@ import heapq
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from functools import lru_cache
 
 from imagetrail.errors import InputError
@@ -21,6 +22,19 @@ from imagetrail.model import Span
 ContainerKey = tuple[str, str, str, str, str]
 # (image, digest): what counts as one version (see Span.version).
 Version = tuple[str, str | None]
+
+
+def still_running(spans: Iterable[Span], data_end: float, tolerance: float) -> list[Span]:
+    """Spans whose last sample lies within ``tolerance`` before ``data_end`` run until it.
+
+    A running container's latest sample lies up to a scrape interval before the end of
+    what was read; without this, "now" and the last heatmap column would miss it.
+    """
+    edge = data_end - tolerance
+    return [
+        replace(s, last_seen=data_end) if tolerance and edge <= s.last_seen < data_end else s
+        for s in spans
+    ]
 
 
 def container_key(span: Span) -> ContainerKey:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
-from imagetrail.analysis._common import order_images
+from imagetrail.analysis._common import order_images, still_running
 from imagetrail.analysis.heatmap import bucket_times, row_label
 from imagetrail.errors import InputError
 from imagetrail.imageref import is_sandbox
@@ -56,6 +55,11 @@ class SpanIndex:
 
     def __len__(self) -> int:
         return len(self.spans)
+
+    def scopes(self) -> list[tuple[str, str]]:
+        """Every ``(cluster, namespace)`` that holds spans, sorted (the web app's filters)."""
+        pairs = _distinct_pairs(self.cluster, self.namespace, len(self.namespaces))
+        return sorted((self.clusters[c], self.namespaces[n]) for c, n in pairs)
 
     # -- selection ---------------------------------------------------------------------------
     def mask(
@@ -106,14 +110,8 @@ class SpanIndex:
     def select(self, mask: Mask, *, tolerance: float = 0.0) -> list[Span]:
         """The selected spans in order; with ``tolerance``, spans whose last sample lies within
         it of the data's end are still running and last until that end."""
-        edge = self.data_end - tolerance
-        out = []
-        for i in np.flatnonzero(mask).tolist():
-            span = self.spans[i]
-            if tolerance and edge <= span.last_seen < self.data_end:
-                span = replace(span, last_seen=self.data_end)
-            out.append(span)
-        return out
+        picked = [self.spans[i] for i in np.flatnonzero(mask).tolist()]
+        return still_running(picked, self.data_end, tolerance)
 
     # -- the heatmap -------------------------------------------------------------------------
     def heatmap(

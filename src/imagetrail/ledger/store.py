@@ -380,13 +380,6 @@ class Ledger:
         with self._read() as conn:
             return tuple(conn.execute(select(func.count(), func.max(c.id))).one())
 
-    def scopes(self) -> list[tuple[str, str]]:
-        """Every ``(cluster, namespace)`` that holds spans, sorted (the web app's filters)."""
-        t = S.spans.c
-        with self._read() as conn:
-            rows = conn.execute(select(t.cluster, t.namespace).distinct()).all()
-        return sorted((str(c), str(n)) for c, n in rows)
-
     def stats(self) -> dict[str, int]:
         """Row counts per table: ``spans``, ``changes``, ``sync_state``."""
         out = {}

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from imagetrail.analysis.current import ContainerState, current_state
+from imagetrail.analysis.spanindex import SpanIndex
 from imagetrail.errors import ImagetrailError
 
 if TYPE_CHECKING:
@@ -35,10 +36,9 @@ class ExporterCollector(Collector):
         self._lock = threading.Lock()
         self._cached: tuple[object, list[ContainerState], float] | None = None
 
-    def _snapshot(self) -> tuple[list[ContainerState], float] | None:
+    def _snapshot(self, index: SpanIndex) -> tuple[list[ContainerState], float] | None:
         """Current states and the instant they describe; None for an empty ledger."""
         st = self._state
-        index = st.index()
         if index.bounds is None:
             return None
         stamp = (id(index), st.ledger.changes_stamp())
@@ -62,8 +62,8 @@ class ExporterCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._sync_metrics()
         try:
-            snapshot = self._snapshot()
-            indexed = len(self._state.index())
+            index = self._state.index()
+            snapshot = self._snapshot(index)
         except ImagetrailError as exc:
             # /metrics must still answer (process and sync metrics tell what is wrong).
             log.warning("ledger metrics unavailable: %s", exc.message)
@@ -80,7 +80,7 @@ class ExporterCollector(Collector):
             "Scrape time minus where the ledger's data ends.",
             now - at,
         )
-        yield _gauge("imagetrail_ledger_spans", "Spans in the ledger.", indexed)
+        yield _gauge("imagetrail_ledger_spans", "Spans in the ledger.", len(index))
         yield from _container_metrics(states, now)
 
     def _sync_metrics(self) -> Iterator[Metric]:

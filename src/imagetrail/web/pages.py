@@ -7,6 +7,7 @@ label value can never become markup.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -26,32 +27,21 @@ PAGES = {
 }
 
 
-def _page(request: Request, name: str) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request,
-        f"{name}.html",
-        {"page": name, "pages": PAGES, "title": PAGES[name][1], "version": __version__},
-    )
+def _route(name: str) -> Callable[[Request], HTMLResponse]:
+    def page(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(
+            request,
+            f"{name}.html",
+            {"page": name, "pages": PAGES, "title": PAGES[name][1], "version": __version__},
+        )
+
+    page.__name__ = name
+    return page
 
 
-@router.get("/", response_class=HTMLResponse)
-def heatmap(request: Request) -> HTMLResponse:
-    return _page(request, "heatmap")
-
-
-@router.get("/versions", response_class=HTMLResponse)
-def versions(request: Request) -> HTMLResponse:
-    return _page(request, "versions")
-
-
-@router.get("/workload", response_class=HTMLResponse)
-def workload(request: Request) -> HTMLResponse:
-    return _page(request, "workload")
-
-
-@router.get("/changes", response_class=HTMLResponse)
-def changes(request: Request) -> HTMLResponse:
-    return _page(request, "changes")
+# One route per page, from the table that also draws the navigation.
+for _name, (_path, _) in PAGES.items():
+    router.add_api_route(_path, _route(_name), methods=["GET"], response_class=HTMLResponse)
 
 
 @router.get("/docs", response_class=HTMLResponse)

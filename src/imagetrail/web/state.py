@@ -86,11 +86,11 @@ class AppState:
         return True, "ledger"
 
     def status(self) -> dict[str, Any]:
-        bounds = self.ledger.time_bounds()
-        synced = self.ledger.synced_until()
-        scopes = self.ledger.scopes()
+        # All from the span index the answers use: no query of its own.
+        index = self.index()
+        bounds = index.bounds
         namespaces: dict[str, list[str]] = {}
-        for cluster, namespace in scopes:
+        for cluster, namespace in index.scopes():
             namespaces.setdefault(cluster, []).append(namespace)
         sync = asdict(self.sync_status())
         for key in ("last_success", "last_error_at"):
@@ -102,7 +102,7 @@ class AppState:
             "ready": ready,
             "ready_reason": reason,
             "data_from": None if bounds is None else format_time(bounds[0]),
-            "data_until": None if bounds is None else format_time(synced or bounds[1]),
+            "data_until": None if bounds is None else format_time(index.data_end),
             "sync": sync,
             "clusters": sorted(namespaces),
             "namespaces": namespaces,

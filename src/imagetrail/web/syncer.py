@@ -64,22 +64,11 @@ class BackgroundSync:
 
     def run_pass(self) -> None:
         """One sync pass; errors are recorded, never raised."""
-        from imagetrail.sync import sync_once
-
         qc = self._qc
         self._set(running=True)
         try:
             with qc.open_ledger() as ledger, qc.prometheus_source(Query()) as source:
-                result = sync_once(
-                    ledger,
-                    source,
-                    url=qc.settings["prometheus_url"],
-                    tenant=qc.settings["tenant"],
-                    signal=qc.settings["signal"],
-                    chunk=qc.settings["chunk"],
-                    concurrency=qc.settings["concurrency"],
-                    removed_after=qc.settings["removed_after"],
-                )
+                result = qc.sync(ledger, source)
         except ImagetrailError as exc:
             log.warning("sync failed: %s", exc.message)
             self._set(
