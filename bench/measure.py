@@ -11,10 +11,13 @@ A ``python -c pass`` child of the benchmark then "peaks" at the benchmark's 200+
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 CHILD_TIMEOUT = 1200.0  # seconds: a method that takes longer is broken, not slow
 
@@ -58,3 +61,17 @@ def measure(
     if code != 0:
         raise ChildFailed(f"{list(argv[:4])} exited with {code}")
     return wall
+
+
+def report_header(
+    benchmark: str, command: str, began: float, code: str, machine: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The fields every results file opens with: what ran, when, how long, on what."""
+    return {
+        "benchmark": benchmark,
+        "command": command,
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "total_seconds": round(time.perf_counter() - began, 1),
+        "imagetrail_code": code,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), **machine},
+    }

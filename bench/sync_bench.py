@@ -24,13 +24,12 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench._paths import REPO, RESULTS  # also puts tests/ on sys.path
 from bench.agree import against_truth, agree
-from bench.measure import measure
+from bench.measure import measure, report_header
 from bench.naive import DEFAULT_CHUNK
 from bench.runner import SCRAPE_INTERVAL, span_from_json
 from bench.tsdb import BenchFleet, bench_config, build_tsdb
@@ -298,17 +297,13 @@ def run(
     finally:
         shutil.rmtree(snapshot, ignore_errors=True)
     report: dict[str, Any] = {
-        "benchmark": "sync",
-        "command": command,
-        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "total_seconds": round(time.perf_counter() - began, 1),
-        "imagetrail_code": code,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "prometheus": prometheus_version(),
-        },
+        **report_header(
+            "sync",
+            command,
+            began,
+            code,
+            {"python": platform.python_version(), "prometheus": prometheus_version()},
+        ),
         "setup": {
             "signal": "ksm",
             "days": days,

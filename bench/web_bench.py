@@ -29,7 +29,6 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 import httpx
 
 from bench._paths import REPO, RESULTS  # also puts tests/ on sys.path
+from bench.measure import report_header
 from bench.sync_bench import PROMETHEUS_ARGS, prometheus_version, snapshot_source
 from bench.tsdb import bench_config, build_tsdb
 from bench.web_mix import HeatmapCase, heatmap_mix, load_mix
@@ -598,16 +598,13 @@ def run(
         shutil.rmtree(snapshot, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
     report: dict[str, Any] = {
-        "benchmark": "web",
-        "command": command,
-        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "total_seconds": round(time.perf_counter() - began, 1),
-        "imagetrail_code": code,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "note": "shared machine: compare ratios, not absolute times",
-        },
+        **report_header(
+            "web",
+            command,
+            began,
+            code,
+            {"note": "shared machine: compare ratios, not absolute times"},
+        ),
         "versions": versions(),
         "config": asdict(cfg),
         "setup": {
