@@ -573,6 +573,10 @@ def show_settings(ctx: typer.Context) -> None:
     )
 
 
+# Commands kept in their own modules register themselves on `app` when imported.
+from imagetrail.commands import deploy, impact, report  # noqa: E402,F401
+
+
 def main() -> None:
     """Console entry point: one clear line on error, never a traceback for user mistakes."""
     try:

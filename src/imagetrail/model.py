@@ -207,3 +207,41 @@ def matches_workload(pattern: str, *, cluster: str, namespace: str, kind: str, n
     if len(parts) == 4:
         return parts[0] == cluster and parts[1] == namespace and parts[2].lower() == kind.lower()
     return False
+
+
+Verdict = Literal["regression", "improvement", "no-change", "insufficient-data"]
+VERDICTS: tuple[Verdict, ...] = ("regression", "improvement", "no-change", "insufficient-data")
+
+
+@dataclass(frozen=True, slots=True)
+class SignalResult:
+    """One signal compared before and after a change (see docs/impact.md).
+
+    ``before``/``after`` are the means of the block values (per second for counters);
+    ``effect`` is Cliff's delta of after vs before (-1..1, positive = higher after);
+    ``p_value`` the two-sided Mann-Whitney U p-value, Holm-adjusted across the change's
+    signals. ``None`` where there was not enough data to say.
+    """
+
+    name: str
+    unit: str
+    before: float | None
+    after: float | None
+    p_value: float | None
+    effect: float | None
+    blocks_before: int
+    blocks_after: int
+    verdict: Verdict
+    decides: bool = True  # False: shown as evidence, never makes the change a regression
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    """The verdict on one change, with the evidence and the windows compared."""
+
+    change: Change
+    verdict: Verdict
+    reason: str
+    before: tuple[float, float]
+    after: tuple[float, float] | None  # None: the rollout has not finished
+    signals: tuple[SignalResult, ...]

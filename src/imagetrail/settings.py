@@ -7,6 +7,7 @@ variable > config file (``imagetrail.yaml`` in the working directory, or ``IMAGE
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -78,6 +79,43 @@ def _seconds(value: str) -> float:
     if seconds <= 0:
         raise InputError(f"must be a positive duration: {value!r}")
     return seconds
+
+
+def _fraction(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise InputError(f"not a number: {value!r}") from None
+    if not 0 < number < 1:
+        raise InputError(f"must be between 0 and 1 (exclusive): {value!r}")
+    return number
+
+
+def _cron(value: str) -> str:
+    from croniter import croniter  # imported here: only `serve` with a schedule needs it
+
+    if not croniter.is_valid(value):
+        raise InputError(
+            f"not a cron expression: {value!r} (five fields, e.g. '0 8 * * 1' = Mondays 08:00 UTC)"
+        )
+    return value
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _queries(value: str) -> dict[str, str]:
+    """Impact queries: a JSON/YAML mapping of signal name to PromQL template."""
+    try:
+        raw = yaml.safe_load(value) if value.strip() else {}
+    except yaml.YAMLError:
+        raise InputError("impact_queries must be a mapping of name: PromQL template") from None
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        raise InputError("impact_queries must be a mapping of name: PromQL template")
+    return dict(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +250,113 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         _origins,
     ),
+    Setting(
+        "api_token",
+        "Token that write endpoints (POST /api/v1/deployments) require as `Authorization: "
+        "Bearer`; unset: writes are refused. Also sent by `deploy record --server`.",
+        None,
+        secret=True,
+    ),
+    Setting(
+        "server_url",
+        "Base URL of an `imagetrail serve` that `deploy record` posts to (unset: write the "
+        "ledger directly).",
+        None,
+        cli_flag="--server",
+    ),
+    Setting("impact_before", "Impact: window compared before a change starts.", "1h", _seconds),
+    Setting(
+        "impact_after", "Impact: window compared after a change's rollout ends.", "1h", _seconds
+    ),
+    Setting(
+        "impact_block",
+        "Impact: samples are averaged into blocks this long before testing (tames "
+        "autocorrelation).",
+        "5m",
+        _seconds,
+    ),
+    Setting(
+        "impact_min_blocks",
+        "Impact: fewer blocks than this on either side gives `insufficient-data`.",
+        "6",
+        _positive_int,
+    ),
+    Setting(
+        "impact_alpha",
+        "Impact: significance level of the Mann-Whitney U test (Holm-corrected across signals).",
+        "0.05",
+        _fraction,
+    ),
+    Setting(
+        "impact_min_effect",
+        "Impact: smallest |Cliff's delta| that counts as a change (0.474 = large).",
+        "0.474",
+        _fraction,
+    ),
+    Setting(
+        "impact_min_change",
+        "Impact: smallest relative change of the mean that counts (0.1 = 10 %).",
+        "0.1",
+        _fraction,
+    ),
+    Setting(
+        "impact_queries",
+        "Impact: your own signals, a mapping of name to PromQL template using "
+        "`$cluster`, `$namespace`, `$workload`, `$container`, `$pods` inside quotes; higher "
+        "is worse.",
+        None,
+        _queries,
+    ),
+    Setting(
+        "deploy_match_window",
+        "A deployment event matches a detected change that starts within this long of it.",
+        "1h",
+        _seconds,
+    ),
+    Setting("grafana_url", "Grafana base URL that `annotate` pushes change annotations to.", None),
+    Setting("grafana_token", "Grafana service-account token for `annotate`.", None, secret=True),
+    Setting(
+        "grafana_dashboard_uid",
+        "Dashboard the annotations belong to (unset: organisation-wide annotations).",
+        None,
+    ),
+    Setting(
+        "report_schedule",
+        "Cron expression (UTC) on which `serve` makes and delivers the report (unset: never).",
+        None,
+        _cron,
+    ),
+    Setting("report_since", "Range the scheduled report covers.", "7d", _seconds),
+    Setting(
+        "report_format", "Scheduled report's file format.", "html", _choice("html", "markdown")
+    ),
+    Setting("report_output", "File the scheduled report is written to (unset: none).", None),
+    Setting(
+        "report_stale_after",
+        "Report: images running unchanged longer than this are listed as not updated.",
+        "90d",
+        _seconds,
+    ),
+    Setting(
+        "report_notify",
+        "Comma-separated apprise URLs the report summary is sent to (chat webhooks).",
+        None,
+        _csv,
+        secret=True,
+    ),
+    Setting("public_url", "Base URL of the web UI, for links in reports and annotations.", None),
+    Setting("smtp_host", "SMTP server for the report (unset: no mail).", None),
+    Setting("smtp_port", "SMTP port.", "587", _port),
+    Setting(
+        "smtp_tls",
+        "SMTP transport security: starttls, tls (implicit) or none.",
+        "starttls",
+        _choice("starttls", "tls", "none"),
+    ),
+    Setting("smtp_user", "SMTP user name (unset: no login).", None),
+    Setting("smtp_password", "SMTP password.", None, secret=True),
+    Setting("smtp_from", "Sender address of the report mail.", "imagetrail@localhost"),
+    Setting("smtp_to", "Comma-separated recipients of the report mail.", None, _csv),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
@@ -255,7 +400,11 @@ def _read_config(path: Path) -> dict[str, str]:
                 f"unknown setting {key!r} in {path}",
                 hint="see `imagetrail settings` for the list",
             )
-        out[name] = "" if value is None else str(value)
+        if isinstance(value, dict | list):
+            # Structured values (impact_queries) keep their structure as JSON text.
+            out[name] = json.dumps(value)
+        else:
+            out[name] = "" if value is None else str(value)
     return out
 
 

@@ -1,0 +1,1 @@
+"""`imagetrail deploy` commands (registered on imagetrail.cli.app)."""

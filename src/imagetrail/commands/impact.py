@@ -1,0 +1,1 @@
+"""`imagetrail impact` commands (registered on imagetrail.cli.app)."""

@@ -1,0 +1,1 @@
+"""`imagetrail report` commands (registered on imagetrail.cli.app)."""
