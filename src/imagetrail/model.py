@@ -233,6 +233,8 @@ class SignalResult:
     blocks_after: int
     verdict: Verdict
     decides: bool = True  # False: shown as evidence, never makes the change a regression
+    before_values: tuple[float, ...] = ()  # the block values compared (for charts)
+    after_values: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from imagetrail.model import Heatmap
+from imagetrail.analysis.dora import DoraFigures
+from imagetrail.model import Heatmap, Impact
 from imagetrail.timeutil import format_time
 
 Format = Literal["table", "json", "csv"]
@@ -185,3 +186,48 @@ def render_heatmap(heatmap: Heatmap, fmt: Format, *, console: Console | None = N
         bar = "".join(_BLOCKS[round(c / peak * (len(_BLOCKS) - 1))] if c else "·" for c in cells)
         table.add_row(Text(printable(image)), Text(bar, style="cyan"), str(max(row)), str(row[-1]))
     console.print(table)
+
+
+def _rounded(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else float(f"{value:.{digits}g}")
+
+
+def impact_json(impact: Impact) -> dict[str, Any]:
+    """One change with its verdict and evidence (docs/json.md, "impact")."""
+    out = record(impact.change)
+    out["verdict"] = impact.verdict
+    out["reason"] = impact.reason
+    out["before"] = {"from": format_time(impact.before[0]), "to": format_time(impact.before[1])}
+    out["after"] = (
+        None
+        if impact.after is None
+        else {"from": format_time(impact.after[0]), "to": format_time(impact.after[1])}
+    )
+    out["signals"] = [
+        {
+            "name": s.name,
+            "unit": s.unit,
+            "before": _rounded(s.before),
+            "after": _rounded(s.after),
+            "p_value": _rounded(s.p_value, 4),
+            "effect": _rounded(s.effect, 4),
+            "verdict": s.verdict,
+            "decides": s.decides,
+            "blocks_before": s.blocks_before,
+            "blocks_after": s.blocks_after,
+            "before_values": [_rounded(v) for v in s.before_values],
+            "after_values": [_rounded(v) for v in s.after_values],
+        }
+        for s in impact.signals
+    ]
+    return out
+
+
+def dora_json(figures: DoraFigures) -> dict[str, Any]:
+    """One workload's or namespace's DORA figures (docs/json.md, "dora")."""
+    out = record(figures)
+    out["deployments_per_day"] = _rounded(figures.deployments_per_day, 4)
+    out["change_failure_rate"] = _rounded(figures.change_failure_rate, 4)
+    out["time_to_restore_median_seconds"] = figures.time_to_restore_median
+    out["lead_time_median_seconds"] = figures.lead_time_median
+    return out

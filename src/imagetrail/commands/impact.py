@@ -1,1 +1,166 @@
-"""`imagetrail impact` commands (registered on imagetrail.cli.app)."""
+"""`imagetrail impact`, `capacity` and `dora`: what a change did, what a version costs, and
+how a team deploys. Registered on :data:`imagetrail.cli.app`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from imagetrail.cli import (
+    ClusterOpt,
+    FormatOpt,
+    FromOpt,
+    LedgerOpt,
+    NamespaceOpt,
+    PromOpt,
+    SinceOpt,
+    ToOpt,
+    WorkloadOpt,
+    _context,
+    _fmt,
+    _query,
+    app,
+)
+from imagetrail.output import CHANGE_COLUMNS, dora_json, impact_json, record, render_rows
+
+IMPACT_COLUMNS = (*CHANGE_COLUMNS, "verdict", "reason")
+DORA_COLUMNS = (
+    "cluster",
+    "namespace",
+    "workload_kind",
+    "workload",
+    "days",
+    "deployments",
+    "deployments_per_day",
+    "failures",
+    "change_failure_rate",
+    "open_failures",
+    "time_to_restore_median_seconds",
+    "lead_time_median_seconds",
+)
+
+
+@app.command()
+def impact(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    cluster: ClusterOpt = None,
+    namespace: NamespaceOpt = None,
+    workload: WorkloadOpt = None,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", help="Only these change kinds (repeatable).")
+    ] = None,
+    fmt: FormatOpt = "table",
+    ledger: LedgerOpt = None,
+    prometheus: PromOpt = None,
+) -> None:
+    """Did a change cause trouble? Before/after each change: regression, improvement, ..."""
+    from imagetrail.impact import impacts_for
+
+    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
+    q = _query(
+        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
+    )
+    found = impacts_for(qc, qc.changes(q, kinds=kind))
+    rows = [impact_json(i) for i in found]
+    if fmt == "table":
+        for row, i in zip(rows, found, strict=True):
+            row["evidence"] = [
+                f"{s.name}: {_num(s.before)} → {_num(s.after)} {s.unit}"
+                + (f" (p={s.p_value:.3g}, δ={s.effect:+.2f})" if s.p_value is not None else "")
+                for s in i.signals
+                if s.verdict in ("regression", "improvement")
+            ] or None
+        columns = ["started", "namespace", "workload", "container", "to_image", "verdict"]
+        render_rows(rows, "table", columns=[*columns, "evidence"], title="impact")
+        return
+    if fmt == "csv":
+        render_rows(rows, "csv", columns=IMPACT_COLUMNS)
+        return
+    render_rows(rows, _fmt(fmt))
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"
+
+
+@app.command()
+def capacity(
+    ctx: typer.Context,
+    workload: Annotated[str, typer.Argument(help="Workload: name, kind/name, namespace/name.")],
+    since: SinceOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    cluster: ClusterOpt = None,
+    namespace: NamespaceOpt = None,
+    fmt: FormatOpt = "table",
+    ledger: LedgerOpt = None,
+    prometheus: PromOpt = None,
+) -> None:
+    """CPU and memory (p50, p95 per container) of each version a workload ran (default 30d)."""
+    from imagetrail.impact import capacity_for
+
+    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
+    q = _query(
+        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
+    )
+    rows = [record(r) for r in capacity_for(qc, q)]
+    if fmt == "table":
+        for row in rows:
+            for name in ("cpu_p50", "cpu_p95"):
+                row[name] = None if row[name] is None else f"{row[name] * 1000:.0f}m"
+            for name in ("memory_p50", "memory_p95"):
+                row[name] = None if row[name] is None else f"{row[name] / 2**20:.0f}Mi"
+        columns = ["container", "image", "first_seen", "last_seen", "cpu_p50", "cpu_p95"]
+        render_rows(rows, "table", columns=[*columns, "memory_p50", "memory_p95"], title="capacity")
+        return
+    render_rows(rows, _fmt(fmt))
+
+
+@app.command()
+def dora(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    cluster: ClusterOpt = None,
+    namespace: NamespaceOpt = None,
+    workload: WorkloadOpt = None,
+    by: Annotated[str, typer.Option("--by", help="workload or namespace.")] = "workload",
+    fmt: FormatOpt = "table",
+    ledger: LedgerOpt = None,
+    prometheus: PromOpt = None,
+) -> None:
+    """DORA figures: deployment frequency, change failure rate, time to restore, lead time."""
+    from imagetrail.errors import InputError
+    from imagetrail.impact import dora_for, lead_times_for
+
+    if by not in ("workload", "namespace"):
+        raise InputError(f"--by must be workload or namespace, not {by!r}")
+    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
+    q = _query(
+        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
+    )
+    rows = [dora_json(f) for f in dora_for(qc, q, by=by, lead_times=lead_times_for(qc, q))]
+    if fmt == "table":
+        for row in rows:
+            row["time_to_restore"] = _duration(row["time_to_restore_median_seconds"])
+            row["lead_time"] = _duration(row["lead_time_median_seconds"])
+        columns = ["cluster", "namespace"] + (["workload"] if by == "workload" else [])
+        columns += ["deployments", "deployments_per_day", "failures", "change_failure_rate"]
+        render_rows(rows, "table", columns=[*columns, "time_to_restore", "lead_time"], title="dora")
+        return
+    if fmt == "csv":
+        render_rows(rows, "csv", columns=DORA_COLUMNS)
+        return
+    render_rows(rows, _fmt(fmt))
+
+
+def _duration(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"

@@ -16,8 +16,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from imagetrail.errors import InputError
+from imagetrail.impact import capacity_for, dora_for, impacts_for, lead_times_for
 from imagetrail.model import ChangeKind
-from imagetrail.output import CHANGE_COLUMNS, csv_cell, heatmap_json, record
+from imagetrail.output import (
+    CHANGE_COLUMNS,
+    csv_cell,
+    dora_json,
+    heatmap_json,
+    impact_json,
+    record,
+)
 from imagetrail.query import Query as Ask
 from imagetrail.query import Window
 from imagetrail.timeutil import format_time
@@ -134,11 +142,7 @@ def changes(
 ) -> Any:
     if format not in ("json", "csv"):
         raise InputError(f"format must be json or csv, not {format!r}")
-    known = {k.value for k in ChangeKind}
-    for k in kind or ():
-        if k not in known:
-            raise InputError(f"unknown change kind {k!r}", hint=f"kinds: {_KINDS}")
-    rows = [record(c) for c in st.qc.changes(q, kinds=kind or None)]
+    rows = [record(c) for c in st.qc.changes(q, kinds=_kinds(kind))]
     if format == "json":
         return rows
     buffer = io.StringIO()
@@ -151,6 +155,42 @@ def changes(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="imagetrail-changes.csv"'},
     )
+
+
+def _kinds(kind: list[str] | None) -> list[str] | None:
+    known = {k.value for k in ChangeKind}
+    for k in kind or ():
+        if k not in known:
+            raise InputError(f"unknown change kind {k!r}", hint=f"kinds: {_KINDS}")
+    return kind or None
+
+
+KindQ = Annotated[list[str] | None, Query(description=f"Only these kinds (repeatable): {_KINDS}.")]
+
+
+@router.get("/impact", summary="Each change's verdict with the before/after evidence")
+def impact(st: StateDep, q: AskDep, kind: KindQ = None) -> list[dict[str, Any]]:
+    found = st.qc.changes(q, kinds=_kinds(kind))
+    return [impact_json(i) for i in impacts_for(st.qc, found, cache=st.impacts)]
+
+
+@router.get("/capacity", summary="CPU and memory per container for each version of a workload")
+def capacity(st: StateDep, q: AskDep) -> list[dict[str, Any]]:
+    return [record(c) for c in capacity_for(st.qc, q)]
+
+
+@router.get(
+    "/dora", summary="Deployment frequency, change failure rate, time to restore, lead time"
+)
+def dora(
+    st: StateDep,
+    q: AskDep,
+    by: Annotated[str, Query(description="`workload` or `namespace`.")] = "workload",
+) -> list[dict[str, Any]]:
+    if by not in ("workload", "namespace"):
+        raise InputError(f"by must be workload or namespace, not {by!r}")
+    figures = dora_for(st.qc, q, by=by, lead_times=lead_times_for(st.qc, q), cache=st.impacts)
+    return [dora_json(f) for f in figures]
 
 
 @router.get("/workloads", summary="Workload containers and what they run")

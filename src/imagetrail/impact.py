@@ -1,0 +1,487 @@
+"""Change impact and capacity per version: the ledger says what ran where, Prometheus says how
+it behaved. The I/O half; the statistics live in :mod:`imagetrail.analysis.impact`.
+
+For each change the ledger gives the workload container's pods on both sides and the
+neighbouring changes; one range query per signal and window, stepped by the block length,
+gives one value per block (``increase(...[block])`` at each block's end covers exactly that
+block). Queries run ``concurrency`` at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from imagetrail.analysis.dora import DoraFigures, dora
+from imagetrail.analysis.impact import SignalData, Thresholds, Windows, assess, windows
+from imagetrail.errors import ConfigError, InputError, LedgerError
+from imagetrail.model import Change, ChangeKind, Impact, Span
+from imagetrail.query import Query, QueryContext, Window
+from imagetrail.sources.promapi import PromClient
+from imagetrail.sources.promql import duration, matcher, quote, regex_literal
+from imagetrail.sources.template import pods_regex, substitute
+
+WorkloadKey = tuple[str, str, str, str, str]  # cluster, namespace, kind, workload, container
+_MAX_PODS = 300  # beyond this many pod names the selector matches the workload's name prefix
+
+
+@dataclass(frozen=True, slots=True)
+class SignalDef:
+    """A built-in signal: PromQL with ``{SEL}`` (workload container selector), ``{POD_SEL}``
+    (namespace + pods) and ``{B}`` (block duration); higher is always worse."""
+
+    name: str
+    unit: str
+    expr: str
+    absent_is_zero: bool = False  # no series at all means "none" (ALERTS), not "no data"
+    decides: bool = True
+
+
+BUILTIN_SIGNALS = (
+    SignalDef(
+        "restarts",
+        "restarts/h",
+        "sum(increase(kube_pod_container_status_restarts_total{SEL}[B])) * 3600 / {SECONDS}",
+    ),
+    SignalDef(
+        "oom_kills",
+        "OOM kills/h",
+        "sum(increase(container_oom_events_total{SEL}[B])) * 3600 / {SECONDS}",
+    ),
+    SignalDef(
+        "cpu_throttling",
+        "throttled share",
+        "sum(increase(container_cpu_cfs_throttled_periods_total{SEL}[B]))"
+        " / sum(increase(container_cpu_cfs_periods_total{SEL}[B]))",
+    ),
+    SignalDef(
+        "alerts",
+        "alerts firing",
+        'count(max_over_time(ALERTS{alertstate="firing",POD_SEL}[B]))',
+        absent_is_zero=True,
+    ),
+    SignalDef(
+        "cpu",
+        "cores/container",
+        "avg(rate(container_cpu_usage_seconds_total{SEL}[B]))",
+        decides=False,
+    ),
+    SignalDef(
+        "memory",
+        "bytes/container",
+        "avg(avg_over_time(container_memory_working_set_bytes{SEL}[B]))",
+        decides=False,
+    ),
+)
+
+
+def _key(c: Change | Span) -> WorkloadKey:
+    kind = c.workload_kind
+    return (c.cluster, c.namespace, kind, c.workload, c.container)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    change: Change
+    span: Windows
+    pods: tuple[str, ...]
+    covered: tuple[tuple[float, ...], tuple[float, ...]]  # block ends with the container running
+
+
+class ImpactRunner:
+    """Everything needed to judge changes: settings, the ledger's spans, a Prometheus client."""
+
+    def __init__(self, ctx: QueryContext) -> None:
+        s = ctx.settings
+        if not s["prometheus_url"]:
+            raise ConfigError(
+                "impact needs Prometheus: no Prometheus URL is set",
+                hint="pass --prometheus URL or set IMAGETRAIL_PROMETHEUS_URL",
+            )
+        self.ctx = ctx
+        self.block: float = s["impact_block"]
+        self.before: float = s["impact_before"]
+        self.after: float = s["impact_after"]
+        self.thresholds = Thresholds(
+            min_blocks=s["impact_min_blocks"],
+            alpha=s["impact_alpha"],
+            min_effect=s["impact_min_effect"],
+            min_change=s["impact_min_change"],
+        )
+        self.templates: dict[str, str] = dict(s["impact_queries"] or {})
+        for name in self.templates:
+            if name in {d.name for d in BUILTIN_SIGNALS}:
+                raise ConfigError(f"impact_queries: {name!r} is a built-in signal's name")
+        self.cluster_label: str = s["cluster_label"]
+        self.default_cluster: str = s["default_cluster"]
+        self.concurrency: int = s["concurrency"]
+
+    # -- selectors ---------------------------------------------------------------------------
+    def _cluster_matcher(self, cluster: str) -> str:
+        if cluster == self.default_cluster:  # series without the label count as this cluster
+            return matcher(self.cluster_label, "=~", "|" + regex_literal(cluster))
+        return matcher(self.cluster_label, "=", cluster)
+
+    def _pod_matcher(self, workload: str, pods: Sequence[str]) -> str:
+        if len(pods) > _MAX_PODS:
+            return "pod=~" + quote(regex_literal(workload) + "-.*")
+        return "pod=~" + quote(pods_regex(list(pods)))
+
+    def expressions(self, key: WorkloadKey, pods: Sequence[str]) -> list[tuple[SignalDef, str]]:
+        """Every signal's PromQL for one workload container and its pods."""
+        cluster, namespace, _, workload, container = key
+        pod_sel = ",".join(
+            (
+                self._cluster_matcher(cluster),
+                matcher("namespace", "=", namespace),
+                self._pod_matcher(workload, pods),
+            )
+        )
+        sel = pod_sel + "," + matcher("container", "=", container)
+        out = [
+            (
+                d,
+                d.expr.replace("POD_SEL", pod_sel)
+                .replace("{SEL}", "{" + sel + "}")
+                .replace("[B]", "[" + duration(self.block) + "]")
+                .replace("{SECONDS}", repr(float(self.block))),
+            )
+            for d in BUILTIN_SIGNALS
+        ]
+        values = {
+            "cluster": cluster,
+            "namespace": namespace,
+            "workload": workload,
+            "container": container,
+            "pods": pods_regex(list(pods)),
+        }
+        for name, template in sorted(self.templates.items()):
+            expr = substitute(template, values, block=self.block)
+            out.append((SignalDef(name, "template", template), expr))
+        return out
+
+    # -- planning ----------------------------------------------------------------------------
+    def _blocks(self, lo: float, hi: float, *, backwards: bool) -> list[float]:
+        n = math.floor((hi - lo) / self.block + 1e-9)
+        if backwards:  # blocks end at the change's start
+            return [hi - k * self.block for k in range(n - 1, -1, -1)]
+        return [lo + k * self.block for k in range(1, n + 1)]
+
+    def _covered(self, ends: list[float], spans: Sequence[Span]) -> tuple[float, ...]:
+        half = self.block / 2
+        return tuple(t for t in ends if any(s.first_seen <= t - half <= s.last_seen for s in spans))
+
+    def plan(
+        self, changes: Sequence[Change], spans: Sequence[Span], all_changes: Sequence[Change],
+        data_end: float,
+    ) -> list[_Plan]:  # fmt: skip
+        by_key: dict[WorkloadKey, list[Span]] = defaultdict(list)
+        for s in spans:
+            by_key[_key(s)].append(s)
+        neighbours: dict[WorkloadKey, list[Change]] = defaultdict(list)
+        for c in all_changes:
+            neighbours[_key(c)].append(c)
+        plans = []
+        for change in changes:
+            near = sorted(neighbours[_key(change)], key=lambda c: c.started)
+            prev = [c for c in near if c.started < change.started]
+            nxt = [c for c in near if c.started > change.started]
+            span = windows(
+                change,
+                before=self.before,
+                after=self.after,
+                previous_finished=(prev[-1].finished or prev[-1].started) if prev else None,
+                next_started=nxt[0].started if nxt else None,
+                data_end=data_end,
+            )
+            hi = span.after[1] if span.after else span.before[1]
+            mine = [
+                s
+                for s in by_key[_key(change)]
+                if s.last_seen >= span.before[0] and s.first_seen <= hi
+            ]
+            before_ends = self._blocks(*span.before, backwards=True)
+            after_ends = self._blocks(*span.after, backwards=False) if span.after else []
+            plans.append(
+                _Plan(
+                    change,
+                    span,
+                    tuple(sorted({s.pod for s in mine})),
+                    (self._covered(before_ends, mine), self._covered(after_ends, mine)),
+                )
+            )
+        return plans
+
+    # -- fetching ----------------------------------------------------------------------------
+    def _values(
+        self, client: PromClient, expr: str, ends: tuple[float, ...], absent_is_zero: bool
+    ) -> tuple[float, ...]:
+        if not ends:
+            return ()
+        result = client.query_range(expr, start=ends[0], end=ends[-1], step=self.block)
+        got: dict[int, float] = {}
+        for series in result.series:
+            for t, v in series.values:
+                if math.isfinite(v):
+                    got[round(t * 1000)] = got.get(round(t * 1000), 0.0) + v
+        out = []
+        for t in ends:
+            value = got.get(round(t * 1000))
+            if value is None and absent_is_zero:
+                value = 0.0
+            if value is not None:
+                out.append(value)
+        return tuple(out)
+
+    def judge(self, plans: Sequence[_Plan]) -> list[Impact]:
+        """Query every signal of every plan (``concurrency`` at a time) and assess each."""
+        exprs: dict[int, list[tuple[SignalDef, str]]] = {
+            i: self.expressions(_key(p.change), p.pods)
+            for i, p in enumerate(plans)
+            if p.change.kind not in (ChangeKind.ADDED, ChangeKind.REMOVED)
+            and p.span.after is not None
+        }
+        jobs = [
+            (i, d, expr, side) for i, sigs in exprs.items() for d, expr in sigs for side in (0, 1)
+        ]
+        results: dict[tuple[int, str, int], tuple[float, ...]] = {}
+        with PromClient(self.ctx.prom_config()) as client:
+
+            def run(job: tuple[int, SignalDef, str, int]) -> None:
+                i, d, expr, side = job
+                ends = plans[i].covered[side]
+                results[(i, d.name, side)] = self._values(client, expr, ends, d.absent_is_zero)
+
+            with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+                list(pool.map(run, jobs))
+        out = []
+        for i, p in enumerate(plans):
+            signals = [
+                SignalData(
+                    d.name, d.unit, results[(i, d.name, 0)], results[(i, d.name, 1)], d.decides
+                )
+                for d, _ in exprs.get(i, [])
+            ]
+            out.append(assess(p.change, p.span, signals, self.thresholds))
+        return out
+
+
+def _context_spans(
+    ctx: QueryContext, lo: float, hi: float
+) -> tuple[list[Span], list[Change], float]:
+    query = Query(window=Window(start=lo))
+    spans, _, data_end = ctx.spans(query, default_range=None)
+    spans = [s for s in spans if s.first_seen <= hi]
+    all_changes = ctx.changes(Query(window=Window(start=lo, end=hi)))
+    return spans, all_changes, data_end
+
+
+def impacts_for(
+    ctx: QueryContext,
+    changes: Sequence[Change],
+    *,
+    cache: MutableMapping[Change, Impact] | None = None,
+) -> list[Impact]:
+    """The verdict on each change (same order). :class:`ConfigError` without Prometheus.
+
+    ``cache`` keeps verdicts that can no longer change: those whose after-window ended
+    before the end of the data (serve keeps one per process)."""
+    runner = ImpactRunner(ctx)
+    cache = {} if cache is None else cache
+    todo = [c for c in dict.fromkeys(changes) if c not in cache]
+    if todo:
+        lo = min(c.started for c in todo) - runner.before - runner.block
+        hi = max((c.finished or c.started) for c in todo) + runner.after + runner.block
+        spans, all_changes, data_end = _context_spans(ctx, lo, hi)
+        fresh = runner.judge(runner.plan(todo, spans, all_changes, data_end))
+        found = dict(zip(todo, fresh, strict=True))
+        for change, result in found.items():
+            if result.after is not None and result.after[1] < data_end:
+                cache[change] = result
+    else:
+        found = {}
+    return [found[c] if c in found else cache[c] for c in changes]
+
+
+# -- capacity per version ---------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """CPU and memory of one version of one workload container, per container."""
+
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    container: str
+    image: str
+    digest: str | None
+    first_seen: float
+    last_seen: float
+    samples: int
+    cpu_p50: float | None
+    cpu_p95: float | None
+    memory_p50: float | None
+    memory_p95: float | None
+
+
+def _quantiles(values: Iterable[float]) -> tuple[float | None, float | None]:
+    arr = np.fromiter(values, dtype=float)
+    if arr.size == 0:
+        return None, None
+    p50, p95 = np.quantile(arr, [0.5, 0.95])
+    return float(p50), float(p95)
+
+
+def capacity_for(ctx: QueryContext, query: Query) -> list[Capacity]:
+    """p50/p95 CPU (cores) and working-set memory (bytes) per container for each version a
+    workload ran in the window; samples count only while a pod ran that version."""
+    if not query.workload:
+        raise InputError("capacity needs a WORKLOAD")
+    runner = ImpactRunner(ctx)
+    spans, start, end = ctx.spans(query, default_range=30 * 86400.0)
+    workloads = sorted({s.workload_ref for s in spans})
+    if not workloads:
+        raise InputError(
+            f"no workload matches {query.workload!r} in the range",
+            hint="`imagetrail workloads` lists them; widen the range with --since",
+        )
+    if len(workloads) > 1:
+        names = ", ".join(w.id for w in workloads[:5])
+        raise InputError(
+            f"{query.workload!r} matches {len(workloads)} workloads: {names}",
+            hint="narrow it with namespace/name or --cluster",
+        )
+    groups: dict[tuple[str, str, str | None], list[Span]] = defaultdict(list)
+    for s in spans:
+        groups[(s.container, s.image, s.digest)].append(s)
+    step = max(60.0, ctx.settings["scrape_interval"], math.ceil((end - start) / 8000 / 60) * 60)
+    rate_range = duration(max(4 * ctx.settings["scrape_interval"], step))
+    rows = []
+    with PromClient(ctx.prom_config()) as client:
+        for (container, image, digest), group in sorted(
+            groups.items(), key=lambda kv: min(s.first_seen for s in kv[1])
+        ):
+            lo = max(start, min(s.first_seen for s in group))
+            hi = min(end, max(s.last_seen for s in group))
+            pods = sorted({s.pod for s in group})
+            key = (group[0].cluster, group[0].namespace, group[0].workload_kind,
+                   group[0].workload, container)  # fmt: skip
+            sel = ",".join(
+                (
+                    runner._cluster_matcher(key[0]),
+                    matcher("namespace", "=", key[1]),
+                    runner._pod_matcher(key[3], pods),
+                    matcher("container", "=", container),
+                )
+            )
+            inside = _inside(group)
+            cpu = _samples(
+                client,
+                f"rate(container_cpu_usage_seconds_total{{{sel}}}[{rate_range}])",
+                lo,
+                hi,
+                step,
+                inside,
+            )
+            mem = _samples(
+                client, f"container_memory_working_set_bytes{{{sel}}}", lo, hi, step, inside
+            )
+            c50, c95 = _quantiles(cpu)
+            m50, m95 = _quantiles(mem)
+            rows.append(
+                Capacity(*key, image, digest, lo, hi, max(len(cpu), len(mem)), c50, c95, m50, m95)
+            )
+    return rows
+
+
+def _inside(group: Sequence[Span]) -> Callable[[str, float], bool]:
+    by_pod: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for s in group:
+        by_pod[s.pod].append((s.first_seen, s.last_seen))
+
+    def check(pod: str, t: float) -> bool:
+        return any(a <= t <= b for a, b in by_pod.get(pod, ()))
+
+    return check
+
+
+def _samples(
+    client: PromClient,
+    expr: str,
+    lo: float,
+    hi: float,
+    step: float,
+    inside: Callable[[str, float], bool],
+) -> list[float]:
+    if hi <= lo:
+        return []
+    result = client.query_range(expr, start=lo, end=hi, step=step)
+    return [
+        v
+        for series in result.series
+        for t, v in series.values
+        if math.isfinite(v) and inside(series.labels.get("pod", ""), t)
+    ]
+
+
+# -- DORA -------------------------------------------------------------------------------------
+def dora_for(
+    ctx: QueryContext,
+    query: Query,
+    *,
+    by: str = "workload",
+    lead_times: Mapping[Change, float] | None = None,
+    cache: MutableMapping[Change, Impact] | None = None,
+) -> list[DoraFigures]:
+    """DORA figures for deployments in the query's window (default the last 7 days).
+
+    Regressions count as failures when Prometheus is configured (impact is computed for the
+    window's changes); without it, only rollbacks do.
+    """
+    start, end = _window(ctx, query)
+    # Changes past the window's end: a failure near the end finds its restore there.
+    later = Query(
+        cluster=query.cluster,
+        namespace=query.namespace,
+        workload=query.workload,
+        window=Window(start=start),
+        clusters=query.clusters,
+    )
+    found = ctx.changes(later)
+    regressions: list[Change] = []
+    if ctx.settings["prometheus_url"]:
+        inside = [c for c in found if start <= c.started < end]
+        regressions = [
+            i.change for i in impacts_for(ctx, inside, cache=cache) if i.verdict == "regression"
+        ]
+    return dora(found, start=start, end=end, by=by, regressions=regressions, lead_times=lead_times)
+
+
+def _window(ctx: QueryContext, query: Query) -> tuple[float, float]:
+    """The query's range as the other answers resolve it: default the 7 days up to now,
+    ending at the end of the recorded data."""
+    w = query.window
+    with ctx.open_ledger(create=False) as ledger:
+        bounds = ledger.time_bounds()
+        if bounds is None:
+            raise LedgerError(
+                f"the ledger {ledger.url} is empty",
+                hint="run `imagetrail sync --prometheus URL` (or `imagetrail demo`) first",
+            )
+        data_end = ledger.synced_until() or bounds[1]
+    end = w.end if w.end is not None else min(time.time(), data_end)
+    start = w.start if w.start is not None else (w.end or time.time()) - 7 * 86400.0
+    if start >= end:
+        raise InputError("the range holds no recorded data", hint="widen it with --since")
+    return start, end
+
+
+def lead_times_for(ctx: QueryContext, query: Query) -> dict[Change, float]:
+    """Lead time of each detected change a CI/CD event with a commit time matched."""
+    return {}
