@@ -27,9 +27,10 @@ def _read_name(template: str, i: int) -> tuple[str, int]:
     """The variable name starting after ``$`` at ``i`` and the index after it."""
     if template.startswith("{", i):
         close = template.find("}", i)
-        if close == -1:
+        name = template[i + 1 : close]
+        if close == -1 or not name.replace("_", "a").isalnum():
             raise ConfigError(f"unclosed ${{...}} in PromQL template {template!r}")
-        return template[i + 1 : close], close + 1
+        return name, close + 1
     j = i
     while j < len(template) and (template[j].isalnum() or template[j] == "_"):
         j += 1
