@@ -10,8 +10,10 @@
     │   ├── SourceUnavailable       cannot connect, timed out, 5xx after retries
     │   ├── QueryRejected           the server refused the query (4xx, errorType/error)
     │   └── MalformedResponse       the server answered something that is not the API
-    └── LedgerError                 the ledger cannot be opened/read/written (exit 4, HTTP 500)
-        └── NotALedger              the file or database is not an imagetrail ledger
+    ├── LedgerError                 the ledger cannot be opened/read/written (exit 4, HTTP 500)
+    │   └── NotALedger              the file or database is not an imagetrail ledger
+    └── DeliveryError               a mail server, webhook or Grafana did not take what we sent
+                                    (exit 3, HTTP 502)
 
 Every error carries a one-line ``message`` and an optional ``hint``. Third-party
 exceptions are translated where they happen (``raise SourceUnavailable(...) from exc``).
@@ -93,3 +95,10 @@ __all__ = [
     "SourceError",
     "SourceUnavailable",
 ]
+
+
+class DeliveryError(ImagetrailError):
+    """A mail server, chat webhook or Grafana could not be reached or did not take it."""
+
+    exit_code = 3
+    http_status = 502

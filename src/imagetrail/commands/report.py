@@ -1,1 +1,112 @@
-"""`imagetrail report` commands (registered on imagetrail.cli.app)."""
+"""`imagetrail report` (registered on imagetrail.cli.app): the version report, once."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from imagetrail.cli import (
+    ClusterOpt,
+    FromOpt,
+    LedgerOpt,
+    NamespaceOpt,
+    PromOpt,
+    SinceOpt,
+    ToOpt,
+    WorkloadOpt,
+    _context,
+    _query,
+    app,
+    err_console,
+)
+from imagetrail.errors import InputError
+from imagetrail.output import printable
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    cluster: ClusterOpt = None,
+    namespace: NamespaceOpt = None,
+    workload: WorkloadOpt = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="html or markdown (default: report_format)."),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="File to write, - for stdout."),
+    ] = None,
+    mail: Annotated[
+        bool, typer.Option("--mail", help="Mail it (smtp_host, smtp_to, ... settings).")
+    ] = False,
+    notify: Annotated[
+        bool,
+        typer.Option("--notify", help="Send a summary to the report_notify apprise URLs."),
+    ] = False,
+    impact: Annotated[
+        bool,
+        typer.Option(
+            "--impact/--no-impact",
+            help="Judge each change's impact (needs --prometheus; without it the report "
+            "says impact is not available).",
+        ),
+    ] = True,
+    ledger: LedgerOpt = None,
+    prometheus: PromOpt = None,
+) -> None:
+    """The version report of a range (default report_since, 7d): summary, notable changes,
+    heatmap, stale and latest-tagged images, per namespace."""
+    from imagetrail.report import deliver, make_report
+    from imagetrail.report.deliver import check_settings, render_file
+
+    if fmt is not None and fmt not in ("html", "markdown"):
+        raise InputError(f"--format must be html or markdown, not {fmt!r}")
+    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus, report_format=fmt)
+    chosen = qc.settings["report_format"]
+    if not (output or mail or notify):
+        raise InputError(
+            "nothing to deliver the report to",
+            hint="give --output FILE (- for stdout), --mail or --notify",
+        )
+    check_settings(qc.settings, mail=mail, chat=notify)
+    # Without --since/--from the range is report_since before --to (or now).
+    q = _query(
+        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
+    )
+    made = make_report(qc, q, impact=impact)
+    err_console.print(
+        Text(
+            f"report of {made.summary.changes} changes "
+            f"({qc.fmt_time(round(made.start))} to {qc.fmt_time(round(made.end))}); "
+            f"{made.impact_note}"
+        ),
+        soft_wrap=True,
+    )
+    to_stdout = output == "-"
+    if to_stdout:
+        sys.stdout.write(render_file(made, chosen))
+        sys.stdout.flush()
+    result = deliver(
+        made,
+        qc.settings,
+        output=None if to_stdout or not output else Path(output),
+        fmt=chosen,
+        mail=mail,
+        chat=notify,
+    )
+    for line in result.done:
+        err_console.print(Text(printable(line)), soft_wrap=True)
+    if result.errors:
+        for extra in result.errors[1:]:
+            err_console.print(
+                Text(f"error: {printable(extra.message)}", style="red"), soft_wrap=True
+            )
+        raise result.errors[0]

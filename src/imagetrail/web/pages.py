@@ -24,6 +24,7 @@ PAGES = {
     "versions": ("/versions", "Versions now"),
     "workload": ("/workload", "Workload"),
     "changes": ("/changes", "Changes"),
+    "capacity": ("/capacity", "Capacity"),
 }
 
 
