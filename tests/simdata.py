@@ -21,6 +21,15 @@ HOUR = 3600.0
 E2E_CONFIG = SimConfig(clusters=("prod-eu", "staging"))
 E2E_WINDOW = (3.5 * DAY, 7.6 * DAY)
 
+# The demo fleet's `orders` namespace (primary cluster prod-eu) from day 12 to the end: the
+# change-impact scenario (good upgrades, a bad one and its rollback, one too late to judge)
+# with app metrics. A Prometheus backfilled with IMPACT_SIGNALS for IMPACT_NAMESPACES only
+# holds about 1.1M samples.
+IMPACT_CONFIG = SimConfig()
+IMPACT_WINDOW = (12.0 * DAY, 14.0 * DAY)
+IMPACT_SIGNALS = ("ksm", "cadvisor", "impact")
+IMPACT_NAMESPACES = ("orders",)
+
 
 @dataclass(frozen=True)
 class SimData:
@@ -28,6 +37,7 @@ class SimData:
     start: float
     end: float
     signals: tuple[str, ...]
+    namespaces: tuple[str, ...] | None = None  # only these namespaces' series (None: all)
 
 
 def _code_hash() -> str:
@@ -41,20 +51,31 @@ def sim_data(
     config: SimConfig = E2E_CONFIG,
     window: tuple[float, float] = E2E_WINDOW,
     signals: tuple[str, ...] = ("ksm",),
+    namespaces: tuple[str, ...] | None = None,
 ) -> SimData:
     fleet = simulate(config)
-    return SimData(fleet, config.start + window[0], config.start + window[1], signals)
+    return SimData(fleet, config.start + window[0], config.start + window[1], signals, namespaces)
+
+
+def impact_sim_data() -> SimData:
+    """The change-impact scenario: the `orders` namespace, days 12-14, with app metrics."""
+    return sim_data(IMPACT_CONFIG, IMPACT_WINDOW, IMPACT_SIGNALS, IMPACT_NAMESPACES)
 
 
 def sim_tsdb(data: SimData) -> Path:
     """A Prometheus TSDB holding the simulated series (built once, then cached)."""
-    key = hashlib.sha256(
-        repr((data.fleet.config, data.start, data.end, data.signals, _code_hash())).encode()
-    ).hexdigest()[:16]
+    ident: tuple[object, ...] = (data.fleet.config, data.start, data.end, data.signals)
+    ident += (_code_hash(),) if data.namespaces is None else (_code_hash(), data.namespaces)
+    key = hashlib.sha256(repr(ident).encode()).hexdigest()[:16]
     return cached_tsdb(
         f"sim-{key}",
         lambda out: write_openmetrics(
-            data.fleet, out, signals=data.signals, start=data.start, end=data.end
+            data.fleet,
+            out,
+            signals=data.signals,
+            start=data.start,
+            end=data.end,
+            namespaces=data.namespaces,
         ),
     )
 

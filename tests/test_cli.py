@@ -281,12 +281,13 @@ def test_the_cart_rollback_is_a_rollback(demo: Demo) -> None:
     assert isinstance(rows, list)
     truth = [c for c in demo.fleet.expected_changes if c.kind == "rollback"]
     assert [change_key(r) for r in rows] == [change_key(c) for c in truth]
-    [rollback] = rows
-    assert (rollback["cluster"], rollback["namespace"], rollback["workload"]) == (
-        "prod-eu",
-        "shop",
-        "cart",
-    )
+    # Two scripted rollbacks: shop/cart (a failed rollout) and orders/orders-api (a bad one).
+    assert sorted((r["namespace"], r["workload"]) for r in rows) == [
+        ("orders", "orders-api"),
+        ("shop", "cart"),
+    ]
+    [rollback] = [r for r in rows if r["workload"] == "cart"]
+    assert rollback["cluster"] == "prod-eu"
     assert rollback["from_image"] == "ghcr.io/acme/cart:2.5.0"
     assert rollback["to_image"] == "ghcr.io/acme/cart:2.4.0"
 

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -21,12 +22,15 @@ from imagetrail.sim import (
     ExpectedChange,
     Fleet,
     PodRun,
+    ScriptedRollout,
     SimConfig,
+    expected_dora,
     simulate,
     write_openmetrics,
     write_vm_import,
 )
-from imagetrail.sim._images import display_version
+from imagetrail.sim._images import display_version, qualify
+from imagetrail.sim._series import NCOUNTER, Series, noise
 
 DAY = 86400.0
 
@@ -195,7 +199,7 @@ def test_controller_shapes() -> None:
 
 def test_rolling_update_each_old_pod_ends_after_a_new_one_runs() -> None:
     fleet = demo()
-    (up,) = [c for c in _changes(fleet, "payments-api") if c.to_image.endswith("4.3.0")]
+    (up,) = [c for c in _changes(fleet, "payments-api") if (c.to_image or "").endswith("4.3.0")]
     assert up.finished is not None
     assert 60 <= up.finished - up.started <= 15 * 60  # three replicas, 20-60 s apart
     pods = _pods(fleet, "payments-api")
@@ -318,7 +322,7 @@ def test_bad_configs_are_config_errors() -> None:
 
 # -- metric files ------------------------------------------------------------------------
 
-_LINE = re.compile(r'([a-z_]+)\{((?:[a-z_]+="(?:[^"\\\n]|\\[\\"n])*",?)*)\} (\S+) (\S+)')
+_LINE = re.compile(r'([a-zA-Z_]+)\{((?:[a-z_]+="(?:[^"\\\n]|\\[\\"n])*",?)*)\} (\S+) (\S+)')
 
 
 def _strict_openmetrics(path: Path) -> dict[str, list[tuple[float, float]]]:
@@ -355,7 +359,7 @@ def _strict_openmetrics(path: Path) -> dict[str, list[tuple[float, float]]]:
         stamps = [t for t, _ in samples]
         assert stamps == sorted(stamps), key
         assert len(set(stamps)) == len(stamps), key
-        if "_total{" in key:
+        if "_total{" in key and not key.startswith("http_requests_total{"):
             vals = [v for _, v in samples]
             assert vals == sorted(vals), f"counter goes down: {key}"
     return series
@@ -444,3 +448,577 @@ def test_promtool_accepts_a_day(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert list((tmp_path / "db").glob("*/meta.json"))
+
+
+# -- the orders namespace: change impact, CI/CD events, DORA -----------------------------------
+
+HOUR = 3600.0
+_LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
+
+
+def _labels(key: str) -> dict[str, str]:
+    return dict(_LABEL.findall(key.split("{", 1)[1]))
+
+
+def _orders_rollouts(fleet: Fleet, workload: str) -> list[ScriptedRollout]:
+    return [r for r in fleet.rollouts if r.workload == workload and r.namespace == "orders"]
+
+
+def _day(fleet: Fleet, t: float) -> float:
+    return (t - fleet.config.start) / DAY
+
+
+@cache
+def _prod() -> Fleet:
+    # The primary cluster alone: the same orders namespace as the three-cluster demo.
+    return simulate(SimConfig(clusters=("prod-eu",)))
+
+
+def test_orders_only_in_the_primary_cluster_and_the_same_alone() -> None:
+    fleet = demo()
+    assert {p.cluster for p in fleet.pods if p.namespace == "orders"} == {"prod-eu"}
+    alone = [p for p in _prod().pods if p.namespace == "orders"]
+    assert alone == [p for p in fleet.pods if p.namespace == "orders"]
+    assert {p.workload for p in alone} >= {"orders-api", "orders-worker", "orders-notifier"}
+    replicas = Counter(p.workload for p in alone if p.end is None)
+    assert (replicas["orders-api"], replicas["orders-worker"], replicas["orders-notifier"]) == (
+        4,
+        3,
+        2,
+    )
+
+
+def test_orders_script() -> None:
+    fleet = demo()
+    routine, bad, back = _orders_rollouts(fleet, "orders-api")
+    assert [r.kind for r in (routine, bad, back)] == ["rollout", "bad", "rollback"]
+    assert 12.1 <= _day(fleet, routine.at) < _day(fleet, bad.at) < 12.6
+    assert 2.5 * HOUR <= back.at - bad.at <= 3.5 * HOUR
+    # the rollback goes back to exactly the version the bad rollout replaced
+    assert back.containers == tuple((n, b, a) for n, a, b in bad.containers)
+    (worker,) = _orders_rollouts(fleet, "orders-worker")
+    assert 13.0 <= _day(fleet, worker.at) <= 13.5
+    (notifier,) = _orders_rollouts(fleet, "orders-notifier")
+    assert 15 * 60 <= fleet.end - notifier.at <= 25 * 60
+    in_window = [
+        r
+        for r in fleet.rollouts
+        if r.namespace == "orders" and r.at >= fleet.config.start + 12 * DAY
+    ]
+    assert len(in_window) >= 6
+    assert all(r.finished is not None and r.at < r.finished < r.at + 600 for r in in_window)
+
+
+def test_bad_version_restarts_and_is_rolled_back_the_good_ones_never_restart() -> None:
+    fleet = demo()
+    _, bad, back = _orders_rollouts(fleet, "orders-api")
+    bad_image = bad.containers[0][2]
+    pods = _pods(fleet, "orders-api")
+    bad_runs = [c for p in pods for c in p.containers if c.image == bad_image]
+    assert len(bad_runs) == 4  # the rollout completed: every replica ran the bad version
+    for c in bad_runs:
+        assert c.profile is not None
+        assert c.profile.restart_every is not None
+        assert c.end is not None
+        assert back.finished is not None
+        assert back.at < c.end <= back.finished  # gone with the rollback
+        gaps = [b - a for a, b in itertools.pairwise((c.start, *c.restarts))]
+        assert len(gaps) >= 10
+        assert all(5 * 60 <= g <= 15 * 60 for g in gaps)
+    assert back.finished == max(c.end for c in bad_runs if c.end is not None)
+    good = [
+        c
+        for p in fleet.pods
+        if p.namespace == "orders"
+        for c in p.containers
+        if c.image != bad_image
+    ]
+    assert good
+    assert not any(c.restarts for c in good)
+    assert all(c.profile is not None and c.profile.restart_every is None for c in good)
+    # versions of one workload share a profile, except the bad one
+    api_profiles = {c.image: c.profile for p in pods for c in p.containers}
+    assert len(set(api_profiles.values())) == 2
+    worker = {c.profile for p in _pods(fleet, "orders-worker") for c in p.containers}
+    assert len(worker) == 1
+
+
+def test_orders_changes_include_the_rollback() -> None:
+    fleet = demo()
+    kinds = [(c.kind, c.to_image) for c in _changes(fleet, "orders-api")]
+    assert kinds == [
+        ("upgrade", "ghcr.io/acme/orders-api:1.8.1"),
+        ("upgrade", "ghcr.io/acme/orders-api:1.9.0"),
+        ("rollback", "ghcr.io/acme/orders-api:1.8.1"),
+    ]
+    for ro in (r for r in fleet.rollouts if r.namespace == "orders"):
+        (ch,) = [c for c in _changes(fleet, ro.workload) if ro.at <= c.started <= ro.at + 120]
+        assert ch.finished == ro.finished
+        assert ch.kind == ("rollback" if ro.kind == "rollback" else "upgrade")
+
+
+def test_expected_impacts() -> None:
+    fleet = demo()
+    by = {(i.workload, i.from_image, i.to_image): i.verdict for i in fleet.expected_impacts}
+    assert len(by) == len(fleet.expected_impacts)
+    api, worker, notifier = (f"ghcr.io/acme/orders-{w}" for w in ("api", "worker", "notifier"))
+    assert by[("orders-api", f"{api}:1.8.1", f"{api}:1.9.0")] == "regression"
+    assert by[("orders-api", f"{api}:1.8.0", f"{api}:1.8.1")] == "no-change"
+    assert by[("orders-worker", f"{worker}:2.3.0", f"{worker}:2.4.0")] == "no-change"
+    assert by[("orders-notifier", f"{notifier}:0.9.2", f"{notifier}:0.9.3")] == (
+        "insufficient-data"
+    )
+    rollback = [i for i in fleet.expected_impacts if i.verdict == "improvement"]
+    assert [(i.from_image, i.to_image) for i in rollback] == [
+        ("ghcr.io/acme/orders-api:1.9.0", "ghcr.io/acme/orders-api:1.8.1")
+    ]
+    changes = {change_key_of(c): c for c in fleet.expected_changes}
+    for imp in fleet.expected_impacts:
+        assert imp.namespace == "orders"
+        ch = changes[(imp.cluster, imp.namespace, imp.workload, imp.container, imp.started)]
+        assert (ch.from_image, ch.to_image) == (imp.from_image, imp.to_image)
+        if imp.verdict == "improvement":
+            assert ch.kind == "rollback"
+        # the windows compared (1 h before, 1 h after the rollout) see no other rollout
+        others = [
+            r
+            for r in _orders_rollouts(fleet, imp.workload)
+            if not r.at <= imp.started <= r.at + 120
+        ]
+        assert ch.finished is not None
+        assert all(r.at + 600 <= imp.started - HOUR or r.at >= ch.finished + HOUR for r in others)
+        if imp.verdict == "insufficient-data":
+            assert fleet.end - ch.finished < 30 * 60
+        else:
+            assert ch.finished + HOUR <= fleet.end
+
+
+def change_key_of(c: ExpectedChange) -> tuple[object, ...]:
+    return (c.cluster, c.namespace, c.workload, c.container, c.started)
+
+
+def test_deploy_events() -> None:
+    fleet = demo()
+    orders = [r for r in fleet.rollouts if r.namespace == "orders"]
+    events = fleet.deploy_events
+    assert len(events) == len(orders) >= 6
+    assert len({e.commit for e in events}) == len(events)
+    for ro in orders:
+        (ev,) = [
+            e
+            for e in events
+            if e.workload == ro.workload and ro.at - 60 <= e.deployed_at <= ro.at - 10
+        ]
+        ((name, _, image),) = ro.containers
+        assert (ev.cluster, ev.namespace, ev.container, ev.image) == (
+            ro.cluster,
+            ro.namespace,
+            name,
+            image,
+        )
+        assert re.fullmatch(r"[0-9a-f]{40}", ev.commit)
+        assert 20 * 60 <= ev.deployed_at - ev.commit_time <= 6 * HOUR
+        assert ev.pipeline_url.startswith("https://")
+        assert ro.workload in ev.pipeline_url
+        # a pipeline event is followed by the detected change of its image within minutes
+        (ch,) = [
+            c
+            for c in _changes(fleet, ro.workload)
+            if ev.deployed_at <= c.started <= ev.deployed_at + 180
+        ]
+        assert ch.to_image == qualify(image)
+    assert not any(e.namespace != "orders" for e in events)
+
+
+def test_expected_dora_orders() -> None:
+    fleet = demo()
+    t0 = fleet.config.start
+    dora = {
+        d.workload: d
+        for d in expected_dora(fleet, t0 + 12 * DAY, fleet.end)
+        if d.namespace == "orders"
+    }
+    assert set(dora) == {"orders-api", "orders-worker", "orders-notifier", "orders-pricing"}
+    assert sum(d.deployments for d in dora.values()) >= 6
+    api = dora["orders-api"]
+    assert (api.deployments, api.failures) == (3, 1)
+    _, bad, _back = _orders_rollouts(fleet, "orders-api")
+    bad_image = bad.containers[0][2]
+    last_bad = max(
+        c.end
+        for p in _pods(fleet, "orders-api")
+        for c in p.containers
+        if c.image == bad_image and c.end
+    )
+    (restore,) = api.restore_seconds
+    assert restore == pytest.approx(last_bad - bad.at)
+    events = {(e.workload, e.image, round(e.deployed_at)): e for e in fleet.deploy_events}
+    for workload, d in dora.items():
+        assert d.failures == (1 if workload == "orders-api" else 0)
+        rollouts = _orders_rollouts(fleet, workload)
+        leads = []
+        for ro in rollouts:
+            (ev,) = [
+                e
+                for k, e in events.items()
+                if k[0] == workload and ro.at - 60 <= e.deployed_at < ro.at
+            ]
+            # rollout finish from the pods: the last pod of the replaced version stops
+            old = ro.containers[0][1]
+            ends = [
+                p.end
+                for p in _pods(fleet, workload)
+                if p.containers[0].image == old
+                and p.start <= ro.at
+                and p.end is not None
+                and p.end > ro.at
+            ]
+            leads.append(max(ends) - ev.commit_time)
+        assert d.lead_seconds == pytest.approx(tuple(leads))
+        assert d.deployments == len(rollouts)
+
+
+def test_expected_dora_whole_fleet_definitions() -> None:
+    fleet = demo()
+    t0 = fleet.config.start
+    cart = [
+        d
+        for d in expected_dora(fleet, t0 + 4 * DAY, t0 + 5 * DAY)
+        if (d.cluster, d.workload) == ("prod-eu", "cart")
+    ]
+    # the failed rollout and its `rollout undo` are two deployments, one failed
+    (c,) = cart
+    assert (c.deployments, c.failures, c.lead_seconds) == (2, 1, ())
+    failed, back = [x for x in _changes(fleet, "cart") if x.container == "cart"][:2]
+    assert back.kind == "rollback"
+    assert back.finished is not None
+    (restore,) = c.restore_seconds
+    failed_ro = next(
+        r
+        for r in fleet.rollouts
+        if r.workload == "cart" and r.kind == "failed" and r.cluster == "prod-eu"
+    )
+    assert restore == pytest.approx(back.finished - failed_ro.at)
+    assert failed_ro.at <= failed.started <= failed_ro.at + 120
+    # over the whole period: deployments are the scripted rollout instants, never additions
+    # or removals; three static pods rolled at once on one node are one deployment
+    whole = {
+        (d.cluster, d.namespace, d.workload_kind, d.workload): d
+        for d in expected_dora(fleet, t0, fleet.end)
+    }
+    instants: dict[tuple[str, str, str, str], set[float]] = defaultdict(set)
+    for r in fleet.rollouts:
+        instants[(r.cluster, r.namespace, r.workload_kind, r.workload)].add(r.at)
+    assert {k: d.deployments for k, d in whole.items()} == {k: len(v) for k, v in instants.items()}
+    assert ("prod-eu", "platform", "Deployment", "legacy-gateway") not in whole
+    assert whole[("prod-eu", "kube-system", "Node", "prod-eu-control-plane")].deployments == 1
+    assert whole[("prod-eu", "shop", "Deployment", "catalog")].failures == 0  # a downgrade
+    assert sum(d.failures for d in whole.values()) == 2  # cart in prod-eu, orders-api
+    # the window is [start, end)
+    (bad_at,) = [r.at for r in fleet.rollouts if r.kind == "bad"]
+    at_start = {d.workload: d for d in expected_dora(fleet, bad_at, bad_at + 1)}
+    assert at_start["orders-api"].deployments == 1
+    assert "orders-api" not in {d.workload for d in expected_dora(fleet, bad_at - 1, bad_at)}
+
+
+# -- the impact signal --------------------------------------------------------------------------
+
+
+def _write_orders(
+    tmp: Path, lo: float, hi: float, *, step: float = 30
+) -> dict[str, list[tuple[float, float]]]:
+    fleet = (
+        _prod() if step == 30 else simulate(SimConfig(clusters=("prod-eu",), scrape_interval=step))
+    )
+    (path,) = write_openmetrics(
+        fleet, tmp, signals=("ksm", "cadvisor", "impact"), start=lo, end=hi, namespaces=("orders",)
+    )
+    return _strict_openmetrics(path)
+
+
+def _increase(samples: list[tuple[float, float]], lo: float, hi: float) -> float:
+    """A counter's increase over [lo, hi), resets counted as starting from zero."""
+    inside = [v for t, v in samples if lo <= t < hi]
+    return sum(b - a if b >= a else b for a, b in itertools.pairwise(inside))
+
+
+def _sum_increase(
+    series: dict[str, list[tuple[float, float]]], pred: object, lo: float, hi: float
+) -> float:
+    assert callable(pred)
+    return sum(_increase(s, lo, hi) for k, s in series.items() if pred(k))
+
+
+def _mean(
+    series: dict[str, list[tuple[float, float]]], name: str, container: str, lo: float, hi: float
+) -> float:
+    vals = [
+        v
+        for k, s in series.items()
+        if k.startswith(name + "{") and f'container="{container}"' in k
+        for t, v in s
+        if lo <= t < hi
+    ]
+    assert vals
+    return sum(vals) / len(vals)
+
+
+def _signals(
+    series: dict[str, list[tuple[float, float]]], workload: str, lo: float, hi: float
+) -> dict[str, float]:
+    """What an impact analysis compares, over [lo, hi), for one workload's pods."""
+    pod = f'pod="{workload}-'
+    container = {"orders-api": "api", "orders-worker": "worker"}[workload]
+
+    def of(name: str, extra: str = "") -> Callable[[str], bool]:
+        return lambda k: k.startswith(name + "{") and pod in k and extra in k
+
+    requests = _sum_increase(series, of("http_requests_total"), lo, hi)
+    periods = _sum_increase(series, of("container_cpu_cfs_periods_total"), lo, hi)
+    return {
+        "error_ratio": _sum_increase(series, of("http_requests_total", 'code="500"'), lo, hi)
+        / requests,
+        "restarts": _sum_increase(series, of("kube_pod_container_status_restarts_total"), lo, hi),
+        "ooms": _sum_increase(series, of("container_oom_events_total"), lo, hi),
+        "cpu": _sum_increase(
+            series, of("container_cpu_usage_seconds_total", f'container="{container}"'), lo, hi
+        )
+        / (hi - lo),
+        "memory": _mean(series, "container_memory_working_set_bytes", container, lo, hi),
+        "throttled": _sum_increase(series, of("container_cpu_cfs_throttled_periods_total"), lo, hi)
+        / periods,
+        "alerts": sum(
+            1 for k, s in series.items() if of("ALERTS")(k) for t, _ in s if lo <= t < hi
+        ),
+    }
+
+
+def _blocks(
+    series: dict[str, list[tuple[float, float]]], workload: str, lo: float, hi: float
+) -> list[tuple[float, float]]:
+    """(CPU cores, error ratio) per 5-minute block, as the impact analysis tests them."""
+    return [
+        (b["cpu"], b["error_ratio"])
+        for b in (
+            _signals(series, workload, t, t + 300)
+            for t in itertools.takewhile(lambda x: x + 300 <= hi, itertools.count(lo, 300))
+        )
+    ]
+
+
+def test_bad_version_is_worse_in_every_signal_and_the_rollback_restores(tmp_path: Path) -> None:
+    from scipy.stats import mannwhitneyu
+
+    fleet = _prod()
+    _, bad, back = _orders_rollouts(fleet, "orders-api")
+    assert bad.finished is not None
+    assert back.finished is not None
+    series = _write_orders(tmp_path, bad.at - 1.5 * HOUR, back.finished + 1.5 * HOUR)
+    before = _signals(series, "orders-api", bad.at - HOUR, bad.at)
+    during = _signals(series, "orders-api", bad.finished, bad.finished + HOUR)
+    after = _signals(series, "orders-api", back.finished, back.finished + HOUR)
+    for good in (before, after):
+        assert good["error_ratio"] < 0.01
+        assert good["restarts"] == good["ooms"] == good["alerts"] == 0
+    assert during["error_ratio"] > 0.06
+    assert during["restarts"] >= 4 * 4  # four pods, restarting every 5-15 minutes
+    assert abs(during["ooms"] - during["restarts"]) <= 4  # each restart is an OOM kill
+    assert during["alerts"] > 0
+    assert during["cpu"] > 1.25 * before["cpu"]
+    assert during["memory"] > 1.3 * before["memory"]
+    assert during["throttled"] > 5 * before["throttled"]
+    for name in ("cpu", "memory", "throttled"):
+        assert after[name] == pytest.approx(before[name], rel=0.1), name
+    blocks_before = _blocks(series, "orders-api", bad.at - HOUR, bad.at)
+    blocks_during = _blocks(series, "orders-api", bad.finished, bad.finished + HOUR)
+    for i in (0, 1):
+        a = [b[i] for b in blocks_before]
+        z = [b[i] for b in blocks_during]
+        assert mannwhitneyu(a, z).pvalue < 0.001
+
+
+@pytest.mark.parametrize("which", ["orders-worker", "orders-api routine"])
+def test_good_upgrade_changes_only_the_noise(tmp_path: Path, which: str) -> None:
+    from scipy.stats import mannwhitneyu
+
+    fleet = _prod()
+    workload = which.split()[0]
+    ro = _orders_rollouts(fleet, workload)[0]
+    assert ro.kind == "rollout"
+    assert ro.finished is not None
+    series = _write_orders(tmp_path, ro.at - 1.1 * HOUR, ro.finished + 1.1 * HOUR)
+    before = _signals(series, workload, ro.at - HOUR, ro.at)
+    after = _signals(series, workload, ro.finished, ro.finished + HOUR)
+    assert before["restarts"] == after["restarts"] == 0
+    assert before["ooms"] == after["ooms"] == 0
+    assert before["alerts"] == after["alerts"] == 0
+    for name in ("cpu", "memory", "throttled"):
+        assert after[name] == pytest.approx(before[name], rel=0.05), name
+    assert after["error_ratio"] == pytest.approx(before["error_ratio"], rel=0.15)
+    assert 0.003 < before["error_ratio"] < 0.007
+    blocks_before = _blocks(series, workload, ro.at - HOUR, ro.at)
+    blocks_after = _blocks(series, workload, ro.finished, ro.finished + HOUR)
+    for i in (0, 1):
+        a = [b[i] for b in blocks_before]
+        z = [b[i] for b in blocks_after]
+        assert mannwhitneyu(a, z).pvalue > 0.01
+
+
+def test_impact_series_and_their_labels(tmp_path: Path) -> None:
+    fleet = _prod()
+    _, bad, _ = _orders_rollouts(fleet, "orders-api")
+    assert bad.finished is not None
+    lo = bad.finished + 20 * 60
+    series = _write_orders(tmp_path, lo, lo + 30 * 60)
+    names = {k.split("{")[0] for k in series}
+    assert names >= {
+        "container_cpu_cfs_periods_total",
+        "container_cpu_cfs_throttled_periods_total",
+        "container_oom_events_total",
+        "http_requests_total",
+        "ALERTS",
+        "container_cpu_usage_seconds_total",
+        "kube_pod_container_status_restarts_total",
+        "kube_replicaset_owner",
+    }
+    labels = {k: _labels(k) for k in series}
+    assert all(lab["namespace"] == "orders" for lab in labels.values())
+    memory = {
+        frozenset(lab.items()) for k, lab in labels.items() if k.startswith("container_memory")
+    }
+    cadvisor_keys = {frozenset(dict(m)) for m in memory}
+    assert len(cadvisor_keys) == 1
+    pod_ips = {
+        lab["pod"]: lab["pod_ip"] for k, lab in labels.items() if k.startswith("kube_pod_info{")
+    }
+    bad_image = "ghcr.io/acme/orders-api:1.9.0"
+    bad_pods = {p.pod for p in fleet.pods for c in p.containers if c.image == bad_image}
+    for key, lab in labels.items():
+        name = key.split("{")[0]
+        if name.startswith("container_cpu_cfs"):
+            assert frozenset(lab.items()) in memory  # the same series as cAdvisor's memory
+        elif name == "container_oom_events_total":
+            assert frozenset(lab) in cadvisor_keys
+            assert re.fullmatch(r"/kubepods/\w+/pod[0-9a-f-]{36}", lab["id"])
+            assert lab["name"] == ""
+        elif name == "http_requests_total":
+            assert set(lab) == {
+                "cluster",
+                "job",
+                "instance",
+                "namespace",
+                "pod",
+                "container",
+                "code",
+            }
+            assert lab["job"] == "orders"
+            assert lab["code"] in ("200", "500")
+            assert lab["instance"] == pod_ips[lab["pod"]] + ":8080"
+        elif name == "ALERTS":
+            assert lab == {
+                "alertname": "KubePodCrashLooping",
+                "alertstate": "firing",
+                "severity": "warning",
+                "cluster": "prod-eu",
+                "namespace": "orders",
+                "pod": lab["pod"],
+                "container": "api",
+            }
+            assert lab["pod"] in bad_pods
+            assert {v for _, v in series[key]} == {1.0}
+    firing = {lab["pod"] for k, lab in labels.items() if k.startswith("ALERTS{")}
+    assert firing == bad_pods
+    # an OOM-killed container is running but for the back-off before each restart
+    running = [
+        v
+        for k, s in series.items()
+        if k.startswith("kube_pod_container_status_running{") and _labels(k)["pod"] in bad_pods
+        for _, v in s
+    ]
+    assert 0.0 in running
+    assert running.count(1.0) > 0.9 * len(running)
+
+
+def test_app_counters_reset_only_when_the_container_restarts(tmp_path: Path) -> None:
+    fleet = _prod()
+    _, bad, back = _orders_rollouts(fleet, "orders-api")
+    assert back.finished is not None
+    series = _write_orders(tmp_path, bad.at, back.finished)
+    restarts = {p.pod: p.containers[0].restarts for p in _pods(fleet, "orders-api")}
+    seen = 0
+    for key, samples in series.items():
+        if not key.startswith("http_requests_total{"):
+            continue
+        for (t1, v1), (t2, v2) in itertools.pairwise(samples):
+            if v2 < v1:
+                seen += 1
+                assert any(t1 < r <= t2 for r in restarts[_labels(key)["pod"]]), key
+    assert seen > 20
+
+
+def test_namespaces_filter(tmp_path: Path) -> None:
+    fleet = _small()
+    lo = fleet.config.start + 3600
+    sig = ("ksm", "cadvisor", "impact")
+    (full,) = write_openmetrics(fleet, tmp_path / "all", signals=sig, start=lo, end=lo + 3600)
+    (only,) = write_openmetrics(
+        fleet, tmp_path / "orders", signals=sig, start=lo, end=lo + 3600, namespaces=["orders"]
+    )
+    (none,) = write_vm_import(
+        fleet, tmp_path / "none", signals=sig, start=lo, end=lo + 3600, namespaces=()
+    )
+    full_lines = full.read_text().splitlines()
+    kept = [x for x in full_lines if x.startswith("#") or 'namespace="orders"' in x]
+    assert only.read_text().splitlines() == kept
+    assert any(x.startswith("kube_replicaset_owner{") for x in kept)
+    assert len(kept) < len(full_lines) / 5
+    assert all(x.startswith("#") for x in none.read_text().splitlines())
+
+
+def test_impact_signal_is_deterministic_and_separate(tmp_path: Path) -> None:
+    fleet = _small()
+    lo = fleet.config.start
+    one = write_openmetrics(fleet, tmp_path / "a", signals=("impact",), start=lo, end=lo + 7200)
+    two = write_openmetrics(
+        _small_again(), tmp_path / "b", signals=("impact",), start=lo, end=lo + 7200
+    )
+    assert [p.read_bytes() for p in one] == [p.read_bytes() for p in two]
+    series = _strict_openmetrics(one[0])
+    assert {k.split("{")[0] for k in series} == {
+        "container_cpu_cfs_periods_total",
+        "container_cpu_cfs_throttled_periods_total",
+        "container_oom_events_total",
+        "http_requests_total",
+    }  # nothing crash-loops on day 0, so no ALERTS
+    assert all('namespace="orders"' in k for k in series)
+    other = simulate(SimConfig(days=1.5, clusters=("prod-eu",), scrape_interval=300, seed=8))
+    three = write_openmetrics(other, tmp_path / "c", signals=("impact",), start=lo, end=lo + 7200)
+    assert three[0].read_bytes() != one[0].read_bytes()
+
+
+def _small_again() -> Fleet:
+    return simulate(SimConfig(days=1.5, clusters=("prod-eu",), scrape_interval=300, hostile=True))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rate=st.floats(min_value=1e-4, max_value=1e4),
+    step=st.sampled_from([15.0, 30.0, 60.0]),
+    key=st.integers(min_value=-(2**62), max_value=2**62),
+    n=st.integers(min_value=2, max_value=120),
+    reset_at=st.integers(min_value=1, max_value=119),
+    a=st.floats(min_value=1.7e9, max_value=1.8e9),
+)
+def test_noisy_counter_only_goes_down_at_a_reset(
+    rate: float, step: float, key: int, n: int, reset_at: int, a: float
+) -> None:
+    reset = a + reset_at * step + step / 2
+    s = Series("", a, a + n * step, 0, NCOUNTER, rate, step, (reset,), key)
+    times = [a + i * step for i in range(n)]
+    vals = [float(s.value(t)) for t in times]
+    assert min(vals) >= 0
+    for (t1, v1), (t2, v2) in itertools.pairwise(zip(times, vals, strict=True)):
+        if not t1 < reset <= t2:
+            assert v2 >= v1
+    assert all(-1.0 <= noise(key, t) < 1.0 for t in times)
+    assert [noise(key, t) for t in times] == [noise(key, t) for t in times]

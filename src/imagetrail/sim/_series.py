@@ -3,7 +3,9 @@
 Labels follow the real exporters (see the nri-kubernetes fixtures) plus the target labels
 a typical scrape config adds (``cluster``, ``job``, ``instance``; ``node`` and
 ``metrics_path`` for the kubelet). Each series carries its life [a, b) and how to compute
-its value at a scrape instant; the writers sample it on the scrape grid.
+its value at a scrape instant; the writers sample it on the scrape grid. Containers with
+an app profile get their CPU and memory from it (plus noise); the ``impact`` signal's
+series are in :mod:`imagetrail.sim._impact`.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from dataclasses import dataclass
 from imagetrail.sim._images import PAUSE_IMAGE, image_id, reported_image
 from imagetrail.sim.types import ContainerRun, Fleet, PodRun
 
-CONST, COUNTER, GAUGE, RUNNING, STEPS = range(5)
+CONST, COUNTER, GAUGE, RUNNING, STEPS, NCOUNTER, NGAUGE = range(7)
 _TWO_PI_PER_DAY = 2 * math.pi / 86400.0
 _CRASH_RUN = 5.0  # a crash-looping container runs this long before it dies again
+OOM_BACKOFF = 10.0  # an OOM-killed container is back this long after the kill
+_MASK = (1 << 64) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,26 @@ FAMILIES = (
         "[STABLE] The number of container restarts per container.",
         "ksm",
     ),
+    Family(
+        "container_cpu_cfs_periods_total",
+        "counter",
+        "Number of elapsed enforcement period intervals.",
+        "impact",
+    ),
+    Family(
+        "container_cpu_cfs_throttled_periods_total",
+        "counter",
+        "Number of throttled period intervals.",
+        "impact",
+    ),
+    Family(
+        "container_oom_events_total",
+        "counter",
+        "Count of out of memory events observed for the container",
+        "impact",
+    ),
+    Family("http_requests_total", "counter", "HTTP requests served, by status code.", "impact"),
+    Family("ALERTS", "gauge", "Alerts firing (Prometheus rule evaluation).", "impact"),
 )
 
 
@@ -95,14 +119,27 @@ class Series:
     b: float
     offset_ms: int
     kind: int
-    p1: float = 0.0  # COUNTER: rate; GAUGE: base
-    p2: float = 0.0  # phase
-    points: tuple[float, ...] = ()  # RUNNING: on/off edges; STEPS: step instants
+    p1: float = 0.0  # COUNTER, NCOUNTER: rate; GAUGE, NGAUGE: base
+    p2: float = 0.0  # GAUGE: phase; NCOUNTER: scrape interval (s); NGAUGE: noise amplitude
+    points: tuple[float, ...] = ()  # RUNNING: on/off edges; STEPS: step instants; NCOUNTER: resets
+    key: int = 0  # NCOUNTER, NGAUGE: noise stream; NCOUNTER: < 0 for whole numbers
 
     def value(self, t: float) -> str:
         """The sample value at ``t`` as OpenMetrics text."""
         if self.kind == CONST:
             return "1"
+        if self.kind == NCOUNTER:
+            since = self.a
+            for p in self.points:
+                if p > t:
+                    break
+                since = p
+            # steady rate, the noise moving each sample by up to 40 % of one scrape's worth:
+            # never decreasing, and the same distribution for the same rate
+            v = self.p1 * (t - since) + self.p1 * self.p2 * 0.4 * (1 + noise(self.key, t))
+            return str(math.floor(v)) if self.key < 0 else f"{v:.6f}"
+        if self.kind == NGAUGE:
+            return str(int(self.p1 * (1 + self.p2 * noise(self.key, t))))
         if self.kind == COUNTER:
             e = t - self.a
             # rate * (1 + 0.5 sin): never decreasing, but not a straight line either
@@ -128,6 +165,15 @@ def escape(value: str) -> str:
 def render(labels: dict[str, str]) -> str:
     """``{k="v",...}`` in the given order."""
     return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in labels.items()) + "}"
+
+
+def noise(key: int, t: float) -> float:
+    """Deterministic noise in [-1, 1) for a series (``key``) at a scrape instant (splitmix64)."""
+    x = (abs(key) * 0x9E3779B97F4A7C15 + round(t * 1000)) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    x ^= x >> 31
+    return x / 2.0**63 - 1.0
 
 
 def _h(*parts: str) -> int:
@@ -171,6 +217,8 @@ def container_id(pod: PodRun, c: ContainerRun, restart: int) -> str:
 
 def build(fleet: Fleet, signals: tuple[str, ...], step_ms: int) -> dict[str, list[Series]]:
     """Every series of the requested signals, by family sample name."""
+    from imagetrail.sim._impact import impact_series
+
     out: dict[str, list[Series]] = {f.name: [] for f in FAMILIES if f.signal in signals}
     end = fleet.end
     if "cadvisor" in signals:
@@ -180,45 +228,66 @@ def build(fleet: Fleet, signals: tuple[str, ...], step_ms: int) -> dict[str, lis
         for pod in fleet.pods:
             _ksm_pod(pod, end, step_ms, out)
         _ksm_owners(fleet, step_ms, out)
+    if "impact" in signals:
+        for pod in fleet.pods:
+            impact_series(pod, end, step_ms, out)
     return out
 
 
-def _cadvisor(pod: PodRun, end: float, step_ms: int, out: dict[str, list[Series]]) -> None:
-    node_ip = _ip(pod.cluster, pod.node)
-    target = {
+def kubelet_target(pod: PodRun) -> dict[str, str]:
+    """The target labels of the kubelet's cAdvisor endpoint on the pod's node."""
+    return {
         "cluster": pod.cluster,
-        "instance": f"{node_ip}:10250",
+        "instance": f"{_ip(pod.cluster, pod.node)}:10250",
         "job": "kubelet",
         "metrics_path": "/metrics/cadvisor",
         "node": pod.node,
     }
+
+
+def pod_cgroup(pod: PodRun) -> str:
+    """The pod's cgroup path, cAdvisor's ``id`` of the pod (prefix of its containers')."""
+    return f"/kubepods/{_qos(pod)}/pod{pod.uid}"
+
+
+def _cadvisor(pod: PodRun, end: float, step_ms: int, out: dict[str, list[Series]]) -> None:
+    target = kubelet_target(pod)
     off = _offset(pod.cluster + target["instance"], step_ms)
-    cgroup = f"/kubepods/{_qos(pod)}/pod{pod.uid}"
+    cgroup = pod_cgroup(pod)
     pod_end = _active_end(pod, end)
     sandbox = _hex64(pod.uid, "sandbox")
-    rows: list[tuple[str, str, str, str, float, float, float]] = [
-        # container, id, image, name, from, to, cpu rate
-        ("", cgroup, "", "", pod.start, pod_end, 0.05),
-        ("", f"{cgroup}/{sandbox}", PAUSE_IMAGE, sandbox, pod.start, pod_end, 0.00002),
+    Row = tuple[str, str, str, str, float, float, float, ContainerRun | None]
+    rows: list[Row] = [
+        # container, id, image, name, from, to, cpu rate, container run
+        ("", cgroup, "", "", pod.start, pod_end, 0.05, None),
+        ("", f"{cgroup}/{sandbox}", PAUSE_IMAGE, sandbox, pod.start, pod_end, 0.00002, None),
     ]
     for c in pod.containers:
         rate = 0.002 + (_h(pod.uid, c.name) % 1000) / 2500.0
         for n, a, b in segments(c, end):
             cid = container_id(pod, c, n)
-            rows.append((c.name, f"{cgroup}/{cid}", reported_image(c), cid, a, b, rate))
-    for container, id_, image, name, a, b, rate in rows:
+            rows.append((c.name, f"{cgroup}/{cid}", reported_image(c), cid, a, b, rate, c))
+    step = step_ms / 1000.0
+    for container, id_, image, name, a, b, rate, run in rows:
         if b <= a:
             continue
         exp = {"container": container, "cpu": "total", "id": id_, "image": image, "name": name}
         exp |= {"namespace": pod.namespace, "pod": pod.pod}
         labels = render(exp | target)
-        out["container_cpu_usage_seconds_total"].append(Series(labels, a, b, off, COUNTER, rate))
         del exp["cpu"]
-        base = 8e6 + (_h(id_) % 600) * 1e6 if container else 2e7 + (_h(id_) % 100) * 1e6
-        phase = (_h(id_, "phase") % 628) / 100.0
-        out["container_memory_working_set_bytes"].append(
-            Series(render(exp | target), a, b, off, GAUGE, base, phase)
-        )
+        mem_labels = render(exp | target)
+        if run is not None and run.profile is not None:
+            # App containers: the version's profile, so equal versions look alike.
+            prof = run.profile
+            cpu = Series(labels, a, b, off, NCOUNTER, prof.cpu, step, key=_h(labels))
+            mem = Series(mem_labels, a, b, off, NGAUGE, prof.memory, 0.03, key=_h(mem_labels))
+        else:
+            cpu = Series(labels, a, b, off, COUNTER, rate)
+            base = 8e6 + (_h(id_) % 600) * 1e6 if container else 2e7 + (_h(id_) % 100) * 1e6
+            phase = (_h(id_, "phase") % 628) / 100.0
+            mem = Series(mem_labels, a, b, off, GAUGE, base, phase)
+        out["container_cpu_usage_seconds_total"].append(cpu)
+        out["container_memory_working_set_bytes"].append(mem)
 
 
 def _ksm_target(cluster: str, step_ms: int) -> tuple[dict[str, str], int]:
@@ -269,8 +338,14 @@ def _ksm_pod(pod: PodRun, end: float, step_ms: int, out: dict[str, list[Series]]
             continue
         cl = render(ident | {"container": c.name} | target)
         c_end = end if c.end is None else c.end
-        if c.restarts:
-            edges: list[float] = []
+        if c.restarts and c.profile is not None and c.profile.restart_every is not None:
+            # OOM kills: running until the kill, waiting for the back-off, running again
+            edges = [c.start]
+            for r in c.restarts:
+                edges += [r - OOM_BACKOFF, r]
+            edges.append(c_end)
+        elif c.restarts:
+            edges = []
             for start in (c.start, *c.restarts):
                 edges += [start, min(start + _CRASH_RUN, c_end)]
         else:

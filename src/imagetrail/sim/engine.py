@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from imagetrail.sim._images import digest_for
-from imagetrail.sim.types import ContainerRun, PodRun
+from imagetrail.sim.types import AppProfile, ContainerRun, PodRun, ScriptedRollout
 
 # The alphabet Kubernetes uses for generated name suffixes (no vowels, no look-alikes).
 _K8S_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -30,16 +30,24 @@ class ContainerSpec:
     push: int = 0
     init: bool = False
     bare_id: bool = False
+    profile: AppProfile | None = None  # how this version behaves (app metrics); None: none
 
 
 @dataclass(frozen=True, slots=True)
 class Rollout:
-    """A change of the pod template at ``at``; ``fail`` makes the new pods crash-loop."""
+    """A change of the pod template at ``at``; ``fail`` makes the new pods crash-loop.
+
+    ``bad`` and ``undo`` change nothing in how the rollout goes (a bad version misbehaves
+    through its containers' profile); they say what it is in the ground truth: a bad
+    version, and ``kubectl rollout undo`` back to the template before.
+    """
 
     at: float
     containers: tuple[ContainerSpec, ...]
     fail: bool = False
     rollback_after: float = 1200.0  # failed rollouts are undone after this many seconds
+    bad: bool = False
+    undo: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,7 @@ class _Ctr:
     init: bool
     bare: bool
     restarts: list[float] = field(default_factory=list)
+    profile: AppProfile | None = None
 
 
 @dataclass(slots=True)
@@ -133,6 +142,7 @@ class _Workload:
         self.pods: list[_Pod] = []
         self.live: list[_Pod] = []
         self.busy: list[tuple[float, float]] = []  # rollout windows: no drains in there
+        self.done: list[ScriptedRollout] = []  # the rollouts applied, as ground truth
 
     # -- building blocks ---------------------------------------------------------------
 
@@ -182,7 +192,15 @@ class _Workload:
             t = end + self._u(0.5, 2.0)
         main_start = t + self._u(10.0, 30.0) if not ctrs else t + self._u(1.0, 5.0)
         for spec in (c for c in self.template if not c.init):
-            ctrs.append(self._ctr(spec, main_start + self._u(0.0, 1.5), None))
+            ctr = self._ctr(spec, main_start + self._u(0.0, 1.5), None)
+            every = spec.profile.restart_every if spec.profile is not None else None
+            if every is not None:
+                # OOM-killed after running a while, restarted in place (end_pod trims these).
+                r = round(ctr.start + self._u(*every), 3)
+                while r < self.sim_end:
+                    ctr.restarts.append(r)
+                    r = round(r + self._u(*every), 3)
+            ctrs.append(ctr)
         if crash:
             # CrashLoopBackOff: each restart waits twice as long, capped at five minutes.
             first = next(c for c in ctrs if not c.init)
@@ -212,6 +230,7 @@ class _Workload:
             end=None if end is None else round(end, 3),
             init=spec.init,
             bare=spec.bare_id,
+            profile=spec.profile,
         )
 
     @staticmethod
@@ -251,6 +270,7 @@ class _Workload:
         self.template = ro.containers
         kind, t = self.spec.kind, ro.at
         if kind in ("CronJob", "Job"):
+            self._record(ro.at, None, "rollout", old_template, ro.containers)
             return  # the next run simply uses the new template
         olds = sorted(self.live, key=lambda p: p.start)
         if ro.fail:
@@ -259,7 +279,41 @@ class _Workload:
             end = self._surge(t, olds)
         else:
             end = self._replace_in_place(t, olds)
+        if not ro.fail:
+            finished = max((p.end for p in olds if p.end is not None), default=None)
+            what = "rollback" if ro.undo else "bad" if ro.bad else "rollout"
+            self._record(t, finished, what, old_template, ro.containers)
         self.busy.append((t, end))
+
+    def _record(
+        self,
+        at: float,
+        finished: float | None,
+        kind: str,
+        old: tuple[ContainerSpec, ...],
+        new: tuple[ContainerSpec, ...],
+    ) -> None:
+        before = {c.name: c for c in old}
+        changed = tuple(
+            (c.name, before[c.name].image, c.image)
+            for c in new
+            if c.name in before and (c.image, c.push) != (before[c.name].image, before[c.name].push)
+        )
+        wkind, name = self.spec.kind, self.spec.name
+        if wkind == "StaticPod":
+            wkind, name = "Node", self.spec.node
+        self.done.append(
+            ScriptedRollout(
+                cluster=self.spec.cluster,
+                namespace=self.spec.namespace,
+                workload_kind=wkind,
+                workload=name,
+                at=at,
+                finished=None if finished is None or finished >= self.sim_end else finished,
+                kind=kind,
+                containers=changed,
+            )
+        )
 
     def _surge(self, t: float, olds: list[_Pod]) -> float:
         # maxSurge 1, maxUnavailable 0: one new pod, wait until it runs, drop one old pod.
@@ -321,7 +375,11 @@ class _Workload:
         for i, pod in enumerate(bad):
             self.end_pod(pod, last_ready + self._u(1.0, 5.0) + i)
         self.live = keep + fresh
-        return max(p.end or 0.0 for p in bad)
+        gone = max(p.end or 0.0 for p in bad)
+        self._record(t, None, "failed", old_template, ro.containers)
+        if rb < self.sim_end:
+            self._record(rb, gone, "rollback", ro.containers, old_template)
+        return gone
 
     def drain(self, at: float, node: str) -> None:
         """Evict this workload's pods from ``node``; controllers reschedule them elsewhere."""
@@ -360,6 +418,11 @@ class _Workload:
         stop = min(spec.deleted or self.sim_end, self.sim_end)
         tick = -(-first // spec.period) * spec.period
         pending = sorted(rollouts, key=lambda r: r.at)
+        for ro in pending:
+            if ro.at < stop:
+                self._record(ro.at, None, "rollout", self.template, ro.containers)
+                self.template = ro.containers
+        self.template = spec.containers
         while tick < stop:
             while pending and pending[0].at <= tick:
                 self.template = pending.pop(0).containers
@@ -402,6 +465,7 @@ class _Workload:
                     init=c.init,
                     report_bare_id=c.bare,
                     restarts=tuple(r for r in c.restarts if r < self.sim_end),
+                    profile=c.profile,
                 )
                 for c in pod.containers
                 # a pod deleted before its container started never ran that container
@@ -434,12 +498,16 @@ def run_workload(
     seed: int,
     sim_start: float,
     sim_end: float,
-) -> list[PodRun]:
-    """Simulate one workload through its script and the cluster's node drains."""
+) -> tuple[list[PodRun], list[ScriptedRollout]]:
+    """Simulate one workload through its script and the cluster's node drains.
+
+    Returns its pods and the rollouts that were applied (those before the end of the
+    simulation and the workload's deletion).
+    """
     w = _Workload(spec, cluster, seed, sim_start, sim_end)
     if spec.kind in ("CronJob", "Job"):
         w.jobs(spec.rollouts)
-        return w.freeze()
+        return w.freeze(), w.done
     # (time, order at equal times, what, node): creation first, deletion last.
     events: list[tuple[float, int, str, object]] = []
     created = spec.created if spec.created is not None else sim_start
@@ -460,4 +528,4 @@ def run_workload(
             w.rollout(arg)
         elif isinstance(arg, str):
             w.drain(at, arg)
-    return w.freeze()
+    return w.freeze(), w.done

@@ -6,8 +6,8 @@ from imagetrail.errors import ConfigError
 from imagetrail.sim.bench import bench_clusters, bench_workloads
 from imagetrail.sim.engine import ClusterSpec, WorkloadSpec, run_workload
 from imagetrail.sim.scenario import clusters_for, demo_workloads, node_drains
-from imagetrail.sim.truth import derive_changes
-from imagetrail.sim.types import Fleet, PodRun, ScenarioNote, SimConfig
+from imagetrail.sim.truth import deploy_events, derive_changes, derive_impacts
+from imagetrail.sim.types import Fleet, PodRun, ScenarioNote, ScriptedRollout, SimConfig
 
 
 def _check(config: SimConfig) -> None:
@@ -29,34 +29,40 @@ def simulate(config: SimConfig = SimConfig()) -> Fleet:  # noqa: B008 - frozen, 
     notes: list[ScenarioNote] = []
     clusters: list[ClusterSpec]
     specs: list[WorkloadSpec]
+    end = config.start + config.days * 86400.0
     if config.scale == "demo":
         clusters = clusters_for(config.clusters)
-        specs, notes = demo_workloads(clusters, config.start, hostile=config.hostile)
+        specs, notes = demo_workloads(clusters, config.start, hostile=config.hostile, end=end)
     else:
         clusters = bench_clusters(config)
         specs = bench_workloads(config, clusters)
     by_name = {c.name: c for c in clusters}
-    end = config.start + config.days * 86400.0
     pods: list[PodRun] = []
+    rollouts: list[ScriptedRollout] = []
     for cl in clusters:
         drains = node_drains(cl, config.seed, config.start, config.days)
         for spec in (s for s in specs if s.cluster == cl.name):
-            pods.extend(
-                run_workload(
-                    spec,
-                    by_name[spec.cluster],
-                    drains,
-                    seed=config.seed,
-                    sim_start=config.start,
-                    sim_end=end,
-                )
+            w_pods, w_rollouts = run_workload(
+                spec,
+                by_name[spec.cluster],
+                drains,
+                seed=config.seed,
+                sim_start=config.start,
+                sim_end=end,
             )
+            pods.extend(w_pods)
+            rollouts.extend(w_rollouts)
     pods.sort(key=lambda p: (p.cluster, p.namespace, p.workload_kind, p.workload, p.start, p.pod))
+    rollouts.sort(key=lambda r: (r.at, r.cluster, r.namespace, r.workload_kind, r.workload))
     notes = [n for n in notes if n.at < end]
     notes.sort(key=lambda n: (n.at, n.cluster, n.namespace, n.workload))
+    changes = derive_changes(pods, config.start, end)
     return Fleet(
         config=config,
         pods=tuple(pods),
-        expected_changes=derive_changes(pods, config.start, end),
+        expected_changes=changes,
         notes=tuple(notes),
+        rollouts=tuple(rollouts),
+        expected_impacts=derive_impacts(rollouts, changes, pods, end),
+        deploy_events=deploy_events(rollouts, config.seed),
     )

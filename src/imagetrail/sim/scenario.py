@@ -5,7 +5,10 @@ Every event time is ``t0 + day * 86400`` with fractional days, so ``4.45`` is da
 night (02:00-04:30 UTC), so a workload is never drained while it rolls out. The first
 cluster is the "primary" production cluster (it gets the failed rollout, the tag re-push,
 the added and the removed workload); the second follows it a day later; any further
-cluster is staging and runs a day ahead.
+cluster is staging and runs a day ahead. The primary cluster also has the ``orders``
+namespace, whose workloads carry app metrics (signal ``impact``) for change-impact
+analysis: a bad upgrade and its rollback, an upgrade without effect and one too close to
+the end of the simulation to judge.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from imagetrail.sim.engine import ClusterSpec, ContainerSpec, Rollout, WorkloadSpec
-from imagetrail.sim.types import ScenarioNote
+from imagetrail.sim.types import AppProfile, ScenarioNote
 
 DAY = 86400.0
 
@@ -29,10 +32,11 @@ _METRICS_SERVER = (
 )
 
 Changes = Mapping[str, str | tuple[str, int]]
+Profiles = Mapping[str, AppProfile]
 
 
-def _c(name: str, image: str, **kw: bool) -> ContainerSpec:
-    return ContainerSpec(name=name, image=image, **kw)
+def _c(name: str, image: str, *, init: bool = False, bare_id: bool = False) -> ContainerSpec:
+    return ContainerSpec(name=name, image=image, init=init, bare_id=bare_id)
 
 
 def _apply(template: tuple[ContainerSpec, ...], changes: Changes) -> tuple[ContainerSpec, ...]:
@@ -47,6 +51,11 @@ def _apply(template: tuple[ContainerSpec, ...], changes: Changes) -> tuple[Conta
         else:
             out.append(replace(c, image=new, push=0))
     return tuple(out)
+
+
+def _profiled(template: tuple[ContainerSpec, ...], profiles: Profiles) -> tuple[ContainerSpec, ...]:
+    """Each container gets the profile of its image (a version keeps its behaviour)."""
+    return tuple(replace(c, profile=profiles.get(c.image, c.profile)) for c in template)
 
 
 class _Script:
@@ -72,23 +81,43 @@ class _Script:
         steps: tuple[tuple[float, Changes], ...] = (),
         *,
         fail: tuple[float, Changes] | None = None,
+        bad: tuple[float, Changes] | None = None,
+        undo_after: float = 3 * 3600.0,
+        profiles: Profiles | None = None,
         **kw: object,
     ) -> None:
-        """Add a workload whose template changes at each ``(day, changes)`` step."""
+        """Add a workload whose template changes at each ``(day, changes)`` step.
+
+        ``fail``: a rollout whose pods crash-loop, undone 20-25 minutes later; ``bad``: a
+        rollout that completes but whose version misbehaves (its profile), undone
+        ``undo_after`` seconds later (no other step may fall in between). ``profiles``
+        maps an image to how that version behaves (app metrics).
+        """
+        profiles = profiles or {}
+        containers = _profiled(containers, profiles)
         template = containers
         rollouts = []
-        events = [(d, ch, False) for d, ch in steps]
+        events = [(d, ch, "rollout") for d, ch in steps]
         if fail is not None:
-            events.append((fail[0], fail[1], True))
-        for day, changes, failed in sorted(events, key=lambda e: e[0]):
-            new = _apply(template, changes)
-            at = self.at(day, shifted=not failed)
-            rollouts.append(Rollout(at=at, containers=new, fail=failed))
+            events.append((fail[0], fail[1], "failed"))
+        if bad is not None:
+            events.append((bad[0], bad[1], "bad"))
+        for day, changes, step in sorted(events, key=lambda e: e[0]):
+            new = _profiled(_apply(template, changes), profiles)
+            at = self.at(day, shifted=step == "rollout")
             what = ", ".join(f"{c.name} {c.image}" for c in new if c not in template)
-            if failed:
+            if step == "failed":
+                rollouts.append(Rollout(at=at, containers=new, fail=True))
                 self._note("failed-rollout", ns, name, at, f"{what} crash-loops; rolled back")
                 self._note("rollback", ns, name, at + 1200.0, "kubectl rollout undo")
+            elif step == "bad":
+                undo = round(at + undo_after, 3)
+                rollouts.append(Rollout(at=at, containers=new, bad=True))
+                rollouts.append(Rollout(at=undo, containers=template, undo=True))
+                self._note("bad-rollout", ns, name, at, f"{what} restarts, OOM kills, errors")
+                self._note("rollback", ns, name, undo, "kubectl rollout undo")
             else:
+                rollouts.append(Rollout(at=at, containers=new))
                 repush = any(isinstance(v, tuple) for v in changes.values())
                 self._note("tag-repush" if repush else "rollout", ns, name, at, what)
                 template = new
@@ -135,9 +164,9 @@ def node_drains(cluster: ClusterSpec, seed: int, t0: float, days: float) -> list
 
 
 def demo_workloads(
-    clusters: list[ClusterSpec], t0: float, *, hostile: bool
+    clusters: list[ClusterSpec], t0: float, *, hostile: bool, end: float | None = None
 ) -> tuple[list[WorkloadSpec], list[ScenarioNote]]:
-    """The demo fleet's workloads, cluster by cluster."""
+    """The demo fleet's workloads, cluster by cluster (``end``: of the simulation)."""
     specs: list[WorkloadSpec] = []
     notes: list[ScenarioNote] = []
     for i, cluster in enumerate(clusters):
@@ -149,6 +178,8 @@ def demo_workloads(
         _monitoring(s)
         _kube_system(s)
         _data(s, primary=i == 0)
+        if i == 0:
+            _orders(s, t0 + 14 * DAY if end is None else end)
         if hostile and i == 0:
             s.add(
                 "shop",
@@ -465,3 +496,66 @@ def _data(s: _Script, *, primary: bool) -> None:
             created=s.at(3.4),
             run_seconds=(120.0, 360.0),
         )
+
+
+#: Per-version behaviour of the ``orders`` workloads (signal ``impact``). Versions of one
+#: workload that share a profile are indistinguishable in the metrics but for the noise.
+_API_OK = AppProfile(cpu=0.25, memory=180 * 2**20, throttled=0.02, rps=40.0, error_ratio=0.005)
+_API_BAD = AppProfile(
+    cpu=0.35,
+    memory=252 * 2**20,  # +40 %
+    throttled=0.2,
+    rps=40.0,
+    error_ratio=0.08,
+    restart_every=(300.0, 900.0),
+)
+_WORKER = AppProfile(cpu=0.5, memory=300 * 2**20, throttled=0.05, rps=5.0, error_ratio=0.005)
+_NOTIFIER = AppProfile(cpu=0.05, memory=64 * 2**20, throttled=0.01, rps=2.0, error_ratio=0.005)
+_PRICING = AppProfile(cpu=0.15, memory=120 * 2**20, throttled=0.03, rps=25.0, error_ratio=0.005)
+
+
+def _orders(s: _Script, end: float) -> None:
+    """The primary cluster's ``orders`` namespace: app metrics and CI/CD events (days 12-14)."""
+    api = "ghcr.io/acme/orders-api"
+    s.add(
+        "orders",
+        "Deployment",
+        "orders-api",
+        (_c("api", f"{api}:1.8.0"),),
+        ((12.35, {"api": f"{api}:1.8.1"}),),
+        bad=(12.5, {"api": f"{api}:1.9.0"}),
+        undo_after=3 * 3600.0,
+        profiles={f"{api}:1.8.0": _API_OK, f"{api}:1.8.1": _API_OK, f"{api}:1.9.0": _API_BAD},
+        replicas=4,
+    )
+    worker = "ghcr.io/acme/orders-worker"
+    s.add(
+        "orders",
+        "Deployment",
+        "orders-worker",
+        (_c("worker", f"{worker}:2.3.0"),),
+        ((13.4, {"worker": f"{worker}:2.4.0"}),),
+        profiles={f"{worker}:2.3.0": _WORKER, f"{worker}:2.4.0": _WORKER},
+        replicas=3,
+    )
+    notifier = "ghcr.io/acme/orders-notifier"
+    s.add(
+        "orders",
+        "Deployment",
+        "orders-notifier",
+        (_c("notifier", f"{notifier}:0.9.2"),),
+        # twenty minutes before the end: too little data after it to judge
+        (((end - 1200.0 - s.t0) / DAY, {"notifier": f"{notifier}:0.9.3"}),),
+        profiles={f"{notifier}:0.9.2": _NOTIFIER, f"{notifier}:0.9.3": _NOTIFIER},
+        replicas=2,
+    )
+    pricing = "ghcr.io/acme/orders-pricing"
+    s.add(
+        "orders",
+        "Deployment",
+        "orders-pricing",
+        (_c("pricing", f"{pricing}:1.2.0"),),
+        ((12.4, {"pricing": f"{pricing}:1.3.0"}), (13.6, {"pricing": f"{pricing}:1.3.1"})),
+        profiles=dict.fromkeys([f"{pricing}:{v}" for v in ("1.2.0", "1.3.0", "1.3.1")], _PRICING),
+        replicas=2,
+    )

@@ -13,18 +13,33 @@ with versions = (normalised image display, digest):
   before and is not newer than A), else ``upgrade``/``downgrade`` by tag order within one
   repository, else ``other``; ``added``/``removed`` when the workload container appears after
   the start / is gone before the end for good (never for Job and CronJob runs).
+
+Expected impacts, CI/CD events and DORA figures are derived from the *script* instead:
+the rollouts as applied (:class:`ScriptedRollout`) and the per-version profiles of the
+app-metric containers (see docs/simulator.md for the definitions).
 """
 
 from __future__ import annotations
 
+import hashlib
+import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from imagetrail import imageref
 from imagetrail.model import ChangeKind
 from imagetrail.sim._images import display_version
-from imagetrail.sim.types import ExpectedChange, PodRun
+from imagetrail.sim.types import (
+    AppProfile,
+    DeployEvent,
+    ExpectedChange,
+    ExpectedDora,
+    ExpectedImpact,
+    Fleet,
+    PodRun,
+    ScriptedRollout,
+)
 
 _JOB_KINDS = frozenset({"Job", "CronJob"})
 
@@ -149,4 +164,226 @@ def _changes_of(
                 finished=finished,
             )
         )
+    return out
+
+
+# -- change impact --------------------------------------------------------------------------
+
+#: The windows an impact analysis compares by default (imagetrail's impact_before/after),
+#: and the least data after a rollout it needs (impact_min_blocks 6 x impact_block 5m).
+IMPACT_BEFORE = 3600.0
+IMPACT_AFTER = 3600.0
+IMPACT_MIN_AFTER = 1800.0
+
+WorkloadKey = tuple[str, str, str, str]
+
+
+def _wkey(x: ScriptedRollout | PodRun | ExpectedChange) -> WorkloadKey:
+    return (x.cluster, x.namespace, x.workload_kind, x.workload)
+
+
+def _worse(a: AppProfile, b: AppProfile) -> bool:
+    """``a`` is worse than ``b`` on some signal and better on none."""
+    pairs = [
+        (float(a.restart_every is not None), float(b.restart_every is not None)),
+        (a.cpu, b.cpu),
+        (a.memory, b.memory),
+        (a.throttled, b.throttled),
+        (a.error_ratio, b.error_ratio),
+    ]
+    return a != b and all(x >= y for x, y in pairs)
+
+
+def _verdict(before: AppProfile, after: AppProfile) -> str | None:
+    if before == after:
+        return "no-change"
+    if _worse(after, before):
+        return "regression"
+    if _worse(before, after):
+        return "improvement"
+    return None  # better on some signals, worse on others: no single right answer
+
+
+def derive_impacts(
+    rollouts: Sequence[ScriptedRollout],
+    changes: Sequence[ExpectedChange],
+    pods: Iterable[PodRun],
+    sim_end: float,
+) -> tuple[ExpectedImpact, ...]:
+    """The verdicts that are unambiguous by construction, for app-metric containers.
+
+    A scripted rollout's change is listed when the hour before it saw no other rollout of
+    the workload, and either the hour after its rollout finished is clean too (verdict from
+    the two versions' profiles: equal → ``no-change``, worse → ``regression``, better →
+    ``improvement``) or less than 30 minutes of the simulation are left after it
+    (``insufficient-data``).
+    """
+    profiles: dict[tuple[WorkloadKey, str, str], AppProfile] = {}
+    for pod in pods:
+        for c in pod.containers:
+            if c.profile is not None:
+                profiles[(_wkey(pod), c.name, c.image)] = c.profile
+    by_workload: dict[WorkloadKey, list[ScriptedRollout]] = defaultdict(list)
+    for ro in rollouts:
+        by_workload[_wkey(ro)].append(ro)
+    out = []
+    for key, ros in by_workload.items():
+        ros.sort(key=lambda r: r.at)
+        for i, ro in enumerate(ros):
+            prev = ros[i - 1] if i else None
+            nxt = ros[i + 1] if i + 1 < len(ros) else None
+            for name, old, new in ro.containers:
+                before_p = profiles.get((key, name, old))
+                after_p = profiles.get((key, name, new))
+                change = next(
+                    (
+                        c
+                        for c in changes
+                        if _wkey(c) == key
+                        and c.container == name
+                        and ro.at <= c.started < (sim_end if nxt is None else nxt.at)
+                    ),
+                    None,
+                )
+                if before_p is None or after_p is None or change is None or ro.finished is None:
+                    continue
+                clean_before = prev is None or (
+                    prev.finished is not None and prev.finished <= change.started - IMPACT_BEFORE
+                )
+                if not clean_before or change.from_image is None or change.to_image is None:
+                    continue
+                verdict: str | None = None
+                if nxt is None and sim_end - ro.finished < IMPACT_MIN_AFTER:
+                    verdict = "insufficient-data"
+                elif (nxt is None or nxt.at >= ro.finished + IMPACT_AFTER) and (
+                    ro.finished + IMPACT_AFTER <= sim_end
+                ):
+                    verdict = _verdict(before_p, after_p)
+                if verdict is not None:
+                    out.append(
+                        ExpectedImpact(
+                            *key,
+                            container=name,
+                            from_image=change.from_image,
+                            to_image=change.to_image,
+                            started=change.started,
+                            verdict=verdict,
+                        )
+                    )
+    out.sort(key=lambda x: (x.started, x.cluster, x.namespace, x.workload, x.container))
+    return tuple(out)
+
+
+# -- CI/CD events ---------------------------------------------------------------------------
+
+#: Namespaces whose rollouts a pipeline reports (``Fleet.deploy_events``).
+PIPELINE_NAMESPACES = frozenset({"orders"})
+
+
+def _pipeline(ro: ScriptedRollout, seed: int) -> tuple[str, float, float, str]:
+    """(commit, commit time, deployed at, pipeline url) of a rollout a pipeline made."""
+    ident = f"{seed}:cicd:{ro.cluster}:{ro.namespace}:{ro.workload}:{ro.at:.3f}"
+    rng = random.Random(ident)
+    deployed = round(ro.at - rng.uniform(10.0, 60.0), 3)
+    # A rollback ships a revert made in a hurry; other commits wait a while for review.
+    lag = rng.uniform(1200.0, 2400.0) if ro.kind == "rollback" else rng.uniform(1200.0, 6 * 3600.0)
+    commit = hashlib.sha256(ident.encode()).hexdigest()[:40]
+    number = 4000 + int(commit[:6], 16) % 50000
+    url = f"https://ci.acme.example/acme/{ro.workload}/-/pipelines/{number}"
+    return commit, round(deployed - lag, 3), deployed, url
+
+
+def deploy_events(rollouts: Iterable[ScriptedRollout], seed: int) -> tuple[DeployEvent, ...]:
+    """One event per changed container of each rollout in a pipeline namespace."""
+    out = []
+    for ro in rollouts:
+        if ro.namespace not in PIPELINE_NAMESPACES:
+            continue
+        commit, commit_time, deployed, url = _pipeline(ro, seed)
+        for name, _, image in ro.containers:
+            out.append(
+                DeployEvent(
+                    cluster=ro.cluster,
+                    namespace=ro.namespace,
+                    workload=ro.workload,
+                    container=name,
+                    image=image,
+                    commit=commit,
+                    commit_time=commit_time,
+                    deployed_at=deployed,
+                    pipeline_url=url,
+                )
+            )
+    out.sort(key=lambda e: (e.deployed_at, e.cluster, e.namespace, e.workload, e.container))
+    return tuple(out)
+
+
+# -- DORA -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Deployment:
+    at: float
+    finished: float | None
+    kinds: frozenset[str]
+    before: frozenset[tuple[str, str]]  # (container, image) it replaced
+    after: frozenset[tuple[str, str]]
+    rollouts: tuple[ScriptedRollout, ...]
+
+
+def _deployments(rollouts: Iterable[ScriptedRollout]) -> dict[WorkloadKey, list[_Deployment]]:
+    """Rollouts of one workload scripted for the same instant are one deployment."""
+    grouped: dict[WorkloadKey, dict[float, list[ScriptedRollout]]] = defaultdict(dict)
+    for ro in rollouts:
+        if ro.containers:
+            grouped[_wkey(ro)].setdefault(ro.at, []).append(ro)
+    out: dict[WorkloadKey, list[_Deployment]] = {}
+    for key, by_at in grouped.items():
+        deps = []
+        for at in sorted(by_at):
+            ros = by_at[at]
+            ends = [r.finished for r in ros]
+            deps.append(
+                _Deployment(
+                    at=at,
+                    finished=None if None in ends else max(e for e in ends if e is not None),
+                    kinds=frozenset(r.kind for r in ros),
+                    before=frozenset((n, a) for r in ros for n, a, _ in r.containers),
+                    after=frozenset((n, b) for r in ros for n, _, b in r.containers),
+                    rollouts=tuple(ros),
+                )
+            )
+        out[key] = deps
+    return out
+
+
+def expected_dora(fleet: Fleet, start: float, end: float) -> list[ExpectedDora]:
+    """DORA ground truth per workload with at least one deployment starting in [start, end).
+
+    A deployment is one scripted rollout (rollouts of a workload at one instant count
+    once). It fails when it is a bad or failed rollout, or when the next deployment of the
+    workload is a rollback to the images it replaced. Restore time: from a failed
+    deployment's start until that rollback finished (if it did within the simulation).
+    Lead time (workloads whose pipeline posts events): rollout finished minus commit time.
+    """
+    seed = fleet.config.seed
+    out = []
+    for key, deps in sorted(_deployments(fleet.rollouts).items()):
+        failures, restores, leads = 0, [], []
+        count = 0
+        for i, d in enumerate(deps):
+            if not start <= d.at < end:
+                continue
+            count += 1
+            nxt = deps[i + 1] if i + 1 < len(deps) else None
+            undone = nxt is not None and "rollback" in nxt.kinds and nxt.after == d.before
+            if undone or d.kinds & {"bad", "failed"}:
+                failures += 1
+                if undone and nxt is not None and nxt.finished is not None:
+                    restores.append(round(nxt.finished - d.at, 3))
+            if d.finished is not None and key[1] in PIPELINE_NAMESPACES:
+                commit_time = min(_pipeline(r, seed)[1] for r in d.rollouts)
+                leads.append(round(d.finished - commit_time, 3))
+        if count:
+            out.append(ExpectedDora(*key, count, failures, tuple(restores), tuple(leads)))
     return out

@@ -31,6 +31,24 @@ class SimConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AppProfile:
+    """How one image version of a container behaves, for the ``impact`` signal.
+
+    Every container of that version gets these levels plus small deterministic noise per
+    scrape, and nothing else: two versions with equal profiles are indistinguishable in
+    the metrics. ``restart_every`` (seconds, low..high): the container is OOM-killed and
+    restarted in place at random intervals in that range.
+    """
+
+    cpu: float  # cores
+    memory: float  # working set, bytes
+    throttled: float  # fraction of CFS periods throttled
+    rps: float  # HTTP requests per second, per pod
+    error_ratio: float  # fraction of requests answered with a 500
+    restart_every: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerRun:
     """One container of one pod: what it ran and while.
 
@@ -47,6 +65,7 @@ class ContainerRun:
     init: bool = False
     report_bare_id: bool = False
     restarts: tuple[float, ...] = ()
+    profile: AppProfile | None = None  # the version's behaviour; None: no app metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +105,75 @@ class ExpectedChange:
 
 
 @dataclass(frozen=True, slots=True)
+class ScriptedRollout:
+    """One template change as scripted (ground truth for deployments, DORA and CI/CD).
+
+    ``kind``: ``rollout`` (a routine one), ``bad`` (completes, then misbehaves),
+    ``failed`` (crash-loops and never completes), ``rollback`` (``kubectl rollout undo``).
+    ``finished``: when the last pod of the version it replaced stopped running; None when
+    that is not within the simulation, for a failed rollout, and for (Cron)Jobs (the next
+    run simply uses the new template). ``containers``: (name, from image, to image) of each
+    container whose image changed, images as written in the pod spec.
+    """
+
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    at: float
+    finished: float | None
+    kind: str
+    containers: tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedImpact:
+    """The verdict the impact analysis must give on one change (see docs/simulator.md).
+
+    Images and ``started`` are those of the matching :class:`ExpectedChange`.
+    """
+
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    container: str
+    from_image: str
+    to_image: str
+    started: float
+    verdict: str  # an imagetrail.model.Verdict value
+
+
+@dataclass(frozen=True, slots=True)
+class DeployEvent:
+    """What a CI/CD pipeline posts for one scripted rollout of one container."""
+
+    cluster: str
+    namespace: str
+    workload: str
+    container: str
+    image: str  # as in the pod spec
+    commit: str  # 40 hex digits
+    commit_time: float
+    deployed_at: float
+    pipeline_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedDora:
+    """DORA ground truth of one workload over a period (see :func:`expected_dora`)."""
+
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    deployments: int
+    failures: int
+    restore_seconds: tuple[float, ...]
+    lead_seconds: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ScenarioNote:
     """A human description of one scripted event, for docs and tests."""
 
@@ -105,6 +193,9 @@ class Fleet:
     pods: tuple[PodRun, ...]
     expected_changes: tuple[ExpectedChange, ...]
     notes: tuple[ScenarioNote, ...] = field(default=(), compare=False)
+    rollouts: tuple[ScriptedRollout, ...] = ()
+    expected_impacts: tuple[ExpectedImpact, ...] = ()
+    deploy_events: tuple[DeployEvent, ...] = ()
 
     @property
     def end(self) -> float:
