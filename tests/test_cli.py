@@ -673,7 +673,7 @@ def test_configuration_doc_holds_the_current_table() -> None:
 
 def test_every_settings_flag_is_a_real_option() -> None:
     helps = "\n".join(
-        invoke([command, "--help"]).out
+        invoke([*command.split(), "--help"]).out
         for command in (
             "sync",
             "versions",
@@ -683,6 +683,7 @@ def test_every_settings_flag_is_a_real_option() -> None:
             "audit",
             "workloads",
             "serve",
+            "deploy record",
         )
     )
     flagged = [s for s in settings_mod.SETTINGS if s.cli_flag]

@@ -96,7 +96,8 @@ def test_a_clear_rise_is_a_regression_with_its_evidence() -> None:
     by = {s.name: s for s in impact.signals}
     assert by["restarts"].verdict == "regression"
     assert by["restarts"].effect == pytest.approx(1.0)
-    assert by["restarts"].p_value is not None and by["restarts"].p_value < 0.01
+    assert by["restarts"].p_value is not None
+    assert by["restarts"].p_value < 0.01
     assert by["errors"].verdict == "no-change"
     assert "restarts" in impact.reason
 
@@ -118,7 +119,8 @@ def test_a_significant_but_tiny_shift_is_no_change() -> None:
     # every block 5 % higher: the rank test is sure, the size is not worth a page
     impact = assess(change(), SPAN, [sig("latency", NOISE, tuple(n + 0.05 for n in NOISE))])
     s = impact.signals[0]
-    assert s.effect is not None and s.effect > 0.9
+    assert s.effect is not None
+    assert s.effect > 0.9
     assert impact.verdict == "no-change"
 
 
@@ -143,7 +145,8 @@ def test_holm_correction_applies_across_deciding_signals() -> None:
     alone = assess(change(), SPAN, [sig("x", before, after)], t)
     crowd = assess(change(), SPAN, [sig("x", before, after)] + [
         sig(f"n{i}", NOISE, NOISE) for i in range(5)], t)  # fmt: skip
-    assert alone.signals[0].p_value is not None and crowd.signals[0].p_value is not None
+    assert alone.signals[0].p_value is not None
+    assert crowd.signals[0].p_value is not None
     assert crowd.signals[0].p_value > alone.signals[0].p_value
 
 
@@ -159,13 +162,13 @@ def test_unfinished_added_and_removed_changes_are_not_judged() -> None:
 
 def test_windows_exclude_the_rollout_and_the_neighbours() -> None:
     c = change(started=T0, finished=T0 + 600)
-    w = windows(c, before=H, after=H, previous_finished=None, next_started=None, data_end=T0 + 9 * H)
-    assert w == Windows((T0 - H, T0), (T0 + 600, T0 + 600 + H))
-    w = windows(c, before=H, after=H, previous_finished=T0 - 900, next_started=T0 + 1200,
-                data_end=T0 + 9 * H)  # fmt: skip
-    assert w == Windows((T0 - 900, T0), (T0 + 600, T0 + 1200))
-    w = windows(c, before=H, after=H, previous_finished=None, next_started=None, data_end=T0 + 900)
-    assert w.after == (T0 + 600, T0 + 900)
+
+    def w(prev: float | None = None, nxt: float | None = None, end: float = T0 + 9 * H) -> Windows:
+        return windows(c, before=H, after=H, previous_finished=prev, next_started=nxt, data_end=end)
+
+    assert w() == Windows((T0 - H, T0), (T0 + 600, T0 + 600 + H))
+    assert w(prev=T0 - 900, nxt=T0 + 1200) == Windows((T0 - 900, T0), (T0 + 600, T0 + 1200))
+    assert w(end=T0 + 900).after == (T0 + 600, T0 + 900)
 
 
 # -- templates ---------------------------------------------------------------------------------
@@ -201,7 +204,7 @@ TEMPLATE = (
 def test_hostile_values_stay_inside_their_strings(value: str) -> None:
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
         return  # not encodable text; quote() refuses it (tested in test_promql)
-    values = {k: value for k in VALUES} | {"pods": pods_regex([value])}
+    values = dict.fromkeys(VALUES, value) | {"pods": pods_regex([value])}
     expr = substitute(TEMPLATE, values, block=300)
     got = matchers(expr)
     assert got["cluster"] == got["namespace"] == got["container"] == value

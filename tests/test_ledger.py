@@ -755,7 +755,8 @@ def add_note_column(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_spans_note ON spans (note)"))
 
 
-V2 = (*MIGRATIONS, Migration(2, "spans.note", add_note_column))
+NEXT = len(MIGRATIONS) + 1  # the version a future migration would have
+V2 = (*MIGRATIONS, Migration(NEXT, "spans.note", add_note_column))
 
 
 def test_older_ledger_is_migrated_in_place(ledger_url: str) -> None:
@@ -764,16 +765,16 @@ def test_older_ledger_is_migrated_in_place(ledger_url: str) -> None:
         v1.replace_changes([], [change(1, 2)])
         before = (table_rows(v1), v1.changes(), v1.sync_state("k"))
     with Ledger.open(ledger_url, migrations=V2) as v2:
-        assert v2.schema_version == 2
+        assert v2.schema_version == NEXT
         assert (table_rows(v2), v2.changes(), v2.sync_state("k")) == before
         with v2.engine.connect() as conn:
             notes = sorted(conn.execute(text("SELECT note FROM spans")).scalars())
             meta = dict(conn.execute(text("SELECT key, value FROM meta")).all())
         assert notes == ["pod a", "pod b"]
-        assert meta["schema_version"] == "2"
+        assert meta["schema_version"] == str(NEXT)
         v2.merge_spans([span("c")])  # the current code still writes a migrated ledger
     with Ledger.open(ledger_url, migrations=V2) as again:  # no second migration
-        assert again.schema_version == 2
+        assert again.schema_version == NEXT
         assert again.stats()["spans"] == 3
 
 
@@ -786,9 +787,9 @@ def test_failed_migration_leaves_the_old_schema(ledger_url: str) -> None:
         raise RuntimeError("migration step crashed")
 
     with pytest.raises(RuntimeError, match="crashed"):
-        Ledger.open(ledger_url, migrations=(*MIGRATIONS, Migration(2, "bad", half_then_fail)))
+        Ledger.open(ledger_url, migrations=(*MIGRATIONS, Migration(NEXT, "bad", half_then_fail)))
     with Ledger.open(ledger_url) as still_v1:
-        assert still_v1.schema_version == 1
+        assert still_v1.schema_version == SCHEMA_VERSION
         with still_v1.engine.connect() as conn:
             assert "note" not in {c["name"] for c in inspect(conn).get_columns("spans")}
         assert still_v1.spans() == [span()]
@@ -800,13 +801,13 @@ def test_newer_ledger_is_refused_with_an_upgrade_hint(ledger_url: str) -> None:
     with pytest.raises(LedgerError) as info:
         Ledger.open(ledger_url)
     assert not isinstance(info.value, NotALedger)
-    assert "v2" in str(info.value)
+    assert f"v{NEXT}" in str(info.value)
     assert info.value.hint is not None
     assert "upgrade imagetrail" in info.value.hint
 
 
 def test_broken_migration_lists_are_refused(tmp_path: Path) -> None:
-    skip = (*MIGRATIONS, Migration(3, "gap", add_note_column))
+    skip = (*MIGRATIONS, Migration(NEXT + 1, "gap", add_note_column))
     with pytest.raises(LedgerError, match="broken"):
         Ledger.open(tmp_path / "x.db", migrations=skip)
     with pytest.raises(LedgerError, match="empty"):

@@ -125,8 +125,35 @@ def _create_v1(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _create_v2(conn: Connection) -> None:
+    # Frozen copy of the v2 table: deployment events from CI/CD pipelines. "commit" is an SQL
+    # keyword, hence commit_sha. Long text columns are indexed by prefix (see schema.py).
+    md = MetaData()
+    deployments = Table(
+        "deployments",
+        md,
+        Column("id", String(128), primary_key=True),
+        Column("cluster", Text, nullable=True),
+        Column("namespace", Text, nullable=False),
+        Column("workload", Text, nullable=False),
+        Column("container", Text, nullable=True),
+        Column("image", Text, nullable=False),
+        Column("digest", Text, nullable=True),
+        Column("commit_sha", String(64), nullable=True),
+        Column("commit_time", Double, nullable=True),
+        Column("pipeline_url", Text, nullable=True),
+        Column("deployed_at", Double, nullable=False),
+        Column("received_at", Double, nullable=False),
+    )
+    p = schema.prefix_expr
+    Index("ix_deployments_workload", p(deployments.c.namespace), p(deployments.c.workload))
+    Index("ix_deployments_deployed_at", deployments.c.deployed_at)
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: meta, spans, changes, sync_state", _create_v1),
+    Migration(2, "deployments: CI/CD deployment events", _create_v2),
 )
 
 

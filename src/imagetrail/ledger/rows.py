@@ -14,8 +14,9 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, func, or_
 
+from imagetrail.deployments import Deployment
 from imagetrail.errors import InputError
-from imagetrail.ledger.schema import prefix_eq
+from imagetrail.ledger.schema import DEPLOYMENT_ID_MAX, prefix_eq
 from imagetrail.model import Change, ChangeKind, Signal, Span, check_workload_spec
 
 SIGNALS: frozenset[str] = frozenset({"ksm", "cadvisor"})
@@ -256,3 +257,80 @@ def workload_condition(table: Table, spec: str) -> ColumnElement[bool]:
         kind_is(parts[2]),
         c.workload == name,
     )
+
+
+def deployment_row(deployment: Deployment) -> Row:
+    """Validate ``deployment`` for storage and return its ``deployments`` row.
+
+    Field grammar is checked where events arrive (:func:`imagetrail.deployments.parse_deployment`);
+    here only what the ledger itself cannot hold: NUL, lone surrogates, infinite times.
+    """
+    d = deployment
+    for name in ("id", "cluster", "namespace", "workload", "container", "image", "digest"):
+        value = getattr(d, name)
+        if value is not None:
+            _check_text(value, f"deployment {name}")
+    for name in ("commit", "pipeline_url"):
+        value = getattr(d, name)
+        if value is not None:
+            _check_text(value, f"deployment {name}")
+    for name in ("deployed_at", "received_at", "commit_time"):
+        value = getattr(d, name)
+        if value is not None:
+            _check_time(value, f"deployment {name}")
+    if not d.id or len(d.id) > DEPLOYMENT_ID_MAX:
+        raise InputError(f"deployment id must be 1 to {DEPLOYMENT_ID_MAX} characters")
+    return {
+        "id": d.id,
+        "cluster": d.cluster,
+        "namespace": d.namespace,
+        "workload": d.workload,
+        "container": d.container,
+        "image": d.image,
+        "digest": d.digest,
+        "commit_sha": d.commit,
+        "commit_time": None if d.commit_time is None else float(d.commit_time),
+        "pipeline_url": d.pipeline_url,
+        "deployed_at": float(d.deployed_at),
+        "received_at": float(d.received_at),
+    }
+
+
+def row_deployment(row: Any) -> Deployment:
+    """Build a :class:`Deployment` from a ``deployments`` row."""
+    return Deployment(
+        id=row.id,
+        cluster=row.cluster,
+        namespace=row.namespace,
+        workload=row.workload,
+        container=row.container,
+        image=row.image,
+        digest=row.digest,
+        commit=row.commit_sha,
+        commit_time=None if row.commit_time is None else float(row.commit_time),
+        pipeline_url=row.pipeline_url,
+        deployed_at=float(row.deployed_at),
+        received_at=float(row.received_at),
+    )
+
+
+# Controller kinds a two-part ``--workload KIND/NAME`` may start with (events carry no kind).
+_KINDS = frozenset(
+    {"deployment", "statefulset", "daemonset", "replicaset", "job", "cronjob", "pod", "rollout"}
+)
+
+
+def deployment_matches(spec: str, deployment: Deployment) -> bool:
+    """Does a ``--workload`` value name this event's workload? Kinds are not checked (events
+    have none); an event without a cluster matches any cluster part."""
+    parts = check_workload_spec(spec)
+    d = deployment
+    if parts[-1] != d.workload:
+        return False
+    if len(parts) == 2:
+        return parts[0] == d.namespace or parts[0].lower() in _KINDS
+    if len(parts) == 3:
+        return parts[0] == d.namespace
+    if len(parts) == 4:
+        return parts[1] == d.namespace and (d.cluster is None or parts[0] == d.cluster)
+    return True

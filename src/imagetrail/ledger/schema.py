@@ -28,9 +28,12 @@ from sqlalchemy import (
     literal_column,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = "imagetrail-ledger"
 """Value of ``meta.application``: what makes a database an imagetrail ledger."""
+
+DEPLOYMENT_ID_MAX = 128
+"""Longest deployment event id (a primary key: it must fit an index entry)."""
 
 INDEX_PREFIX = 128
 """Characters of each text column that the lookup indexes cover (4 x 128 x 4 bytes < 2.7 kB)."""
@@ -128,4 +131,28 @@ sync_state = Table(
     Column("last_error", Text, nullable=True),
 )
 
-TABLES = ("meta", "spans", "changes", "sync_state")
+# v2: deployment events posted by CI/CD pipelines (imagetrail.deployments).
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", String(DEPLOYMENT_ID_MAX), primary_key=True),
+    Column("cluster", Text, nullable=True),
+    Column("namespace", Text, nullable=False),
+    Column("workload", Text, nullable=False),
+    Column("container", Text, nullable=True),
+    Column("image", Text, nullable=False),
+    Column("digest", Text, nullable=True),
+    Column("commit_sha", String(64), nullable=True),
+    Column("commit_time", Double, nullable=True),
+    Column("pipeline_url", Text, nullable=True),
+    Column("deployed_at", Double, nullable=False),
+    Column("received_at", Double, nullable=False),
+)
+Index(
+    "ix_deployments_workload",
+    prefix_expr(deployments.c.namespace),
+    prefix_expr(deployments.c.workload),
+)
+Index("ix_deployments_deployed_at", deployments.c.deployed_at)
+
+TABLES = ("meta", "spans", "changes", "sync_state", "deployments")

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 
 from imagetrail import __version__
+from imagetrail.deployments import Deployment
 from imagetrail.errors import InputError, LedgerError
 from imagetrail.ledger import rows as R
 from imagetrail.ledger import schema as S
@@ -39,7 +40,7 @@ from imagetrail.ledger.migrations import MIGRATIONS, Migration, ensure_ledger
 from imagetrail.ledger.target import Target, check_sqlite_file, resolve
 from imagetrail.ledger.translate import translated
 from imagetrail.ledger.upsert import dialect_insert, greatest, least, span_upserter, sync_success
-from imagetrail.model import Change, Span
+from imagetrail.model import Change, Span, check_workload_spec
 
 BATCH_ROWS = 5000
 """Rows per upsert statement (PostgreSQL) or executemany call (SQLite)."""
@@ -324,6 +325,66 @@ class Ledger:
         with self._read() as conn:
             result = conn.execute(stmt)
             return [R.row_change(row) for row in result if _ns_ok(matcher, row.namespace)]
+
+    # -- deployment events -------------------------------------------------------------------
+
+    def record_deployment(self, deployment: Deployment) -> tuple[Deployment, bool]:
+        """Store an event unless one with its id exists; ``(stored event, created)``.
+
+        The insert and the read-back are one transaction, so two clients racing with the
+        same id both get the one stored event (``created`` is True for exactly one).
+        """
+        row = R.deployment_row(deployment)
+        t = S.deployments
+        stmt = (
+            dialect_insert(self._target.dialect, t)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=[t.c.id])
+            .returning(t.c.id)  # rowcount is not reliable here across drivers; RETURNING is
+        )
+        with self._write() as conn:
+            created = conn.execute(stmt).first() is not None
+            stored = conn.execute(select(t).where(t.c.id == deployment.id)).one()
+        return R.row_deployment(stored), created
+
+    def deployments(
+        self,
+        *,
+        cluster: str | None = None,
+        namespace_regex: str | None = None,
+        workload: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> list[Deployment]:
+        """Events with ``deployed_at`` in ``[start, end]`` matching every filter, oldest first.
+
+        An event recorded without a cluster matches any ``cluster``; ``workload`` takes the
+        usual forms (see :func:`rows.deployment_matches`).
+        """
+        c = S.deployments.c
+        matcher = R.namespace_matcher(namespace_regex)
+        conds: list[ColumnElement[bool]] = []
+        if cluster is not None:
+            conds.append(or_(c.cluster.is_(None), S.prefix_eq(c.cluster, cluster)))
+        literal_ns = R.literal_namespace(namespace_regex)
+        if literal_ns is not None:
+            conds.append(S.prefix_eq(c.namespace, literal_ns))
+        if workload is not None:
+            name = check_workload_spec(workload)[-1]
+            conds.append(S.prefix_eq(c.workload, name))
+        if start is not None:
+            conds.append(c.deployed_at >= start)
+        if end is not None:
+            conds.append(c.deployed_at <= end)
+        stmt = select(S.deployments).where(*conds).order_by(c.deployed_at, c.id)
+        with self._read() as conn:
+            found = [R.row_deployment(row) for row in conn.execute(stmt)]
+        return [
+            d
+            for d in found
+            if _ns_ok(matcher, d.namespace)
+            and (workload is None or R.deployment_matches(workload, d))
+        ]
 
     # -- sync state --------------------------------------------------------------------------
 

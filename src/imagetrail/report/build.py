@@ -39,6 +39,7 @@ STALE_LIMIT = 50
 HEATMAP_POINTS = 120
 NO_PROMETHEUS = "impact not available: no Prometheus configured (prometheus_url is unset)"
 
+
 def report_query(ctx: QueryContext, query: Query, *, now: float) -> Query:
     """The query with its range resolved: ``report_since`` before ``--to`` (or now) when no
     start was given."""

@@ -233,8 +233,12 @@ def spans(
 
 
 @router.get("/status", summary="What the ledger holds, the sync's health and the filter choices")
-def status(st: StateDep) -> dict[str, Any]:
-    return st.status()
+def status(st: StateDep, request: Request) -> dict[str, Any]:
+    out = st.status()
+    # The scheduled report (None when report_schedule is unset), set up in the app's lifespan.
+    scheduler = getattr(request.app.state, "report_scheduler", None)
+    out["report"] = None if scheduler is None else scheduler.status()
+    return out
 
 
 __all__ = ["router"]

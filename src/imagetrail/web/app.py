@@ -27,7 +27,8 @@ from imagetrail import __version__
 from imagetrail.errors import ImagetrailError
 from imagetrail.ledger import Ledger
 from imagetrail.settings import Settings
-from imagetrail.web import api, pages
+from imagetrail.web import api, deployments, pages
+from imagetrail.web.scheduler import start_scheduler
 from imagetrail.web.state import AppState
 
 log = logging.getLogger("imagetrail.web")
@@ -80,11 +81,15 @@ def create_app(settings: Settings, ledger: Ledger, *, sync: bool = False) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if st.syncer is not None:
             st.syncer.start()
+        # The scheduled report (report_schedule); its status() is for /api/v1/status.
+        app.state.report_scheduler = start_scheduler(st.qc)
         # Index the ledger now rather than in the first user's request.
         threading.Thread(target=st.warm, name="imagetrail-index", daemon=True).start()
         try:
             yield
         finally:
+            if app.state.report_scheduler is not None:
+                app.state.report_scheduler.stop()
             st.close()
 
     app = FastAPI(
@@ -97,6 +102,7 @@ def create_app(settings: Settings, ledger: Ledger, *, sync: bool = False) -> Fas
     )
     app.state.imagetrail = st
     app.include_router(api.router)
+    app.include_router(deployments.router)
     app.include_router(pages.router)
 
     @app.get("/static/vendor/{name}", include_in_schema=False)

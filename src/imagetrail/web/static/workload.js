@@ -1,4 +1,5 @@
-// One workload: version timeline per container or per pod, change markers, change log.
+// One workload: version timeline per container or per pod, change markers, deployment markers
+// (events posted by CI/CD pipelines), change log and deployments.
 // Without a workload (or with an ambiguous one): a picker.
 "use strict";
 
@@ -37,12 +38,17 @@
       return;
     }
     const params = IT.apiParams(state, DEFAULT_SINCE);
-    const [history, spans, changes] = await Promise.all([
+    const [history, spans, changes, deployments] = await Promise.all([
       IT.api("/api/v1/history", params, signal),
       IT.api("/api/v1/spans", IT.apiParams(state, DEFAULT_SINCE, { limit: SPAN_LIMIT }), signal),
       IT.api("/api/v1/changes", params, signal),
+      // Deployment events are extra: the timeline still draws if they cannot be read.
+      IT.api("/api/v1/deployments", params, signal).catch((err) => {
+        if (err && err.name === "AbortError") throw err;
+        return [];
+      }),
     ]);
-    last = { state, history, spans, changes };
+    last = { state, history, spans, changes, deployments };
     draw(last);
   }
 
@@ -95,7 +101,48 @@
     return image + "@" + (digest || "");
   }
 
-  function draw({ state, history, spans, changes }) {
+  // A pipeline link only when it is an absolute http(s) URL (the API checks this too); the
+  // URL parser's own serialisation is what is used.
+  function externalURL(value) {
+    if (typeof value !== "string") return null;
+    try {
+      const url = new URL(value);
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch (err) {
+      return null;
+    }
+  }
+
+  // IT.el only builds local links; pipeline links go elsewhere, in a new tab, without opener.
+  function externalLink(value, label) {
+    const href = externalURL(value);
+    if (!href) return document.createTextNode("—");
+    const a = document.createElement("a");
+    a.setAttribute("href", href);
+    a.setAttribute("rel", "noopener noreferrer");
+    a.setAttribute("target", "_blank");
+    a.className = "pipeline-link";
+    a.textContent = label;
+    return a;
+  }
+
+  function deployHover(d) {
+    const lines = ["deployment at " + IT.time(d.deployed_at), d.image];
+    if (d.container) lines.push("container " + d.container);
+    lines.push(d.commit ? "commit " + d.commit : "no commit given");
+    const url = externalURL(d.pipeline_url);
+    if (url) lines.push("pipeline " + url + " (click the marker to open)");
+    if (d.matched_change) {
+      lines.push("became the " + d.matched_change.kind + " at " +
+        IT.time(d.matched_change.started));
+    } else lines.push("no detected change matches it");
+    if (d.lead_time_seconds !== null && d.lead_time_seconds !== undefined) {
+      lines.push("lead time " + IT.duration(d.lead_time_seconds));
+    }
+    return lines.map((l) => IT.plotText(l)).join("<br>");
+  }
+
+  function draw({ state, history, spans, changes, deployments }) {
     if (window.Plotly) for (const p of result.querySelectorAll(".plot")) window.Plotly.purge(p);
     IT.clear(result);
     const ids = Array.from(new Set(spans.map(IT.workloadId)));
@@ -174,6 +221,33 @@
         hovertemplate: "%{customdata}<extra></extra>",
       });
     }
+    // Deployment markers: a dashed line in their own colour and a triangle on the row of the
+    // event's container (or of the change it became; else the first row), in both views.
+    const deploys = deployments || [];
+    const DEPLOY_COLOR = "#c2255c";
+    for (const d of deploys) {
+      shapes.push({ type: "line", xref: "x", yref: "paper", x0: d.deployed_at, x1: d.deployed_at,
+        y0: 0, y1: 1, line: { color: DEPLOY_COLOR, width: 1, dash: "dash" } });
+    }
+    const deployRow = (d) => {
+      const container = d.container || (d.matched_change && d.matched_change.container);
+      if (state.view !== "pods") return rowOf.has(container) ? rowOf.get(container) : 0;
+      const i = rowNames.findIndex((r) => r.startsWith(container + " · "));
+      return i >= 0 ? i : 0;
+    };
+    if (deploys.length) {
+      traces.push({
+        type: "scatter",
+        mode: "markers",
+        name: "deployments",
+        x: deploys.map((d) => d.deployed_at),
+        y: deploys.map(deployRow),
+        marker: { symbol: "triangle-down", size: 13, color: DEPLOY_COLOR,
+          line: { color: theme.bg, width: 1 } },
+        customdata: deploys.map(deployHover),
+        hovertemplate: "%{customdata}<extra></extra>",
+      });
+    }
     const plot = IT.el("div", { id: "timeline", class: "plot", role: "img",
       "aria-label": "Version timeline" });
     result.append(plot);
@@ -190,14 +264,42 @@
       shapes,
       margin: { l: 10, r: 20, t: 10, b: 20 },
     }), IT.plotConfig);
+    plot.on("plotly_click", (ev) => {
+      const point = ev && ev.points && ev.points[0];
+      if (!point || point.data.name !== "deployments") return;
+      const url = externalURL(deploys[point.pointIndex].pipeline_url);
+      if (url) window.open(url, "_blank", "noopener,noreferrer");
+    });
 
     result.append(IT.el("h2", { text: "Change log" }));
     if (!changes.length) {
       result.append(IT.el("p", { class: "empty", id: "no-changes",
         text: "No version change in this time range." }));
-      return;
+    } else {
+      result.append(IT.el("div", { class: "scroll" }, changeTable(changes.slice().reverse())));
     }
-    result.append(IT.el("div", { class: "scroll" }, changeTable(changes.slice().reverse())));
+    if (deploys.length) {
+      result.append(IT.el("h2", { text: "Deployments" }),
+        IT.el("div", { class: "scroll" }, deployTable(deploys.slice().reverse())));
+    }
+  }
+
+  function deployTable(deploys) {
+    return IT.el("table", { class: "data", id: "deployments-table" },
+      IT.el("thead", {}, IT.el("tr", {}, ["Deployed", "Container", "Image", "Commit", "Pipeline",
+        "Matched change", "Lead time"].map((h) => IT.el("th", { scope: "col", text: h })))),
+      IT.el("tbody", {}, deploys.map((d) => IT.el("tr", {},
+        IT.el("td", { class: "nowrap", text: IT.time(d.deployed_at) }),
+        IT.el("td", { text: d.container || "—" }),
+        IT.el("td", {}, IT.el("code", { class: "image block", text: d.image })),
+        IT.el("td", {}, IT.el("code", { text: d.commit || "—" })),
+        IT.el("td", {}, externalLink(d.pipeline_url, "pipeline")),
+        IT.el("td", {}, d.matched_change
+          ? [IT.kindBadge(d.matched_change.kind), " " + IT.time(d.matched_change.started)]
+          : "none"),
+        IT.el("td", { class: "nowrap",
+          text: d.lead_time_seconds === null || d.lead_time_seconds === undefined
+            ? "—" : IT.duration(d.lead_time_seconds) })))));
   }
 
   function changeTable(changes) {
