@@ -483,5 +483,12 @@ def _window(ctx: QueryContext, query: Query) -> tuple[float, float]:
 
 
 def lead_times_for(ctx: QueryContext, query: Query) -> dict[Change, float]:
-    """Lead time of each detected change a CI/CD event with a commit time matched."""
-    return {}
+    """Lead time of each detected change a CI/CD event with a commit time matched (when
+    several events matched one change, the earliest commit: the longest wait)."""
+    from imagetrail.deployments import deployments_with_matches
+
+    out: dict[Change, float] = {}
+    for m in deployments_with_matches(ctx, query):
+        if m.change is not None and m.lead_time is not None:
+            out[m.change] = max(out.get(m.change, 0.0), m.lead_time)
+    return out

@@ -69,7 +69,8 @@ def impact(
     if fmt == "table":
         for row, i in zip(rows, found, strict=True):
             row["evidence"] = [
-                f"{s.name}: {_num(s.before)} → {_num(s.after)} {s.unit}"
+                f"{s.name}{'' if s.decides else ' (evidence only)'}: "
+                f"{_num(s.before)} → {_num(s.after)} {s.unit}"
                 + (f" (p={s.p_value:.3g}, δ={s.effect:+.2f})" if s.p_value is not None else "")
                 for s in i.signals
                 if s.verdict in ("regression", "improvement")
