@@ -694,7 +694,9 @@ def test_every_settings_flag_is_a_real_option() -> None:
 
 def test_every_command_is_documented() -> None:
     text = (DOCS / "cli.md").read_text()
-    for command in ("sync", "versions", "heatmap", "changes", "history", "audit", "workloads"):
+    commands = ("sync", "versions", "heatmap", "changes", "history", "audit", "workloads")
+    commands += ("impact", "capacity", "dora", "report", "deploy record", "deploy list")
+    for command in (*commands, "annotate"):
         assert f"\n## {command}\n" in text, command
         for option in _options(command):
             assert option in text, (command, option)
@@ -702,7 +704,7 @@ def test_every_command_is_documented() -> None:
 
 def _options(command: str) -> list[str]:
     """The long options a command's --help lists."""
-    out = invoke([command, "--help"]).out
+    out = invoke([*command.split(), "--help"]).out
     found = re.findall(r"^\s+(?:-\w, )?(--[a-z][a-z-]*)", out, flags=re.MULTILINE)
     assert found, out
     return sorted(set(found) - {"--help"})

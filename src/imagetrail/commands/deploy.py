@@ -45,7 +45,7 @@ app.add_typer(deploy_app, name="deploy")
 
 ServerOpt = Annotated[
     str | None,
-    typer.Option("--server", help="imagetrail serve base URL (default: write the ledger)."),
+    typer.Option("--server", help="imagetrail serve base URL (default: the local ledger)."),
 ]
 TokenOpt = Annotated[
     str | None,
