@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from pathlib import Path
 
 import promql_parser
 import pytest
@@ -271,3 +272,39 @@ def test_dora_counts_only_the_window_but_restores_after_it() -> None:
     assert (fig.deployments, fig.failures, fig.restore_seconds) == (1, 1, (H + 60,))
     [ns] = dora([bad, back], start=T0 - 10, end=T0 + 2 * H, by="namespace")
     assert (ns.workload, ns.deployments) == (None, 2)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "[1, 2]",
+        "{a: {namespace: x}}",
+        "{a: {query: up, team: x}}",
+        "{a: {query: up, namespace: '('}}",
+        "{a: 3}",
+        "{a: [",
+    ],
+)
+def test_bad_impact_queries_settings_are_refused(value: str) -> None:
+    from imagetrail import settings
+
+    with pytest.raises(ConfigError, match="impact_queries"):
+        settings.load({}, environ={"IMAGETRAIL_IMPACT_QUERIES": value})
+
+
+def test_impact_queries_from_a_config_file(tmp_path: Path) -> None:
+    from imagetrail import settings
+
+    config = tmp_path / "imagetrail.yaml"
+    config.write_text(
+        "impact_queries:\n"
+        "  errors: 'sum(rate(x{namespace=\"$namespace\"}[$__block]))'\n"
+        "  scoped:\n"
+        "    query: up\n"
+        "    workload: shop/cart\n"
+    )
+    got = settings.load({}, environ={}, config_path=config)["impact_queries"]
+    assert got == {
+        "errors": {"query": 'sum(rate(x{namespace="$namespace"}[$__block]))'},
+        "scoped": {"query": "up", "workload": "shop/cart"},
+    }

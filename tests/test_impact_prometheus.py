@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -157,9 +158,20 @@ def test_a_user_template_for_the_error_rate(world: World) -> None:
         'sum(rate(http_requests_total{namespace="$namespace",pod=~"$pods",code="500"}[$__block]))'
         ' / sum(rate(http_requests_total{namespace="$namespace",pod=~"$pods"}[$__block]))'
     )
-    env = world.env() | {"IMAGETRAIL_IMPACT_QUERIES": json.dumps({"error_rate": template})}
-    rows = invoke(world.args("impact", "-w", "orders/orders-api", "-f", "json"), env=env).json()
+    queries = {
+        "error_rate": template,
+        "worker_errors": {"query": template, "workload": "orders/orders-worker"},
+        "elsewhere": {"query": template, "namespace": "shop|payments"},
+    }
+    env = world.env() | {"IMAGETRAIL_IMPACT_QUERIES": json.dumps(queries)}
+    rows = invoke(world.args("impact", "-n", "orders", "-f", "json"), env=env).json()
     assert isinstance(rows, list)
+    # scoped queries apply only to their workload / namespaces
+    for row in rows:
+        names = {s["name"] for s in row["signals"]}
+        assert "elsewhere" not in names
+        assert ("worker_errors" in names) == (row["workload"] == "orders-worker"), row["workload"]
+    rows = [r for r in rows if r["workload"] == "orders-api"]
     [bad] = [r for r in rows if r["to_image"].endswith(":1.9.0")]
     [err] = [s for s in bad["signals"] if s["name"] == "error_rate"]
     assert err["verdict"] == "regression"
@@ -287,6 +299,46 @@ def test_changes_page_shows_verdicts_and_the_before_after_chart(world: World) ->
                 assert "1.9.0" in (page.locator("#capacity-table").text_content() or "")
                 screenshot(page, "capacity")
             watch.check()
+            context.close()
+        finally:
+            browser.close()
+
+
+def test_the_report_carries_the_verdicts(world: World, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from browser import ARTIFACTS, DOCS_SCREENSHOTS, launch
+
+    out = tmp_path / "report.html"
+    run = invoke(
+        world.args("report", "-n", "orders", "--format", "html", "--output", str(out)),
+        env=world.env(),
+    )
+    assert run.code == 0, run.err
+    assert "impact computed from Prometheus for 7 changes" in run.err
+    md = invoke(world.args("report", "-n", "orders", "-f", "markdown", "-o", "-"), env=world.env())
+    assert md.code == 0, md.err
+    expected = {e.verdict for e in world.data.fleet.expected_impacts}
+    for verdict in expected:
+        assert verdict in md.out
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            context = browser.new_context(
+                viewport={"width": 1100, "height": 900}, java_script_enabled=False
+            )
+            page = context.new_page()
+            page.goto(out.as_uri())
+            body = page.locator("body").inner_text()
+            # the summary counts the one regression; the notable changes show the verdicts
+            tile = page.locator("text=regressions").locator("..").inner_text()
+            assert tile.split()[0] == "1", tile
+            assert "regression" in body
+            assert "insufficient-data" in body
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "report-impact.png"), full_page=True)
+            if os.environ.get("IMAGETRAIL_UPDATE_SCREENSHOTS") == "1":
+                page.screenshot(path=str(DOCS_SCREENSHOTS / "report-impact.png"), full_page=True)
             context.close()
         finally:
             browser.close()

@@ -144,7 +144,9 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
                 "Explore further, e.g.:\n"
                 f"  IMAGETRAIL_LEDGER={path} imagetrail heatmap --since 14d\n"
                 f"  IMAGETRAIL_LEDGER={path} imagetrail changes --since 14d --kind rollback\n"
-                f"  IMAGETRAIL_LEDGER={path} imagetrail workloads --namespace shop",
+                f"  IMAGETRAIL_LEDGER={path} imagetrail workloads --namespace shop\n"
+                f"  IMAGETRAIL_LEDGER={path} imagetrail dora --since 14d --by namespace\n"
+                f"  IMAGETRAIL_LEDGER={path} imagetrail report --since 7d -o report.html",
                 style="dim",
             )
         )

@@ -10,6 +10,7 @@ block). Queries run ``concurrency`` at a time.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
@@ -21,8 +22,8 @@ import numpy as np
 from imagetrail.analysis.dora import DoraFigures, dora
 from imagetrail.analysis.impact import SignalData, Thresholds, Windows, assess, windows
 from imagetrail.errors import ConfigError, InputError, LedgerError
-from imagetrail.model import Change, ChangeKind, Impact, Span
-from imagetrail.query import Query, QueryContext, Window
+from imagetrail.model import Change, ChangeKind, Impact, Span, matches_workload
+from imagetrail.query import Query, QueryContext, Window, one_workload
 from imagetrail.sources.promapi import PromClient
 from imagetrail.sources.promql import duration, matcher, quote, regex_literal
 from imagetrail.sources.template import pods_regex, substitute
@@ -81,6 +82,16 @@ BUILTIN_SIGNALS = (
 )
 
 
+def _in_scope(spec: Mapping[str, str], key: WorkloadKey) -> bool:
+    """Does a user query scoped by ``namespace`` (regex) / ``workload`` apply to ``key``?"""
+    cluster, namespace, kind, name, _ = key
+    if "namespace" in spec and not re.fullmatch(spec["namespace"], namespace):
+        return False
+    return "workload" not in spec or matches_workload(
+        spec["workload"], cluster=cluster, namespace=namespace, kind=kind, name=name
+    )
+
+
 def _key(c: Change | Span) -> WorkloadKey:
     kind = c.workload_kind
     return (c.cluster, c.namespace, kind, c.workload, c.container)
@@ -114,7 +125,7 @@ class ImpactRunner:
             min_effect=s["impact_min_effect"],
             min_change=s["impact_min_change"],
         )
-        self.templates: dict[str, str] = dict(s["impact_queries"] or {})
+        self.templates: dict[str, dict[str, str]] = dict(s["impact_queries"] or {})
         for name in self.templates:
             if name in {d.name for d in BUILTIN_SIGNALS}:
                 raise ConfigError(f"impact_queries: {name!r} is a built-in signal's name")
@@ -123,12 +134,12 @@ class ImpactRunner:
         self.concurrency: int = s["concurrency"]
 
     # -- selectors ---------------------------------------------------------------------------
-    def _cluster_matcher(self, cluster: str) -> str:
+    def cluster_matcher(self, cluster: str) -> str:
         if cluster == self.default_cluster:  # series without the label count as this cluster
             return matcher(self.cluster_label, "=~", "|" + regex_literal(cluster))
         return matcher(self.cluster_label, "=", cluster)
 
-    def _pod_matcher(self, workload: str, pods: Sequence[str]) -> str:
+    def pod_matcher(self, workload: str, pods: Sequence[str]) -> str:
         if len(pods) > _MAX_PODS:
             return "pod=~" + quote(regex_literal(workload) + "-.*")
         return "pod=~" + quote(pods_regex(list(pods)))
@@ -138,9 +149,9 @@ class ImpactRunner:
         cluster, namespace, _, workload, container = key
         pod_sel = ",".join(
             (
-                self._cluster_matcher(cluster),
+                self.cluster_matcher(cluster),
                 matcher("namespace", "=", namespace),
-                self._pod_matcher(workload, pods),
+                self.pod_matcher(workload, pods),
             )
         )
         sel = pod_sel + "," + matcher("container", "=", container)
@@ -161,9 +172,11 @@ class ImpactRunner:
             "container": container,
             "pods": pods_regex(list(pods)),
         }
-        for name, template in sorted(self.templates.items()):
-            expr = substitute(template, values, block=self.block)
-            out.append((SignalDef(name, "template", template), expr))
+        for name, spec in sorted(self.templates.items()):
+            if not _in_scope(spec, key):
+                continue
+            expr = substitute(spec["query"], values, block=self.block)
+            out.append((SignalDef(name, "template", spec["query"]), expr))
         return out
 
     # -- planning ----------------------------------------------------------------------------
@@ -345,18 +358,7 @@ def capacity_for(ctx: QueryContext, query: Query) -> list[Capacity]:
         raise InputError("capacity needs a WORKLOAD")
     runner = ImpactRunner(ctx)
     spans, start, end = ctx.spans(query, default_range=30 * 86400.0)
-    workloads = sorted({s.workload_ref for s in spans})
-    if not workloads:
-        raise InputError(
-            f"no workload matches {query.workload!r} in the range",
-            hint="`imagetrail workloads` lists them; widen the range with --since",
-        )
-    if len(workloads) > 1:
-        names = ", ".join(w.id for w in workloads[:5])
-        raise InputError(
-            f"{query.workload!r} matches {len(workloads)} workloads: {names}",
-            hint="narrow it with namespace/name or --cluster",
-        )
+    one_workload(spans, query.workload)
     groups: dict[tuple[str, str, str | None], list[Span]] = defaultdict(list)
     for s in spans:
         groups[(s.container, s.image, s.digest)].append(s)
@@ -374,9 +376,9 @@ def capacity_for(ctx: QueryContext, query: Query) -> list[Capacity]:
                    group[0].workload, container)  # fmt: skip
             sel = ",".join(
                 (
-                    runner._cluster_matcher(key[0]),
+                    runner.cluster_matcher(key[0]),
                     matcher("namespace", "=", key[1]),
-                    runner._pod_matcher(key[3], pods),
+                    runner.pod_matcher(key[3], pods),
                     matcher("container", "=", container),
                 )
             )

@@ -24,6 +24,7 @@ from imagetrail.model import (
     HistoryEntry,
     Span,
     VersionCount,
+    Workload,
     WorkloadSummary,
     matches_workload,
 )
@@ -407,19 +408,7 @@ class QueryContext:
         if not query.workload:
             raise InputError("history needs a WORKLOAD")
         spans, _, _ = self.spans(query, default_range=None)
-        targets = sorted({s.workload_ref for s in spans})
-        if not targets:
-            raise InputError(
-                f"no workload matches {query.workload!r}",
-                hint="`imagetrail workloads` lists them; use name, kind/name or namespace/name",
-            )
-        if len(targets) > 1:
-            names = ", ".join(t.id for t in targets[:5])
-            raise InputError(
-                f"{query.workload!r} matches {len(targets)} workloads: {names}",
-                hint="narrow it with namespace/name, --cluster or --namespace",
-            )
-        return analysis.history(spans), targets[0].id
+        return analysis.history(spans), one_workload(spans, query.workload).id
 
     def audit(self, query: Query) -> list[AuditEntry]:
         spans, start, end = self.spans(query)
@@ -429,6 +418,23 @@ class QueryContext:
         spans, _, end = self.spans(query, default_range=None)
         at = query.window.at if query.window.at is not None else end
         return analysis.workloads(spans, at=at)
+
+
+def one_workload(spans: Collection[Span], pattern: str) -> Workload:
+    """The one workload ``spans`` belong to; :class:`InputError` for none or several."""
+    targets = sorted({s.workload_ref for s in spans})
+    if not targets:
+        raise InputError(
+            f"no workload matches {pattern!r} in the range",
+            hint="`imagetrail workloads` lists them; use name, kind/name or namespace/name",
+        )
+    if len(targets) > 1:
+        names = ", ".join(t.id for t in targets[:5])
+        raise InputError(
+            f"{pattern!r} matches {len(targets)} workloads: {names}",
+            hint="narrow it with namespace/name, --cluster or --namespace",
+        )
+    return targets[0]
 
 
 def _bounds(ledger: Ledger) -> tuple[float, float]:

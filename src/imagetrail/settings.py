@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,17 +106,38 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def _queries(value: str) -> dict[str, str]:
-    """Impact queries: a JSON/YAML mapping of signal name to PromQL template."""
+def _queries(value: str) -> dict[str, dict[str, str]]:
+    """Impact queries: name -> PromQL template, or name -> {query, namespace, workload} to
+    scope it to a namespace regex and/or a workload pattern."""
+    bad = InputError(
+        "impact_queries must map names to a PromQL template or to "
+        "{query: ..., namespace: REGEX, workload: PATTERN}"
+    )
     try:
         raw = yaml.safe_load(value) if value.strip() else {}
     except yaml.YAMLError:
-        raise InputError("impact_queries must be a mapping of name: PromQL template") from None
-    if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
-    ):
-        raise InputError("impact_queries must be a mapping of name: PromQL template")
-    return dict(raw)
+        raise bad from None
+    if not isinstance(raw, dict):
+        raise bad
+    out: dict[str, dict[str, str]] = {}
+    for name, spec in raw.items():
+        if isinstance(spec, str):
+            spec = {"query": spec}
+        if (
+            not isinstance(name, str)
+            or not isinstance(spec, dict)
+            or not isinstance(spec.get("query"), str)
+            or not set(spec) <= {"query", "namespace", "workload"}
+            or not all(isinstance(v, str) for v in spec.values())
+        ):
+            raise bad
+        if "namespace" in spec:
+            try:
+                re.compile(spec["namespace"])
+            except re.error:
+                raise InputError(f"impact_queries.{name}.namespace is not a regex") from None
+        out[name] = dict(spec)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,9 +323,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "impact_queries",
-        "Impact: your own signals, a mapping of name to PromQL template using "
-        "`$cluster`, `$namespace`, `$workload`, `$container`, `$pods` inside quotes; higher "
-        "is worse.",
+        "Impact: your own signals, a mapping of name to a PromQL template (or to `{query, "
+        "namespace, workload}` to scope it) using `$cluster`, `$namespace`, `$workload`, "
+        "`$container`, `$pods` inside quotes and `$__block`; higher is worse.",
         None,
         _queries,
     ),
