@@ -201,7 +201,11 @@ def test_sandbox_toggle_and_digests_change_the_rows(demo: str, page: Page) -> No
     wait_rendered(page, 1)
     assert query_of(page.url)["sandbox"] == ["true"]
     # The simulated fleet records no pause containers: the page must ask for them all the same.
-    assert with_sandbox["images"] == api_get(demo, "/api/v1/heatmap", sandbox="true")["images"]
+    # Same range and step as the page's request: "since=7d" moves with the clock between calls.
+    same = {"from": with_sandbox["from"], "to": with_sandbox["to"], "step": with_sandbox["step"]}
+    assert (
+        with_sandbox["images"] == api_get(demo, "/api/v1/heatmap", sandbox="true", **same)["images"]
+    )
     assert ytick_labels(page, "#plot") == with_sandbox["images"]
 
     by_digest = heatmap_answer(page, lambda: page.check("#t-digests"))
