@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -365,3 +366,42 @@ def test_annotate_command(grafana: FakeGrafana, ledger_path: Path) -> None:
     assert_one_error(gone, 3, "cannot reach Grafana at http://127.0.0.1:9")
     no_token = invoke(["annotate", *window], env | {"IMAGETRAIL_GRAFANA_TOKEN": None})
     assert_one_error(no_token, 2, "no Grafana token")
+
+
+# ---------------------------------------------------------------------------- serve's sync loop
+
+
+def test_serve_pushes_new_changes_after_each_sync_pass(
+    grafana: FakeGrafana, tmp_path: Path
+) -> None:
+    from imagetrail.query import QueryContext
+    from imagetrail.settings import load
+    from imagetrail.web.syncer import BackgroundSync
+
+    now = time.time() // 60 * 60
+    path = tmp_path / "recent.db"
+    spans = [
+        Span("prod", "shop", "Deployment", "web", "a", "app", "docker.io/library/nginx:1.25",
+             None, now - 20 * HOUR, now - 5 * HOUR + 60),
+        Span("prod", "shop", "Deployment", "web", "b", "app", "docker.io/library/nginx:1.26",
+             None, now - 5 * HOUR, now),
+    ]  # fmt: skip
+    with Ledger.open(path) as ledger:
+        ledger.merge_spans(spans, sync_key="k", synced_from=now - 20 * HOUR, synced_until=now)
+        rederive_changes(ledger, tolerance=60)
+    settings = {"ledger": str(path), "grafana_url": grafana.url, "grafana_token": TOKEN}
+    syncer = BackgroundSync(QueryContext(load(settings, environ={})))
+    syncer.annotate()
+    syncer.annotate()  # a second pass adds nothing
+    assert len(grafana.annotations) == 1
+    assert grafana.annotations[0]["tags"][:2] == ["imagetrail", "upgrade"]
+    assert syncer.status.annotations_posted == 1
+    assert syncer.status.annotate_error is None
+
+    down = BackgroundSync(
+        QueryContext(load(settings | {"grafana_url": "http://127.0.0.1:9"}, environ={}))
+    )
+    down.annotate()  # recorded, not raised: serving goes on
+    assert down.status.annotate_error is not None
+    assert "cannot reach Grafana" in down.status.annotate_error
+    assert TOKEN not in down.status.annotate_error

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from imagetrail.errors import ConfigError, ImagetrailError
+from imagetrail.errors import ConfigError, DeliveryError
 from imagetrail.model import Change
 from imagetrail.output import printable
 
@@ -32,11 +32,8 @@ TAG_MAX = 100
 LIST_LIMIT = 5000
 
 
-class GrafanaError(ImagetrailError):
+class GrafanaError(DeliveryError):
     """Grafana refused or failed a request, or could not be reached."""
-
-    exit_code = 3
-    http_status = 502
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 One pass is :func:`imagetrail.sync.sync_once`, the same resumable, chunked sync as
 ``imagetrail sync``; passes repeat every ``follow_interval``. A failing source never stops
 the loop (nor the server): the error is kept for ``/api/v1/status`` and the page's banner,
-and the next pass retries.
+and the next pass retries. With ``grafana_url`` and ``grafana_token`` set, each successful
+pass also pushes new changes to Grafana as annotations (``imagetrail annotate``'s push).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class SyncStatus:
     last_success: float | None = None
     last_error: str | None = None
     last_error_at: float | None = None
+    # With grafana_url and grafana_token set, new changes go to Grafana after each pass.
+    annotations_posted: int = 0
+    annotate_error: str | None = None
 
 
 class BackgroundSync:
@@ -101,6 +105,32 @@ class BackgroundSync:
             last_success=time.time(),
             last_error=None,
             last_error_at=None,
+        )
+        self.annotate()
+
+    def annotate(self) -> None:
+        """Push the last week's changes to Grafana (those not there yet); errors recorded."""
+        settings = self._qc.settings
+        if not (settings["grafana_url"] and settings["grafana_token"]):
+            return
+        from imagetrail.annotate import GrafanaTarget, push_annotations
+        from imagetrail.query import DEFAULT_RANGE, Window
+
+        target = GrafanaTarget(
+            settings["grafana_url"],
+            settings["grafana_token"],
+            settings["grafana_dashboard_uid"],
+        )
+        try:
+            changes = self._qc.changes(Query(window=Window(start=time.time() - DEFAULT_RANGE)))
+            result = push_annotations(changes, target, public_url=settings["public_url"])
+        except ImagetrailError as exc:
+            log.warning("pushing annotations to Grafana failed: %s", exc.message)
+            self._set(annotate_error=exc.message)
+            return
+        self._set(
+            annotations_posted=self.status.annotations_posted + len(result.posted),
+            annotate_error=None,
         )
 
     def _run(self) -> None:
