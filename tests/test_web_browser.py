@@ -494,6 +494,14 @@ def test_changes_filters_and_csv_download(demo: str, page: Page) -> None:
     open_page(page, demo + "/changes?since=30d")
     every = api_get(demo, "/api/v1/changes", since="30d")
     assert page.locator("#changes-table tbody tr").count() == len(every)
+    # The demo has no Prometheus: the Impact column says so instead of guessing.
+    impact = page.locator("#changes-table td.impact")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#changes-table td.impact')]"
+        ".every((td) => td.textContent !== '…')"
+    )
+    assert set(impact.all_text_contents()) == {"needs Prometheus"}
+    assert "prometheus" in (impact.first.locator("span").get_attribute("title") or "").lower()
     screenshot(page, "changes")
 
     page.check("#k-upgrade")
