@@ -342,3 +342,20 @@ def test_the_report_carries_the_verdicts(world: World, tmp_path: Path) -> None:
             context.close()
         finally:
             browser.close()
+
+
+def test_progress_counts_every_query(world: World) -> None:
+    from imagetrail.impact import impacts_for
+    from imagetrail.query import Query, QueryContext, Window
+
+    settings = settings_mod.load(
+        {"ledger": str(world.ledger), "prometheus_url": world.prometheus.url}, environ={}
+    )
+    qc = QueryContext(settings)
+    changes = qc.changes(Query(window=Window(start=world.data.start, end=world.data.end)))
+    seen: list[tuple[int, int]] = []
+    impacts_for(qc, changes, progress=lambda done, total: seen.append((done, total)))
+    judged = [c for c in changes if c.finished is not None]
+    # six built-in signals, two windows each, for every finished change
+    assert seen[-1] == (len(judged) * 12, len(judged) * 12)
+    assert [d for d, _ in seen] == list(range(1, len(seen) + 1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
@@ -252,8 +253,11 @@ class ImpactRunner:
                 out.append(value)
         return tuple(out)
 
-    def judge(self, plans: Sequence[_Plan]) -> list[Impact]:
-        """Query every signal of every plan (``concurrency`` at a time) and assess each."""
+    def judge(
+        self, plans: Sequence[_Plan], progress: Callable[[int, int], None] | None = None
+    ) -> list[Impact]:
+        """Query every signal of every plan (``concurrency`` at a time) and assess each;
+        ``progress(done, total)`` is called as the queries finish."""
         exprs: dict[int, list[tuple[SignalDef, str]]] = {
             i: self.expressions(_key(p.change), p.pods)
             for i, p in enumerate(plans)
@@ -265,11 +269,18 @@ class ImpactRunner:
         ]
         results: dict[tuple[int, str, int], tuple[float, ...]] = {}
         with PromClient(self.ctx.prom_config()) as client:
+            done = 0
+            lock = threading.Lock()
 
             def run(job: tuple[int, SignalDef, str, int]) -> None:
+                nonlocal done
                 i, d, expr, side = job
                 ends = plans[i].covered[side]
                 results[(i, d.name, side)] = self._values(client, expr, ends, d.absent_is_zero)
+                if progress is not None:
+                    with lock:
+                        done += 1
+                        progress(done, len(jobs))
 
             with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
                 list(pool.map(run, jobs))
@@ -300,11 +311,13 @@ def impacts_for(
     changes: Sequence[Change],
     *,
     cache: MutableMapping[Change, Impact] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Impact]:
     """The verdict on each change (same order). :class:`ConfigError` without Prometheus.
 
     ``cache`` keeps verdicts that can no longer change: those whose after-window ended
-    before the end of the data (serve keeps one per process)."""
+    before the end of the data (serve keeps one per process). ``progress(done, total)``
+    counts the Prometheus queries."""
     runner = ImpactRunner(ctx)
     cache = {} if cache is None else cache
     todo = [c for c in dict.fromkeys(changes) if c not in cache]
@@ -312,7 +325,7 @@ def impacts_for(
         lo = min(c.started for c in todo) - runner.before - runner.block
         hi = max((c.finished or c.started) for c in todo) + runner.after + runner.block
         spans, all_changes, data_end = _context_spans(ctx, lo, hi)
-        fresh = runner.judge(runner.plan(todo, spans, all_changes, data_end))
+        fresh = runner.judge(runner.plan(todo, spans, all_changes, data_end), progress)
         found = dict(zip(todo, fresh, strict=True))
         for change, result in found.items():
             if result.after is not None and result.after[1] < data_end:

@@ -19,6 +19,7 @@ from imagetrail.cli import (
     WorkloadOpt,
     _context,
     _fmt,
+    _progress,
     _query,
     app,
 )
@@ -64,7 +65,13 @@ def impact(
     q = _query(
         cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
     )
-    found = impacts_for(qc, qc.changes(q, kinds=kind))
+    with _progress() as progress:
+        task = progress.add_task("impact: queries", total=None)
+        found = impacts_for(
+            qc,
+            qc.changes(q, kinds=kind),
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     rows = [impact_json(i) for i in found]
     if fmt == "table":
         for row, i in zip(rows, found, strict=True):
