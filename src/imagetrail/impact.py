@@ -22,9 +22,9 @@ import numpy as np
 
 from imagetrail.analysis.dora import DoraFigures, dora
 from imagetrail.analysis.impact import SignalData, Thresholds, Windows, assess, windows
-from imagetrail.errors import ConfigError, InputError, LedgerError
+from imagetrail.errors import ConfigError, InputError
 from imagetrail.model import Change, ChangeKind, Impact, Span, matches_workload
-from imagetrail.query import Query, QueryContext, Window, one_workload
+from imagetrail.query import Query, QueryContext, Window, ledger_bounds, one_workload
 from imagetrail.sources.promapi import PromClient
 from imagetrail.sources.promql import duration, matcher, quote, regex_literal
 from imagetrail.sources.template import pods_regex, substitute
@@ -483,13 +483,7 @@ def _window(ctx: QueryContext, query: Query) -> tuple[float, float]:
     ending at the end of the recorded data."""
     w = query.window
     with ctx.open_ledger(create=False) as ledger:
-        bounds = ledger.time_bounds()
-        if bounds is None:
-            raise LedgerError(
-                f"the ledger {ledger.url} is empty",
-                hint="run `imagetrail sync --prometheus URL` (or `imagetrail demo`) first",
-            )
-        data_end = ledger.synced_until() or bounds[1]
+        data_end = ledger.synced_until() or ledger_bounds(ledger)[1]
     end = w.end if w.end is not None else min(time.time(), data_end)
     start = w.start if w.start is not None else (w.end or time.time()) - 7 * 86400.0
     if start >= end:

@@ -213,7 +213,7 @@ class QueryContext:
             mask = index.mask(**self._filters(query), start=start, end=end)
             return index.select(mask), index.bounds[0], index.data_end
         with self.open_ledger(create=False) as ledger:
-            bounds = _bounds(ledger)
+            bounds = ledger_bounds(ledger)
             data_end = ledger.synced_until() or bounds[1]
             spans = ledger.spans(
                 cluster=query.cluster,
@@ -231,7 +231,7 @@ class QueryContext:
         index = self._index()
         if index.bounds is None:
             with self.open_ledger(create=False) as ledger:
-                _bounds(ledger)  # raises the usual "empty ledger" error
+                ledger_bounds(ledger)  # raises the usual "empty ledger" error
         return index
 
     @staticmethod
@@ -312,7 +312,7 @@ class QueryContext:
             spans = self._still_running(index.select(mask), index.data_end)
             return analysis.distribution(spans, at=instant), instant
         with self.open_ledger(create=False) as ledger:
-            data_end = ledger.synced_until() or _bounds(ledger)[1]
+            data_end = ledger.synced_until() or ledger_bounds(ledger)[1]
             instant = at if at is not None else min(time.time(), data_end)
             spans = ledger.spans(
                 cluster=query.cluster,
@@ -393,7 +393,7 @@ class QueryContext:
         w = query.window
         start = w.start if w.start is not None else time.time() - DEFAULT_RANGE
         with self.open_ledger(create=False) as ledger:
-            _bounds(ledger)  # "nothing found" would hide that nothing was ever recorded
+            ledger_bounds(ledger)  # "nothing found" would hide that nothing was ever recorded
             found = ledger.changes(
                 cluster=query.cluster,
                 namespace_regex=query.namespace,
@@ -437,7 +437,7 @@ def one_workload(spans: Collection[Span], pattern: str) -> Workload:
     return targets[0]
 
 
-def _bounds(ledger: Ledger) -> tuple[float, float]:
+def ledger_bounds(ledger: Ledger) -> tuple[float, float]:
     """The ledger's time bounds; an empty ledger is an error with a way out."""
     bounds = ledger.time_bounds()
     if bounds is None:
