@@ -250,9 +250,32 @@ def test_the_api_gives_the_cli_answers(world: World) -> None:
 
 
 def test_impact_without_prometheus_is_one_clear_error(world: World) -> None:
-    run = invoke(world.args("impact", "-n", "orders"))
+    # The rollout 20 minutes before the end has no final verdict: it needs Prometheus.
+    run = invoke(world.args("impact", "-w", "orders/orders-notifier"))
     assert run.code == 2
     assert run.err.startswith("error: impact needs Prometheus")
+
+
+def test_final_verdicts_outlive_prometheus(world: World, tmp_path: Path) -> None:
+    ledger = tmp_path / "copy.db"
+    ledger.write_bytes(world.ledger.read_bytes())
+    args = ["impact", "-w", "orders/orders-api", "-f", "json", "--ledger", str(ledger)]
+    args += ["--from", format_time(world.data.start), "--to", format_time(world.data.end)]
+    live = invoke(args, env=world.env()).json()
+    assert isinstance(live, list)
+    assert [r["verdict"] for r in live] == ["no-change", "regression", "improvement"]
+    # Prometheus gone (retention, outage, an archived ledger): the ledger still answers.
+    for env in ({}, {"IMAGETRAIL_PROMETHEUS_URL": "http://127.0.0.1:9"}):
+        assert invoke(args, env=env).json() == live
+    # Other thresholds are another method: recomputed, which needs Prometheus again.
+    other = invoke(args, env={"IMAGETRAIL_IMPACT_ALPHA": "0.01"})
+    assert other.code == 2
+    assert other.err.startswith("error: impact needs Prometheus")
+    # DORA reads the same recorded verdicts (nothing to ask the dead Prometheus).
+    dead = {"IMAGETRAIL_PROMETHEUS_URL": "http://127.0.0.1:9"}
+    dora = invoke(["dora", "-w", "orders/orders-api", "-f", "json", *args[5:]], env=dead).json()
+    assert isinstance(dora, list)
+    assert [(r["deployments"], r["failures"]) for r in dora] == [(3, 1)]
 
 
 def test_impact_with_prometheus_down_is_one_clear_error(world: World) -> None:
@@ -348,8 +371,10 @@ def test_progress_counts_every_query(world: World) -> None:
     from imagetrail.impact import impacts_for
     from imagetrail.query import Query, QueryContext, Window
 
+    # A method of its own (alpha), so that no verdict recorded by another test is reused.
     settings = settings_mod.load(
-        {"ledger": str(world.ledger), "prometheus_url": world.prometheus.url}, environ={}
+        {"ledger": str(world.ledger), "prometheus_url": world.prometheus.url},
+        environ={"IMAGETRAIL_IMPACT_ALPHA": "0.049"},
     )
     qc = QueryContext(settings)
     changes = qc.changes(Query(window=Window(start=world.data.start, end=world.data.end)))
@@ -359,3 +384,43 @@ def test_progress_counts_every_query(world: World) -> None:
     # six built-in signals, two windows each, for every finished change
     assert seen[-1] == (len(judged) * 12, len(judged) * 12)
     assert [d for d, _ in seen] == list(range(1, len(seen) + 1))
+    # now recorded: a second run asks Prometheus only about the change that is not final
+    seen.clear()
+    impacts_for(qc, changes, progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (12, 12)
+
+
+def test_serve_records_verdicts_after_each_sync_pass(world: World, tmp_path: Path) -> None:
+    from imagetrail.impact import method_of
+    from imagetrail.query import Query, QueryContext, Window
+    from imagetrail.web.syncer import BackgroundSync
+
+    ledger = tmp_path / "serve.db"
+    ledger.write_bytes(world.ledger.read_bytes())
+    settings = settings_mod.load(
+        {"ledger": str(ledger), "prometheus_url": world.prometheus.url},
+        environ={"IMAGETRAIL_IMPACT_ALPHA": "0.048"},  # a method no other test recorded
+    )
+    qc = QueryContext(settings)
+    syncer = BackgroundSync(qc)
+    syncer.judge()
+    assert syncer.status.impact_error is None
+    # every change of the orders namespace but the one 20 minutes before the end
+    assert syncer.status.final_verdicts == 6
+    changes = qc.changes(Query(window=Window(start=world.data.start, end=world.data.end)))
+    with Ledger.open(ledger, create=False) as led:
+        stored = led.stored_impacts(changes, method_of(settings))
+    assert len(stored) == 6
+    assert sorted(i.verdict for i in stored.values()) == sorted(
+        e.verdict for e in world.data.fleet.expected_impacts if e.verdict != "insufficient-data"
+    )
+    down = BackgroundSync(
+        QueryContext(
+            settings_mod.load(
+                {"ledger": str(ledger), "prometheus_url": "http://127.0.0.1:9"},
+                environ={"IMAGETRAIL_IMPACT_ALPHA": "0.047", "IMAGETRAIL_RETRIES": "0"},
+            )
+        )
+    )
+    down.judge()  # recorded, never raised
+    assert down.status.impact_error is not None

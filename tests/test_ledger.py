@@ -20,7 +20,7 @@ from sqlalchemy import Connection, delete, event, inspect, text
 from imagetrail.errors import ConfigError, InputError, LedgerError, NotALedger
 from imagetrail.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, Migration, SyncState, store
 from imagetrail.ledger import schema as S
-from imagetrail.model import Change, ChangeKind, Span
+from imagetrail.model import Change, ChangeKind, Impact, SignalResult, Span
 
 HYPOTHESIS = settings(
     max_examples=25,
@@ -840,3 +840,30 @@ def test_postgres_schema_via_search_path(pg_database_url: str) -> None:
         found = conn.execute("SELECT schemaname, tablename FROM pg_tables WHERE tablename "
                              "IN ('orders', 'spans') ORDER BY 1").fetchall()  # fmt: skip
     assert found == [("imagetrail", "spans"), ("public", "orders")]
+
+
+# ---------------------------------------------------------------------------- impact verdicts
+
+
+def _impact(c: Change, verdict: str = "regression") -> Impact:
+    signal = SignalResult(
+        name="restarts", unit="restarts/h", before=0.0, after=12.5, p_value=1.4e-4,
+        effect=0.92, blocks_before=12, blocks_after=12, verdict="regression", decides=True,
+        before_values=(0.0,) * 12, after_values=(12.0, 13.0) * 6,
+    )  # fmt: skip
+    return Impact(c, verdict, 'worse after: restarts "x" <b>', (1.0, 2.0), (3.0, 4.5), (signal,))  # type: ignore[arg-type]
+
+
+def test_impact_verdicts_round_trip_once_per_method(ledger: Ledger) -> None:
+    a, b = change(10, 20), change(30, 40, workload=hostile_name())
+    assert ledger.stored_impacts([a, b], "m1") == {}
+    assert ledger.record_impacts([_impact(a), _impact(b, "no-change")], "m1") == 2
+    assert ledger.record_impacts([_impact(a, "improvement")], "m1") == 0  # the first one stays
+    assert ledger.stored_impacts([a, b], "m1") == {a: _impact(a), b: _impact(b, "no-change")}
+    assert ledger.stored_impacts([a], "m2") == {}  # another method: computed afresh
+    # the same change with another rollout end is another change
+    assert ledger.stored_impacts([change(10, 21)], "m1") == {}
+
+
+def hostile_name() -> str:
+    return 'web"\\n<script>'

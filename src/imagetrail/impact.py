@@ -9,6 +9,9 @@ block). Queries run ``concurrency`` at a time.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import math
 import re
 import threading
@@ -22,13 +25,15 @@ import numpy as np
 
 from imagetrail.analysis.dora import DoraFigures, dora
 from imagetrail.analysis.impact import SignalData, Thresholds, Windows, assess, windows
-from imagetrail.errors import ConfigError, InputError
+from imagetrail.errors import ConfigError, InputError, LedgerError
 from imagetrail.model import Change, ChangeKind, Impact, Span, matches_workload
 from imagetrail.query import Query, QueryContext, Window, ledger_bounds, one_workload
+from imagetrail.settings import Settings
 from imagetrail.sources.promapi import PromClient
 from imagetrail.sources.promql import duration, matcher, quote, regex_literal
 from imagetrail.sources.template import pods_regex, substitute
 
+log = logging.getLogger("imagetrail.impact")
 WorkloadKey = tuple[str, str, str, str, str]  # cluster, namespace, kind, workload, container
 _MAX_PODS = 300  # beyond this many pod names the selector matches the workload's name prefix
 
@@ -306,6 +311,29 @@ def _context_spans(
     return spans, all_changes, data_end
 
 
+METHOD_VERSION = 1  # bump when the statistics change: recorded verdicts are then recomputed
+
+
+def method_of(settings: Settings) -> str:
+    """A hash of everything a verdict depends on besides the data: recorded verdicts are
+    reused only by the same method (other thresholds or queries compute afresh)."""
+    names = [
+        "impact_before",
+        "impact_after",
+        "impact_block",
+        "impact_min_blocks",
+        "impact_alpha",
+        "impact_min_effect",
+        "impact_min_change",
+        "impact_queries",
+        "cluster_label",
+        "default_cluster",
+    ]
+    ident: list[object] = [METHOD_VERSION, [d.expr for d in BUILTIN_SIGNALS]]
+    ident += [settings[n] for n in names]
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 def impacts_for(
     ctx: QueryContext,
     changes: Sequence[Change],
@@ -313,26 +341,41 @@ def impacts_for(
     cache: MutableMapping[Change, Impact] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Impact]:
-    """The verdict on each change (same order). :class:`ConfigError` without Prometheus.
+    """The verdict on each change (same order).
 
-    ``cache`` keeps verdicts that can no longer change: those whose after-window ended
-    before the end of the data (serve keeps one per process). ``progress(done, total)``
-    counts the Prometheus queries."""
-    runner = ImpactRunner(ctx)
+    Final verdicts (the after-window ended before the end of the data) are recorded in the
+    ledger and reused from there, so they outlive Prometheus' retention of the metrics; the
+    others are computed from Prometheus (:class:`ConfigError` when none is configured).
+    ``cache``: an in-memory layer in front of the ledger (serve keeps one per process).
+    ``progress(done, total)`` counts the Prometheus queries."""
+    method = method_of(ctx.settings)
     cache = {} if cache is None else cache
     todo = [c for c in dict.fromkeys(changes) if c not in cache]
     if todo:
+        with ctx.open_ledger(create=False) as ledger:
+            cache.update(ledger.stored_impacts(todo, method))
+        todo = [c for c in todo if c not in cache]
+    found: dict[Change, Impact] = {}
+    if todo:
+        runner = ImpactRunner(ctx)
         lo = min(c.started for c in todo) - runner.before - runner.block
         hi = max((c.finished or c.started) for c in todo) + runner.after + runner.block
         spans, all_changes, data_end = _context_spans(ctx, lo, hi)
         fresh = runner.judge(runner.plan(todo, spans, all_changes, data_end), progress)
         found = dict(zip(todo, fresh, strict=True))
-        for change, result in found.items():
-            if result.after is not None and result.after[1] < data_end:
-                cache[change] = result
-    else:
-        found = {}
+        final = [r for r in fresh if r.after is not None and r.after[1] < data_end]
+        cache.update((r.change, r) for r in final)
+        _record(ctx, final, method)
     return [found[c] if c in found else cache[c] for c in changes]
+
+
+def _record(ctx: QueryContext, impacts: Sequence[Impact], method: str) -> None:
+    # A ledger that cannot be written (read-only file, replica) still gets its answer.
+    try:
+        with ctx.open_ledger(create=False) as ledger:
+            ledger.record_impacts(impacts, method)
+    except LedgerError as exc:
+        log.warning("could not record impact verdicts in the ledger: %s", exc.message)
 
 
 # -- capacity per version ---------------------------------------------------------------------

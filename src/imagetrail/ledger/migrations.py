@@ -151,9 +151,30 @@ def _create_v2(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _create_v3(conn: Connection) -> None:
+    # Frozen copy of the v3 table: final impact verdicts, keyed by change and method hashes.
+    md = MetaData()
+    Table(
+        "impacts",
+        md,
+        Column("change_key", String(64), primary_key=True),
+        Column("method", String(64), primary_key=True),
+        Column("verdict", String(24), nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("before_from", Double, nullable=False),
+        Column("before_to", Double, nullable=False),
+        Column("after_from", Double, nullable=True),
+        Column("after_to", Double, nullable=True),
+        Column("signals", Text, nullable=False),
+        Column("computed_at", Double, nullable=False),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: meta, spans, changes, sync_state", _create_v1),
     Migration(2, "deployments: CI/CD deployment events", _create_v2),
+    Migration(3, "impacts: final impact verdicts", _create_v3),
 )
 
 

@@ -6,7 +6,9 @@ SQL conditions for the common ``--workload`` forms.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import math
 import re
 from collections.abc import Iterable
@@ -17,7 +19,15 @@ from sqlalchemy import ColumnElement, Table, and_, func, or_
 from imagetrail.deployments import Deployment
 from imagetrail.errors import InputError
 from imagetrail.ledger.schema import DEPLOYMENT_ID_MAX, prefix_eq
-from imagetrail.model import Change, ChangeKind, Signal, Span, check_workload_spec
+from imagetrail.model import (
+    Change,
+    ChangeKind,
+    Impact,
+    Signal,
+    SignalResult,
+    Span,
+    check_workload_spec,
+)
 
 SIGNALS: frozenset[str] = frozenset({"ksm", "cadvisor"})
 Row = dict[str, Any]
@@ -334,3 +344,56 @@ def deployment_matches(spec: str, deployment: Deployment) -> bool:
     if len(parts) == 4:
         return parts[1] == d.namespace and (d.cluster is None or parts[0] == d.cluster)
     return True
+
+
+# -- impact verdicts ----------------------------------------------------------------------------
+
+
+def change_hash(change: Change) -> str:
+    """A stable hash of what identifies a change (rollout end included: only finished changes
+    get final verdicts, and a re-derived change with another end is another change)."""
+    ident = [
+        change.cluster,
+        change.namespace,
+        change.workload_kind,
+        change.workload,
+        change.container,
+        change.from_image,
+        change.from_digest,
+        change.to_image,
+        change.to_digest,
+        change.kind.value,
+        round(change.started * 1000),
+        None if change.finished is None else round(change.finished * 1000),
+    ]
+    return hashlib.sha256(json.dumps(ident).encode("utf-8")).hexdigest()
+
+
+def impact_row(impact: Impact, *, method: str, computed_at: float) -> Row:
+    return {
+        "change_key": change_hash(impact.change),
+        "method": method,
+        "verdict": impact.verdict,
+        "reason": impact.reason,
+        "before_from": impact.before[0],
+        "before_to": impact.before[1],
+        "after_from": None if impact.after is None else impact.after[0],
+        "after_to": None if impact.after is None else impact.after[1],
+        "signals": json.dumps([dataclasses.asdict(s) for s in impact.signals]),
+        "computed_at": computed_at,
+    }
+
+
+def row_impact(row: Any, change: Change) -> Impact:
+    signals = tuple(
+        SignalResult(
+            **{
+                **s,
+                "before_values": tuple(s["before_values"]),
+                "after_values": tuple(s["after_values"]),
+            }
+        )
+        for s in json.loads(row.signals)
+    )
+    after = None if row.after_from is None else (row.after_from, row.after_to)
+    return Impact(change, row.verdict, row.reason, (row.before_from, row.before_to), after, signals)

@@ -28,7 +28,7 @@ from sqlalchemy import (
     literal_column,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = "imagetrail-ledger"
 """Value of ``meta.application``: what makes a database an imagetrail ledger."""
 
@@ -155,4 +155,22 @@ Index(
 )
 Index("ix_deployments_deployed_at", deployments.c.deployed_at)
 
-TABLES = ("meta", "spans", "changes", "sync_state", "deployments")
+# v3: impact verdicts (imagetrail.impact), kept once final, so they outlive Prometheus'
+# retention of the metrics they were computed from. Keyed by a hash of the change's identity
+# and of the method (thresholds, windows, queries): another method computes afresh.
+impacts = Table(
+    "impacts",
+    metadata,
+    Column("change_key", String(64), primary_key=True),
+    Column("method", String(64), primary_key=True),
+    Column("verdict", String(24), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("before_from", Double, nullable=False),
+    Column("before_to", Double, nullable=False),
+    Column("after_from", Double, nullable=True),
+    Column("after_to", Double, nullable=True),
+    Column("signals", Text, nullable=False),  # JSON list, one object per SignalResult
+    Column("computed_at", Double, nullable=False),
+)
+
+TABLES = ("meta", "spans", "changes", "sync_state", "deployments", "impacts")

@@ -40,7 +40,7 @@ from imagetrail.ledger.migrations import MIGRATIONS, Migration, ensure_ledger
 from imagetrail.ledger.target import Target, check_sqlite_file, resolve
 from imagetrail.ledger.translate import translated
 from imagetrail.ledger.upsert import dialect_insert, greatest, least, span_upserter, sync_success
-from imagetrail.model import Change, Span, check_workload_spec
+from imagetrail.model import Change, Impact, Span, check_workload_spec
 
 BATCH_ROWS = 5000
 """Rows per upsert statement (PostgreSQL) or executemany call (SQLite)."""
@@ -424,6 +424,41 @@ class Ledger:
         with self._read() as conn:
             value = conn.execute(select(func.max(S.sync_state.c.synced_until))).scalar()
         return None if value is None else float(value)
+
+    # -- impact verdicts ----------------------------------------------------------------------
+
+    def stored_impacts(self, changes: Collection[Change], method: str) -> dict[Change, Impact]:
+        """The recorded verdicts of ``changes`` computed by ``method`` (missing ones left out)."""
+        by_key = {R.change_hash(c): c for c in changes}
+        t = S.impacts
+        out: dict[Change, Impact] = {}
+        keys = list(by_key)
+        with self._read() as conn:
+            for i in range(0, len(keys), 500):
+                stmt = select(t).where(t.c.method == method, t.c.change_key.in_(keys[i : i + 500]))
+                for row in conn.execute(stmt):
+                    change = by_key[row.change_key]
+                    out[change] = R.row_impact(row, change)
+        return out
+
+    def record_impacts(self, impacts: Iterable[Impact], method: str) -> int:
+        """Keep final verdicts (a verdict already recorded for the change and method stays);
+        returns how many rows were new."""
+        now = time.time()
+        rows = [R.impact_row(i, method=method, computed_at=now) for i in impacts]
+        if not rows:
+            return 0
+        t = S.impacts
+        stmt = (
+            dialect_insert(self._target.dialect, t)
+            .on_conflict_do_nothing(index_elements=[t.c.change_key, t.c.method])
+            .returning(t.c.change_key)
+        )
+        added = 0
+        with self._write() as conn:
+            for row in rows:
+                added += conn.execute(stmt.values(**row)).first() is not None
+        return added
 
     def stamp(self) -> tuple[object, ...]:
         """Changes whenever spans are written (every write records its sync state), so a

@@ -4,7 +4,8 @@ One pass is :func:`imagetrail.sync.sync_once`, the same resumable, chunked sync 
 ``imagetrail sync``; passes repeat every ``follow_interval``. A failing source never stops
 the loop (nor the server): the error is kept for ``/api/v1/status`` and the page's banner,
 and the next pass retries. With ``grafana_url`` and ``grafana_token`` set, each successful
-pass also pushes new changes to Grafana as annotations (``imagetrail annotate``'s push).
+pass also pushes new changes to Grafana as annotations (``imagetrail annotate``'s push), and
+every pass records the impact verdicts of the last week's finished changes in the ledger.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class SyncStatus:
     # With grafana_url and grafana_token set, new changes go to Grafana after each pass.
     annotations_posted: int = 0
     annotate_error: str | None = None
+    # Final impact verdicts of the last week's changes, recorded while Prometheus has the data.
+    final_verdicts: int = 0
+    impact_error: str | None = None
 
 
 class BackgroundSync:
@@ -107,6 +111,30 @@ class BackgroundSync:
             last_error_at=None,
         )
         self.annotate()
+        self.judge()
+
+    def judge(self) -> None:
+        """Record the verdicts of the last week's changes whose after-window is over, so they
+        outlive Prometheus' retention (already recorded ones cost one ledger read)."""
+        from imagetrail.impact import impacts_for
+        from imagetrail.query import DEFAULT_RANGE, Window
+
+        settings = self._qc.settings
+        try:
+            with self._qc.open_ledger(create=False) as ledger:
+                end = ledger.synced_until() or time.time()
+            changes = self._qc.changes(Query(window=Window(start=end - DEFAULT_RANGE)))
+            over = [
+                c
+                for c in changes
+                if c.finished is not None and c.finished + settings["impact_after"] < end
+            ]
+            found = impacts_for(self._qc, over)
+        except ImagetrailError as exc:
+            log.warning("judging the impact of recent changes failed: %s", exc.message)
+            self._set(impact_error=exc.message)
+            return
+        self._set(final_verdicts=len(found), impact_error=None)
 
     def annotate(self) -> None:
         """Push the last week's changes to Grafana (those not there yet); errors recorded."""
