@@ -308,3 +308,30 @@ def test_impact_queries_from_a_config_file(tmp_path: Path) -> None:
         "errors": {"query": 'sum(rate(x{namespace="$namespace"}[$__block]))'},
         "scoped": {"query": "up", "workload": "shop/cart"},
     }
+
+
+SNEAKY = ["a{SEL}b", "POD_SEL", "x[B]y{SECONDS}", 'q"} or vector(1) or up{a="', "w\\n<script>"]
+
+
+@pytest.mark.parametrize("value", SNEAKY)
+def test_builtin_signal_queries_keep_hostile_values_as_values(value: str, tmp_path: Path) -> None:
+    from imagetrail import settings
+    from imagetrail.impact import ImpactRunner
+    from imagetrail.query import QueryContext
+
+    ctx = QueryContext(
+        settings.load({"prometheus_url": "http://127.0.0.1:9", "ledger": str(tmp_path / "l.db")},
+                      environ={})
+    )  # fmt: skip
+    runner = ImpactRunner(ctx)
+    key = (value, value, "Deployment", "api", value)
+    exprs = runner.expressions(key, [value + "-pod", "api-1"])
+    assert len(exprs) == 6
+    for _, expr in exprs:
+        got = matchers(expr)
+        assert got["cluster"] == value
+        assert got["namespace"] == value
+        assert re.fullmatch(got["pod"], value + "-pod")
+        assert not re.fullmatch(got["pod"], value + "-podX")
+        if "container" in got:
+            assert got["container"] == value

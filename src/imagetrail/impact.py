@@ -88,6 +88,9 @@ BUILTIN_SIGNALS = (
 )
 
 
+_PLACEHOLDER = re.compile(r"POD_SEL|\{SEL\}|\[B\]|\{SECONDS\}")
+
+
 def _in_scope(spec: Mapping[str, str], key: WorkloadKey) -> bool:
     """Does a user query scoped by ``namespace`` (regex) / ``workload`` apply to ``key``?"""
     cluster, namespace, kind, name, _ = key
@@ -161,16 +164,14 @@ class ImpactRunner:
             )
         )
         sel = pod_sel + "," + matcher("container", "=", container)
-        out = [
-            (
-                d,
-                d.expr.replace("POD_SEL", pod_sel)
-                .replace("{SEL}", "{" + sel + "}")
-                .replace("[B]", "[" + duration(self.block) + "]")
-                .replace("{SECONDS}", repr(float(self.block))),
-            )
-            for d in BUILTIN_SIGNALS
-        ]
+        fill = {
+            "POD_SEL": pod_sel,
+            "{SEL}": "{" + sel + "}",
+            "[B]": "[" + duration(self.block) + "]",
+            "{SECONDS}": repr(float(self.block)),
+        }
+        # One pass: a label value that spells a placeholder is never substituted again.
+        out = [(d, _PLACEHOLDER.sub(lambda m: fill[m.group()], d.expr)) for d in BUILTIN_SIGNALS]
         values = {
             "cluster": cluster,
             "namespace": namespace,
