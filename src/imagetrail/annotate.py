@@ -10,7 +10,6 @@ lists what is there and posts only the missing ones: pushing twice adds nothing.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import logging
 from collections.abc import Sequence
@@ -56,26 +55,9 @@ class PushResult:
 
 
 def change_id(change: Change) -> str:
-    """A stable id of a change: the same change detected again gets the same id.
-
-    Everything that identifies the change but ``finished`` (which moves while the rollout
-    runs) is hashed; 16 hex digits keep the tag short.
-    """
-    parts = (
-        change.cluster,
-        change.namespace,
-        change.workload_kind,
-        change.workload,
-        change.container,
-        change.from_image or "",
-        change.from_digest or "",
-        change.to_image or "",
-        change.to_digest or "",
-        change.kind.value,
-        repr(float(change.started)),
-    )
-    encoded = "\x00".join(parts).encode("utf-8", "surrogatepass")
-    return hashlib.sha256(encoded).hexdigest()[:16]
+    """A stable id of a change: the same change detected again gets the same id, also once
+    its rollout finished; 16 hex digits keep the tag short."""
+    return change.identity_hash()[:16]
 
 
 def _tag(text: str) -> str:

@@ -7,6 +7,7 @@ references (see :mod:`imagetrail.imageref`), digests are ``sha256:<hex>`` or ``N
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -112,6 +113,29 @@ class Change:
     kind: ChangeKind
     started: float
     finished: float | None  # None: the old version is still running (rollout in progress)
+
+    def identity_hash(self, *, with_finished: bool = False) -> str:
+        """SHA-256 (hex) of what identifies the change, stable across re-detection.
+
+        Without ``finished`` (which moves while a rollout runs) it names the change from its
+        start on (Grafana annotation tags); with it, one state of the change (recorded
+        impact verdicts, which are final only for a finished rollout)."""
+        parts = [
+            self.cluster,
+            self.namespace,
+            self.workload_kind,
+            self.workload,
+            self.container,
+            self.from_image or "",
+            self.from_digest or "",
+            self.to_image or "",
+            self.to_digest or "",
+            self.kind.value,
+            repr(float(self.started)),
+        ]
+        if with_finished:
+            parts.append("" if self.finished is None else repr(float(self.finished)))
+        return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -349,29 +349,9 @@ def deployment_matches(spec: str, deployment: Deployment) -> bool:
 # -- impact verdicts ----------------------------------------------------------------------------
 
 
-def change_hash(change: Change) -> str:
-    """A stable hash of what identifies a change (rollout end included: only finished changes
-    get final verdicts, and a re-derived change with another end is another change)."""
-    ident = [
-        change.cluster,
-        change.namespace,
-        change.workload_kind,
-        change.workload,
-        change.container,
-        change.from_image,
-        change.from_digest,
-        change.to_image,
-        change.to_digest,
-        change.kind.value,
-        round(change.started * 1000),
-        None if change.finished is None else round(change.finished * 1000),
-    ]
-    return hashlib.sha256(json.dumps(ident).encode("utf-8")).hexdigest()
-
-
 def impact_row(impact: Impact, *, method: str, computed_at: float) -> Row:
     return {
-        "change_key": change_hash(impact.change),
+        "change_key": impact.change.identity_hash(with_finished=True),
         "method": method,
         "verdict": impact.verdict,
         "reason": impact.reason,

@@ -429,7 +429,7 @@ class Ledger:
 
     def stored_impacts(self, changes: Collection[Change], method: str) -> dict[Change, Impact]:
         """The recorded verdicts of ``changes`` computed by ``method`` (missing ones left out)."""
-        by_key = {R.change_hash(c): c for c in changes}
+        by_key = {c.identity_hash(with_finished=True): c for c in changes}
         t = S.impacts
         out: dict[Change, Impact] = {}
         keys = list(by_key)
