@@ -15,11 +15,10 @@ import logging
 import math
 import re
 import threading
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,7 +26,7 @@ from imagetrail.analysis.dora import DoraFigures, dora
 from imagetrail.analysis.impact import SignalData, Thresholds, Windows, assess, windows
 from imagetrail.errors import ConfigError, InputError, LedgerError
 from imagetrail.model import Change, ChangeKind, Impact, Span, matches_workload
-from imagetrail.query import Query, QueryContext, Window, ledger_bounds, one_workload
+from imagetrail.query import Query, QueryContext, Window, one_workload
 from imagetrail.settings import Settings
 from imagetrail.sources.promapi import PromClient
 from imagetrail.sources.promql import duration, matcher, quote, regex_literal
@@ -91,6 +90,25 @@ BUILTIN_SIGNALS = (
 _PLACEHOLDER = re.compile(r"POD_SEL|\{SEL\}|\[B\]|\{SECONDS\}")
 
 
+def pods_selector(
+    settings: Settings, cluster: str, namespace: str, workload: str, pods: Sequence[str]
+) -> str:
+    """Label matchers (no braces) for exactly these pods of one workload, every value escaped.
+
+    Series without the cluster label count as ``default_cluster``; beyond ``_MAX_PODS`` pod
+    names the workload's name is matched as a prefix instead."""
+    label, default = settings["cluster_label"], settings["default_cluster"]
+    if cluster == default:
+        in_cluster = matcher(label, "=~", "|" + regex_literal(cluster))
+    else:
+        in_cluster = matcher(label, "=", cluster)
+    if len(pods) > _MAX_PODS:
+        pod = "pod=~" + quote(regex_literal(workload) + "-.*")
+    else:
+        pod = "pod=~" + quote(pods_regex(list(pods)))
+    return ",".join((in_cluster, matcher("namespace", "=", namespace), pod))
+
+
 def _in_scope(spec: Mapping[str, str], key: WorkloadKey) -> bool:
     """Does a user query scoped by ``namespace`` (regex) / ``workload`` apply to ``key``?"""
     cluster, namespace, kind, name, _ = key
@@ -138,31 +156,13 @@ class ImpactRunner:
         for name in self.templates:
             if name in {d.name for d in BUILTIN_SIGNALS}:
                 raise ConfigError(f"impact_queries: {name!r} is a built-in signal's name")
-        self.cluster_label: str = s["cluster_label"]
-        self.default_cluster: str = s["default_cluster"]
+        self.settings = s
         self.concurrency: int = s["concurrency"]
-
-    # -- selectors ---------------------------------------------------------------------------
-    def cluster_matcher(self, cluster: str) -> str:
-        if cluster == self.default_cluster:  # series without the label count as this cluster
-            return matcher(self.cluster_label, "=~", "|" + regex_literal(cluster))
-        return matcher(self.cluster_label, "=", cluster)
-
-    def pod_matcher(self, workload: str, pods: Sequence[str]) -> str:
-        if len(pods) > _MAX_PODS:
-            return "pod=~" + quote(regex_literal(workload) + "-.*")
-        return "pod=~" + quote(pods_regex(list(pods)))
 
     def expressions(self, key: WorkloadKey, pods: Sequence[str]) -> list[tuple[SignalDef, str]]:
         """Every signal's PromQL for one workload container and its pods."""
         cluster, namespace, _, workload, container = key
-        pod_sel = ",".join(
-            (
-                self.cluster_matcher(cluster),
-                matcher("namespace", "=", namespace),
-                self.pod_matcher(workload, pods),
-            )
-        )
+        pod_sel = pods_selector(self.settings, cluster, namespace, workload, pods)
         sel = pod_sel + "," + matcher("container", "=", container)
         fill = {
             "POD_SEL": pod_sel,
@@ -303,13 +303,20 @@ class ImpactRunner:
 
 
 def _context_spans(
-    ctx: QueryContext, lo: float, hi: float
+    ctx: QueryContext, changes: Sequence[Change], lo: float, hi: float
 ) -> tuple[list[Span], list[Change], float]:
-    query = Query(window=Window(start=lo))
+    """The spans and changes around ``changes`` (their clusters and namespaces only) and the
+    end of the recorded data."""
+    query = Query(
+        clusters=tuple(sorted({c.cluster for c in changes})),
+        namespace="|".join(regex_literal(n) for n in sorted({c.namespace for c in changes})),
+        window=Window(start=lo),
+    )
+    # No end on purpose: the answer's end is then the end of the data, which decides whether
+    # an after-window is complete.
     spans, _, data_end = ctx.spans(query, default_range=None)
-    spans = [s for s in spans if s.first_seen <= hi]
-    all_changes = ctx.changes(Query(window=Window(start=lo, end=hi)))
-    return spans, all_changes, data_end
+    neighbours = ctx.changes(replace(query, window=Window(start=lo, end=hi)))
+    return [s for s in spans if s.first_seen <= hi], neighbours, data_end
 
 
 METHOD_VERSION = 1  # bump when the statistics change: recorded verdicts are then recomputed
@@ -339,35 +346,30 @@ def impacts_for(
     ctx: QueryContext,
     changes: Sequence[Change],
     *,
-    cache: MutableMapping[Change, Impact] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Impact]:
     """The verdict on each change (same order).
 
     Final verdicts (the after-window ended before the end of the data) are recorded in the
-    ledger and reused from there, so they outlive Prometheus' retention of the metrics; the
-    others are computed from Prometheus (:class:`ConfigError` when none is configured).
-    ``cache``: an in-memory layer in front of the ledger (serve keeps one per process).
+    ledger and read back from there, so they outlive Prometheus' retention of the metrics;
+    the others are computed from Prometheus (:class:`ConfigError` when none is configured).
     ``progress(done, total)`` counts the Prometheus queries."""
     method = method_of(ctx.settings)
-    cache = {} if cache is None else cache
-    todo = [c for c in dict.fromkeys(changes) if c not in cache]
-    if todo:
-        with ctx.open_ledger(create=False) as ledger:
-            cache.update(ledger.stored_impacts(todo, method))
-        todo = [c for c in todo if c not in cache]
-    found: dict[Change, Impact] = {}
+    unique = list(dict.fromkeys(changes))
+    if not unique:
+        return []
+    with ctx.open_ledger(create=False) as ledger:
+        known = ledger.stored_impacts(unique, method)
+    todo = [c for c in unique if c not in known]
     if todo:
         runner = ImpactRunner(ctx)
         lo = min(c.started for c in todo) - runner.before - runner.block
         hi = max((c.finished or c.started) for c in todo) + runner.after + runner.block
-        spans, all_changes, data_end = _context_spans(ctx, lo, hi)
+        spans, all_changes, data_end = _context_spans(ctx, todo, lo, hi)
         fresh = runner.judge(runner.plan(todo, spans, all_changes, data_end), progress)
-        found = dict(zip(todo, fresh, strict=True))
-        final = [r for r in fresh if r.after is not None and r.after[1] < data_end]
-        cache.update((r.change, r) for r in final)
-        _record(ctx, final, method)
-    return [found[c] if c in found else cache[c] for c in changes]
+        known.update(zip(todo, fresh, strict=True))
+        _record(ctx, [r for r in fresh if r.after is not None and r.after[1] < data_end], method)
+    return [known[c] for c in changes]
 
 
 def _record(ctx: QueryContext, impacts: Sequence[Impact], method: str) -> None:
@@ -413,7 +415,7 @@ def capacity_for(ctx: QueryContext, query: Query) -> list[Capacity]:
     workload ran in the window; samples count only while a pod ran that version."""
     if not query.workload:
         raise InputError("capacity needs a WORKLOAD")
-    runner = ImpactRunner(ctx)
+    config = ctx.prom_config()  # no Prometheus: a clear error before reading the ledger
     spans, start, end = ctx.spans(query, default_range=30 * 86400.0)
     one_workload(spans, query.workload)
     groups: dict[tuple[str, str, str | None], list[Span]] = defaultdict(list)
@@ -422,7 +424,7 @@ def capacity_for(ctx: QueryContext, query: Query) -> list[Capacity]:
     step = max(60.0, ctx.settings["scrape_interval"], math.ceil((end - start) / 8000 / 60) * 60)
     rate_range = duration(max(4 * ctx.settings["scrape_interval"], step))
     rows = []
-    with PromClient(ctx.prom_config()) as client:
+    with PromClient(config) as client:
         for (container, image, digest), group in sorted(
             groups.items(), key=lambda kv: min(s.first_seen for s in kv[1])
         ):
@@ -431,14 +433,8 @@ def capacity_for(ctx: QueryContext, query: Query) -> list[Capacity]:
             pods = sorted({s.pod for s in group})
             key = (group[0].cluster, group[0].namespace, group[0].workload_kind,
                    group[0].workload, container)  # fmt: skip
-            sel = ",".join(
-                (
-                    runner.cluster_matcher(key[0]),
-                    matcher("namespace", "=", key[1]),
-                    runner.pod_matcher(key[3], pods),
-                    matcher("container", "=", container),
-                )
-            )
+            sel = pods_selector(ctx.settings, key[0], key[1], key[3], pods)
+            sel += "," + matcher("container", "=", container)
             inside = _inside(group)
             cpu = _samples(
                 client,
@@ -496,14 +492,15 @@ def dora_for(
     *,
     by: str = "workload",
     lead_times: Mapping[Change, float] | None = None,
-    cache: MutableMapping[Change, Impact] | None = None,
 ) -> list[DoraFigures]:
     """DORA figures for deployments in the query's window (default the last 7 days).
 
     Regressions count as failures when Prometheus is configured (impact is computed for the
     window's changes); without it, only rollbacks do.
     """
-    start, end = _window(ctx, query)
+    start, end = ctx.window(query)
+    if start >= end:
+        raise InputError("the range holds no recorded data", hint="widen it with --since")
     # Changes past the window's end: a failure near the end finds its restore there.
     later = Query(
         cluster=query.cluster,
@@ -516,23 +513,8 @@ def dora_for(
     regressions: list[Change] = []
     if ctx.settings["prometheus_url"]:
         inside = [c for c in found if start <= c.started < end]
-        regressions = [
-            i.change for i in impacts_for(ctx, inside, cache=cache) if i.verdict == "regression"
-        ]
+        regressions = [i.change for i in impacts_for(ctx, inside) if i.verdict == "regression"]
     return dora(found, start=start, end=end, by=by, regressions=regressions, lead_times=lead_times)
-
-
-def _window(ctx: QueryContext, query: Query) -> tuple[float, float]:
-    """The query's range as the other answers resolve it: default the 7 days up to now,
-    ending at the end of the recorded data."""
-    w = query.window
-    with ctx.open_ledger(create=False) as ledger:
-        data_end = ledger.synced_until() or ledger_bounds(ledger)[1]
-    end = w.end if w.end is not None else min(time.time(), data_end)
-    start = w.start if w.start is not None else (w.end or time.time()) - 7 * 86400.0
-    if start >= end:
-        raise InputError("the range holds no recorded data", hint="widen it with --since")
-    return start, end
 
 
 def lead_times_for(ctx: QueryContext, query: Query) -> dict[Change, float]:

@@ -213,8 +213,7 @@ class QueryContext:
             mask = index.mask(**self._filters(query), start=start, end=end)
             return index.select(mask), index.bounds[0], index.data_end
         with self.open_ledger(create=False) as ledger:
-            bounds = ledger_bounds(ledger)
-            data_end = ledger.synced_until() or bounds[1]
+            data_start, data_end = data_range(ledger)
             spans = ledger.spans(
                 cluster=query.cluster,
                 namespace_regex=query.namespace,
@@ -224,7 +223,7 @@ class QueryContext:
             )
         if query.clusters:
             spans = [s for s in spans if query.keeps(s.cluster)]
-        return spans, bounds[0], data_end
+        return spans, data_start, data_end
 
     def _indexed(self) -> SpanIndex:
         assert self._index is not None
@@ -291,6 +290,14 @@ class QueryContext:
         end = w.end if w.end is not None else min(time.time(), data_end)
         return start, end
 
+    def window(self, query: Query, *, default_range: float = DEFAULT_RANGE) -> tuple[float, float]:
+        """The range an answer over ``query`` covers, resolved as :meth:`spans` resolves it
+        (default ``default_range`` up to now, never past the recorded data), without
+        reading any span."""
+        with self.open_ledger(create=False) as ledger:
+            data_start, data_end = data_range(ledger)
+        return self._resolved(query, self._wanted_start(query, default_range), data_start, data_end)
+
     def _still_running(self, spans: list[Span], data_end: float) -> list[Span]:
         return analysis.still_running(spans, data_end, self.tolerance)
 
@@ -312,7 +319,7 @@ class QueryContext:
             spans = self._still_running(index.select(mask), index.data_end)
             return analysis.distribution(spans, at=instant), instant
         with self.open_ledger(create=False) as ledger:
-            data_end = ledger.synced_until() or ledger_bounds(ledger)[1]
+            _, data_end = data_range(ledger)
             instant = at if at is not None else min(time.time(), data_end)
             spans = ledger.spans(
                 cluster=query.cluster,
@@ -435,6 +442,13 @@ def one_workload(spans: Collection[Span], pattern: str) -> Workload:
             hint="narrow it with namespace/name, --cluster or --namespace",
         )
     return targets[0]
+
+
+def data_range(ledger: Ledger) -> tuple[float, float]:
+    """Where the recorded data starts and ends: the end is the sync watermark (the last span's
+    end for a ledger filled without one); :class:`LedgerError` for an empty ledger."""
+    start, last = ledger_bounds(ledger)
+    return start, ledger.synced_until() or last
 
 
 def ledger_bounds(ledger: Ledger) -> tuple[float, float]:

@@ -171,7 +171,7 @@ KindQ = Annotated[list[str] | None, Query(description=f"Only these kinds (repeat
 @router.get("/impact", summary="Each change's verdict with the before/after evidence")
 def impact(st: StateDep, q: AskDep, kind: KindQ = None) -> list[dict[str, Any]]:
     found = st.qc.changes(q, kinds=_kinds(kind))
-    return [impact_json(i) for i in impacts_for(st.qc, found, cache=st.impacts)]
+    return [impact_json(i) for i in impacts_for(st.qc, found)]
 
 
 @router.get("/capacity", summary="CPU and memory per container for each version of a workload")
@@ -189,7 +189,7 @@ def dora(
 ) -> list[dict[str, Any]]:
     if by not in ("workload", "namespace"):
         raise InputError(f"by must be workload or namespace, not {by!r}")
-    figures = dora_for(st.qc, q, by=by, lead_times=lead_times_for(st.qc, q), cache=st.impacts)
+    figures = dora_for(st.qc, q, by=by, lead_times=lead_times_for(st.qc, q))
     return [dora_json(f) for f in figures]
 
 

@@ -11,7 +11,6 @@ from typing import Any
 from imagetrail import __version__
 from imagetrail.analysis.spanindex import SpanIndex
 from imagetrail.ledger import Ledger
-from imagetrail.model import Change, Impact
 from imagetrail.query import QueryContext
 from imagetrail.settings import Settings
 from imagetrail.timeutil import format_time
@@ -57,8 +56,6 @@ class AppState:
         self.ledger = ledger
         self.index = CachedIndex(ledger)
         self.qc = QueryContext(settings, ledger=ledger, index=self.index)
-        # Verdicts that can no longer change (their after-window is over), per process.
-        self.impacts: dict[Change, Impact] = {}
         self.metrics = WebMetrics()
         self.syncer = BackgroundSync(self.qc) if sync else None
         self.metrics.registry.register(ExporterCollector(self))
