@@ -391,8 +391,8 @@ def test_serve_pushes_new_changes_after_each_sync_pass(
         rederive_changes(ledger, tolerance=60)
     settings = {"ledger": str(path), "grafana_url": grafana.url, "grafana_token": TOKEN}
     syncer = BackgroundSync(QueryContext(load(settings, environ={})))
-    syncer.annotate()
-    syncer.annotate()  # a second pass adds nothing
+    syncer.after_pass()
+    syncer.after_pass()  # a second pass adds nothing
     assert len(grafana.annotations) == 1
     assert grafana.annotations[0]["tags"][:2] == ["imagetrail", "upgrade"]
     assert syncer.status.annotations_posted == 1
@@ -401,7 +401,7 @@ def test_serve_pushes_new_changes_after_each_sync_pass(
     down = BackgroundSync(
         QueryContext(load(settings | {"grafana_url": "http://127.0.0.1:9"}, environ={}))
     )
-    down.annotate()  # recorded, not raised: serving goes on
+    down.after_pass()  # recorded, not raised: serving goes on
     assert down.status.annotate_error is not None
     assert "cannot reach Grafana" in down.status.annotate_error
     assert TOKEN not in down.status.annotate_error

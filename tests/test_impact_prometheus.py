@@ -403,7 +403,7 @@ def test_serve_records_verdicts_after_each_sync_pass(world: World, tmp_path: Pat
     )
     qc = QueryContext(settings)
     syncer = BackgroundSync(qc)
-    syncer.judge()
+    syncer.after_pass()
     assert syncer.status.impact_error is None
     # every change of the orders namespace but the one 20 minutes before the end
     assert syncer.status.final_verdicts == 6
@@ -422,5 +422,5 @@ def test_serve_records_verdicts_after_each_sync_pass(world: World, tmp_path: Pat
             )
         )
     )
-    down.judge()  # recorded, never raised
+    down.after_pass()  # recorded, never raised
     assert down.status.impact_error is not None

@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from imagetrail.errors import ImagetrailError
-from imagetrail.query import Query, QueryContext
+from imagetrail.model import Change
+from imagetrail.query import Query, QueryContext, Window
 
 log = logging.getLogger("imagetrail.web.sync")
 
@@ -110,25 +112,31 @@ class BackgroundSync:
             last_error=None,
             last_error_at=None,
         )
-        self.annotate()
-        self.judge()
+        self.after_pass()
 
-    def judge(self) -> None:
-        """Record the verdicts of the last week's changes whose after-window is over, so they
-        outlive Prometheus' retention (already recorded ones cost one ledger read)."""
-        from imagetrail.impact import impacts_for
-        from imagetrail.query import DEFAULT_RANGE, Window
+    def after_pass(self) -> None:
+        """The last week of changes, up to the end of the data, read once: pushed to Grafana
+        (when configured) and judged. Each step records its own error; none is raised."""
+        from imagetrail.query import DEFAULT_RANGE
 
-        settings = self._qc.settings
         try:
-            with self._qc.open_ledger(create=False) as ledger:
-                end = ledger.synced_until() or time.time()
+            _, end = self._qc.window(Query())
             changes = self._qc.changes(Query(window=Window(start=end - DEFAULT_RANGE)))
-            over = [
-                c
-                for c in changes
-                if c.finished is not None and c.finished + settings["impact_after"] < end
-            ]
+        except ImagetrailError as exc:
+            log.warning("reading the recent changes failed: %s", exc.message)
+            self._set(impact_error=exc.message)
+            return
+        self.annotate(changes)
+        self.judge(changes, end)
+
+    def judge(self, changes: Sequence[Change], end: float) -> None:
+        """Record the verdicts of ``changes`` whose after-window ended before ``end`` (the end
+        of the data), so they outlive Prometheus' retention; recorded ones cost one read."""
+        from imagetrail.impact import impacts_for
+
+        after = self._qc.settings["impact_after"]
+        over = [c for c in changes if c.finished is not None and c.finished + after < end]
+        try:
             found = impacts_for(self._qc, over)
         except ImagetrailError as exc:
             log.warning("judging the impact of recent changes failed: %s", exc.message)
@@ -136,13 +144,12 @@ class BackgroundSync:
             return
         self._set(final_verdicts=len(found), impact_error=None)
 
-    def annotate(self) -> None:
-        """Push the last week's changes to Grafana (those not there yet); errors recorded."""
+    def annotate(self, changes: Sequence[Change]) -> None:
+        """Push ``changes`` to Grafana (those not there yet) when it is configured."""
         settings = self._qc.settings
         if not (settings["grafana_url"] and settings["grafana_token"]):
             return
         from imagetrail.annotate import GrafanaTarget, push_annotations
-        from imagetrail.query import DEFAULT_RANGE, Window
 
         target = GrafanaTarget(
             settings["grafana_url"],
@@ -150,7 +157,6 @@ class BackgroundSync:
             settings["grafana_dashboard_uid"],
         )
         try:
-            changes = self._qc.changes(Query(window=Window(start=time.time() - DEFAULT_RANGE)))
             result = push_annotations(changes, target, public_url=settings["public_url"])
         except ImagetrailError as exc:
             log.warning("pushing annotations to Grafana failed: %s", exc.message)
