@@ -24,6 +24,7 @@ from imagetrail.cli import (
     app,
 )
 from imagetrail.output import CHANGE_COLUMNS, dora_json, impact_json, record, render_rows
+from imagetrail.timeutil import format_duration
 
 IMPACT_COLUMNS = (*CHANGE_COLUMNS, "verdict", "reason")
 DORA_COLUMNS = (
@@ -91,6 +92,11 @@ def impact(
     render_rows(rows, _fmt(fmt))
 
 
+def _minutes(seconds: float | None) -> str | None:
+    """A duration to the minute (``3h2m``) for tables; JSON keeps the seconds."""
+    return None if seconds is None else format_duration(round(seconds / 60) * 60)
+
+
 def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.3g}"
 
@@ -155,8 +161,8 @@ def dora(
     rows = [dora_json(f) for f in dora_for(qc, q, by=by, lead_times=lead_times_for(qc, q))]
     if fmt == "table":
         for row in rows:
-            row["time_to_restore"] = _duration(row["time_to_restore_median_seconds"])
-            row["lead_time"] = _duration(row["lead_time_median_seconds"])
+            row["time_to_restore"] = _minutes(row["time_to_restore_median_seconds"])
+            row["lead_time"] = _minutes(row["lead_time_median_seconds"])
         columns = ["cluster", "namespace"] + (["workload"] if by == "workload" else [])
         columns += ["deployments", "deployments_per_day", "failures", "change_failure_rate"]
         render_rows(rows, "table", columns=[*columns, "time_to_restore", "lead_time"], title="dora")
@@ -165,10 +171,3 @@ def dora(
         render_rows(rows, "csv", columns=DORA_COLUMNS)
         return
     render_rows(rows, _fmt(fmt))
-
-
-def _duration(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    minutes = round(seconds / 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"

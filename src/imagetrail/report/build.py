@@ -76,11 +76,12 @@ def make_report(
     """The report for ``query``, with impact verdicts when Prometheus can give them."""
     now = time.time() if now is None else now
     resolved = report_query(ctx, query, now=now)
+    changes = ctx.changes(resolved)
     if impact:
-        impacts, note = gather_impacts(ctx, ctx.changes(resolved))
+        impacts, note = gather_impacts(ctx, changes)
     else:
         impacts, note = None, "impact not requested"
-    return build_report(ctx, resolved, impacts=impacts, now=now, impact_note=note)
+    return build_report(ctx, resolved, impacts=impacts, now=now, impact_note=note, changes=changes)
 
 
 def build_report(
@@ -90,16 +91,19 @@ def build_report(
     impacts: Sequence[Impact] | None,
     now: float,
     impact_note: str | None = None,
+    changes: Sequence[Change] | None = None,
 ) -> Report:
     """Everything the report says about ``query``'s range (default: ``report_since``).
 
     ``impacts``: verdicts of the range's changes, or None when impact is not available (the
-    report then says so, with ``impact_note`` as the reason).
+    report then says so, with ``impact_note`` as the reason). ``changes``: the range's
+    changes when the caller has read them already.
     """
     query = report_query(ctx, query, now=now)
     start = query.window.start
     assert start is not None  # report_query resolved it
-    changes = ctx.changes(query)
+    if changes is None:
+        changes = ctx.changes(query)
     verdicts: dict[Change, Verdict] = {i.change: i.verdict for i in impacts or ()}
     listed = [_listed(c, verdicts.get(c)) for c in changes]
 

@@ -55,7 +55,9 @@ def substitute(template: str, values: Mapping[str, str], *, block: float) -> str
                 continue
             if ch in "\"'`":
                 quote_char = ch
-                regex_string = ch == '"' and "".join(out).rstrip().endswith(("=~", "!~"))
+                # A string after =~ / !~ is a regex (the output so far differs from the
+                # template only by $__block, which never ends in an operator).
+                regex_string = ch == '"' and template[:i].rstrip().endswith(("=~", "!~"))
                 out.append(ch)
                 i += 1
                 continue
