@@ -1,8 +1,9 @@
-"""``python -m bench``: the sync and the web benchmarks (see docs/benchmarks.md).
+"""``python -m bench``: the sync, web and impact benchmarks (see docs/benchmarks.md).
 
-python -m bench                      # both: sync at 250, 1,000 and 2,000 containers, then web
+python -m bench                      # all: sync at 250, 1,000 and 2,000 containers, web, impact
 python -m bench --only sync --sizes 250   # a quick sync run
 python -m bench --only web           # the web benchmark alone
+python -m bench --only impact        # impact: judged from Prometheus vs read from the ledger
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-cli", action="store_true", help="skip the `imagetrail sync` run")
     parser.add_argument(
-        "--only", choices=("sync", "web"), default=None, help="run one benchmark (default: both)"
+        "--only",
+        choices=("sync", "web", "impact"),
+        default=None,
+        help="run one benchmark (default: all)",
     )
     web = parser.add_argument_group("web benchmark")
     web.add_argument(
@@ -74,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             rounds=args.web_rounds, load_seconds=args.load_seconds, browser=not args.no_browser
         )
         print_summary(run_web(cfg, command=command))
+    if args.only in (None, "impact"):
+        from bench.impact_bench import print_summary as print_impact
+        from bench.impact_bench import run as run_impact
+
+        print_impact(run_impact(command=command))
     return 0
 
 
