@@ -23,7 +23,7 @@ from imagetrail import imageref
 from imagetrail.analysis.deployments import DeploymentMatch, match_deployments
 from imagetrail.errors import ImageRefError, InputError
 from imagetrail.output import record
-from imagetrail.timeutil import format_time, parse_time
+from imagetrail.timeutil import parse_time
 
 if TYPE_CHECKING:
     from imagetrail.ledger import Ledger
@@ -279,26 +279,9 @@ def parse_deployment(
 # -- JSON ---------------------------------------------------------------------------------------
 
 
-def _t(value: float | None) -> str | None:
-    return None if value is None else format_time(value)
-
-
 def deployment_json(d: Deployment) -> dict[str, Any]:
     """The stored event as JSON (times RFC 3339 UTC); docs/api.md shows the shape."""
-    return {
-        "id": d.id,
-        "cluster": d.cluster,
-        "namespace": d.namespace,
-        "workload": d.workload,
-        "container": d.container,
-        "image": d.image,
-        "digest": d.digest,
-        "commit": d.commit,
-        "commit_time": _t(d.commit_time),
-        "pipeline_url": d.pipeline_url,
-        "deployed_at": _t(d.deployed_at),
-        "received_at": _t(d.received_at),
-    }
+    return record(d)
 
 
 def match_json(m: DeploymentMatch) -> dict[str, Any]:

@@ -27,7 +27,10 @@ from imagetrail.model import Heatmap, Impact
 from imagetrail.timeutil import format_time
 
 Format = Literal["table", "json", "csv"]
-TIME_FIELDS = frozenset({"started", "finished", "first_seen", "last_seen", "last_change", "at"})
+TIME_FIELDS = frozenset(
+    {"started", "finished", "first_seen", "last_seen", "last_change", "at"}
+    | {"deployed_at", "received_at", "commit_time"}  # deployment events
+)
 # The columns of `changes --format csv` (and of the web app's CSV download), in this order.
 CHANGE_COLUMNS = (
     "cluster",
