@@ -25,6 +25,14 @@ class ChangeKind(StrEnum):
     ADDED = "added"
     REMOVED = "removed"
     OTHER = "other"
+    CLUSTER_GONE = "cluster-gone"  # a cluster silent for longer than cluster_silent_forget_after
+
+
+class CutShort(StrEnum):
+    """How a rollout that never finished ended (see docs/analysis.md)."""
+
+    ABORTED = "aborted"  # the workload went back to the version the rollout started from
+    SUPERSEDED = "superseded"  # another version, or the workload's removal, overtook it
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -112,7 +120,21 @@ class Change:
     to_digest: str | None
     kind: ChangeKind
     started: float
-    finished: float | None  # None: the old version is still running (rollout in progress)
+    finished: float | None  # None: the old version was still running when it was last seen
+    cut_short: CutShort | None = None  # set when the next change came before this one finished
+    ended: float | None = None  # with cut_short: when the rollout was given up (the next start)
+
+    @property
+    def state(self) -> str:
+        """``finished``, ``in-progress``, ``aborted`` or ``superseded``."""
+        if self.finished is not None:
+            return "finished"
+        return "in-progress" if self.cut_short is None else self.cut_short.value
+
+    @property
+    def settled(self) -> float | None:
+        """When the rollout stopped moving: finished, or given up; None while in progress."""
+        return self.finished if self.finished is not None else self.ended
 
     def identity_hash(self, *, with_finished: bool = False) -> str:
         """SHA-256 (hex) of what identifies the change, stable across re-detection.
@@ -135,6 +157,8 @@ class Change:
         ]
         if with_finished:
             parts.append("" if self.finished is None else repr(float(self.finished)))
+            if self.cut_short is not None and self.ended is not None:
+                parts += [self.cut_short.value, repr(float(self.ended))]
         return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -146,6 +170,7 @@ class VersionCount:
     digest: str | None
     containers: int
     workloads: tuple[str, ...]  # Workload.id values, sorted
+    stale: bool = False  # some containers are last known values of a silent cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +209,7 @@ class WorkloadSummary:
     last_seen: float
     last_change: float | None
     inferred: bool
+    stale: bool = False  # its cluster is silent: what it ran when the data stopped
 
 
 @dataclass(frozen=True, slots=True)

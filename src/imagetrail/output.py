@@ -23,12 +23,12 @@ from rich.table import Table
 from rich.text import Text
 
 from imagetrail.analysis.dora import DoraFigures
-from imagetrail.model import Heatmap, Impact
+from imagetrail.model import Change, Heatmap, Impact
 from imagetrail.timeutil import format_time
 
 Format = Literal["table", "json", "csv"]
 TIME_FIELDS = frozenset(
-    {"started", "finished", "first_seen", "last_seen", "last_change", "at"}
+    {"started", "finished", "ended", "first_seen", "last_seen", "last_change", "at"}
     | {"deployed_at", "received_at", "commit_time"}  # deployment events
 )
 # The columns of `changes --format csv` (and of the web app's CSV download), in this order.
@@ -45,6 +45,8 @@ CHANGE_COLUMNS = (
     "finished",
     "from_digest",
     "to_digest",
+    "state",
+    "ended",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Bidirectional overrides and isolates: they make a terminal show text in another order.
@@ -81,8 +83,11 @@ def _plain(name: str, value: Any) -> Any:
 
 
 def record(item: Any) -> dict[str, Any]:
-    """A model dataclass as its JSON object."""
-    return {f.name: _plain(f.name, getattr(item, f.name)) for f in dataclasses.fields(item)}
+    """A model dataclass as its JSON object (a change with its derived ``state``)."""
+    out = {f.name: _plain(f.name, getattr(item, f.name)) for f in dataclasses.fields(item)}
+    if isinstance(item, Change):
+        out["state"] = item.state
+    return out
 
 
 def heatmap_json(heatmap: Heatmap) -> dict[str, Any]:
