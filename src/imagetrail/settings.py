@@ -213,9 +213,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ca_file", "CA bundle to verify the source's TLS certificate.", None),
     Setting(
         "removed_after",
-        "A workload absent this long before the end of history counts as removed.",
+        "A workload absent this long before the end of its cluster's data counts as removed.",
         "1h",
         _seconds,
+    ),
+    Setting(
+        "cluster_silent_after",
+        "A cluster with no sample for this long before the end of the data is silent: its last "
+        "known versions are kept, marked stale, and its silence is never a change.",
+        "5m",
+        _seconds,
+    ),
+    Setting(
+        "cluster_silent_forget_after",
+        "A cluster silent this long becomes one `cluster-gone` change and is no longer shown.",
+        "7d",
+        _seconds,
+    ),
+    Setting(
+        "accept_partial",
+        "Store answers a source marks partial (Thanos/Mimir/VictoriaMetrics `warnings`, "
+        "`isPartial`) after retrying, logging the warning; by default such a chunk fails.",
+        "false",
+        _bool,
     ),
     Setting(
         "host",
