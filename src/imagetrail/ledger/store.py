@@ -252,6 +252,13 @@ class Ledger:
         lo, hi = row
         return None if lo is None else (float(lo), float(hi))
 
+    def cluster_ends(self) -> dict[str, float]:
+        """Each cluster's newest sample (max ``last_seen`` of its spans): where its data ends."""
+        t = S.spans.c
+        with self._read() as conn:
+            rows = conn.execute(select(t.cluster, func.max(t.last_seen)).group_by(t.cluster))
+            return {str(cluster): float(end) for cluster, end in rows}
+
     # -- changes -----------------------------------------------------------------------------
 
     def replace_changes(
