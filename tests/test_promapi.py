@@ -8,6 +8,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -32,7 +33,9 @@ from imagetrail.errors import (
     ImagetrailError,
     InputError,
     MalformedResponse,
+    PartialAnswer,
     QueryRejected,
+    SourceError,
     SourceUnavailable,
 )
 from imagetrail.sources.promapi import PromClient, PromConfig, QueryResult, Series
@@ -43,6 +46,7 @@ PASSWORD = "pa55-w0rd-value"
 QUERY_PATH = "/api/v1/query"
 RANGE_PATH = "/api/v1/query_range"
 ONE = prom_vector([{"metric": {"job": "a"}, "value": [1700000000.5, "1"]}])
+ANNOTATION = 'PromQL info: metric might not be a counter, name does not end in _total: "x"'
 
 
 class Sleeps(list[float]):
@@ -217,6 +221,203 @@ def test_a_dropped_connection_is_retried(
     assert len(fake_server.requests) == 2
 
 
+# -- partial answers (Thanos, Mimir, VictoriaMetrics cluster) ---------------------------------
+
+# What a Thanos querier with partial_response says when one StoreAPI did not answer.
+THANOS_WARNING = (
+    "receive series from Addr: 10.0.3.12:10901 LabelSets: "
+    '{prometheus="monitoring/k8s", prometheus_replica="prometheus-k8s-1"} '
+    "MinTime: 1699913600000 MaxTime: 1700000000000: rpc error: code = Unavailable "
+    "desc = store 10.0.3.12:10901 unavailable"
+)
+FULL = [
+    {"metric": {"pod": "a"}, "values": [[1700000000, "1"]]},
+    {"metric": {"pod": "b"}, "values": [[1700000000, "1"]]},
+]
+HALF = FULL[:1]
+
+
+def vm_partial(result: list[dict[str, Any]]) -> Reply:
+    """A VictoriaMetrics cluster answer when a vmstorage node did not answer."""
+    return json_reply(
+        {"status": "success", "isPartial": True, "data": {"resultType": "matrix", "result": result}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("partial", "quoted"),
+    [
+        (prom_matrix(HALF, warnings=[THANOS_WARNING]), "store 10.0.3.12:10901 unavailable"),
+        (vm_partial(HALF), '"isPartial": true'),
+    ],
+    ids=["thanos-warnings", "victoriametrics-isPartial"],
+)
+def test_a_partial_answer_is_retried_then_fails(
+    fake_server: FakeServer,
+    make_client: Callable[..., PromClient],
+    sleeps: Sleeps,
+    partial: Reply,
+    quoted: str,
+) -> None:
+    fake_server.script(RANGE_PATH, partial)
+    with pytest.raises(PartialAnswer) as info:
+        make_client(retries=2, backoff=0.5).query_range("up", start=0, end=60, step=30)
+    assert len(fake_server.requests) == 3
+    # The same backoff as any transient failure.
+    assert len(sleeps) == 2
+    assert 0.25 <= sleeps[0] <= 0.5
+    assert 0.5 <= sleeps[1] <= 1.0
+    error = info.value
+    assert isinstance(error, SourceError)
+    assert error.exit_code == 3
+    message = str(error)
+    assert "\n" not in message
+    assert quoted in message
+    assert f"{fake_server.url}/api/v1/query_range" in message
+    assert "3 attempts" in message
+    assert error.hint is not None
+    assert "accept_partial" in error.hint
+    assert len(error.warnings) == 1
+    assert quoted in error.warnings[0]
+
+
+def test_a_partial_answer_then_a_whole_one_is_the_whole_one(
+    fake_server: FakeServer, make_client: Callable[..., PromClient], sleeps: Sleeps
+) -> None:
+    fake_server.script(
+        RANGE_PATH,
+        prom_matrix(HALF, warnings=[THANOS_WARNING]),
+        vm_partial(HALF),
+        prom_matrix(FULL),
+    )
+    result = make_client(retries=2).query_range("up", start=1700000000, end=1700000000, step=30)
+    assert [s.labels["pod"] for s in result.series] == ["a", "b"]
+    assert result.warnings == ()
+    assert len(fake_server.requests) == 3
+    assert len(sleeps) == 2
+
+
+def test_accept_partial_uses_the_answer_and_logs_the_warning_once(
+    fake_server: FakeServer,
+    make_client: Callable[..., PromClient],
+    sleeps: Sleeps,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="imagetrail.sources")
+    fake_server.script(RANGE_PATH, prom_matrix(HALF, warnings=[THANOS_WARNING]))
+    client = make_client(retries=1, accept_partial=True)
+    result = client.query_range("up", start=1700000000, end=1700000000, step=30)
+    assert len(fake_server.requests) == 2  # still retried first
+    assert [s.labels["pod"] for s in result.series] == ["a"]
+    assert result.warnings == (THANOS_WARNING,)
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.name == "imagetrail.sources"
+    assert warning.levelno == logging.WARNING
+    assert "store 10.0.3.12:10901 unavailable" in warning.getMessage()
+    assert "api/v1/query_range" in warning.getMessage()
+
+
+def test_accept_partial_is_passed_from_the_settings(tmp_path: Path) -> None:
+    from imagetrail.query import QueryContext
+    from imagetrail.settings import load
+
+    config = tmp_path / "imagetrail.yaml"
+    config.write_text("prometheus_url: http://prom:9090\n")
+    on = load(environ={"IMAGETRAIL_ACCEPT_PARTIAL": "true"}, config_path=config)
+    assert QueryContext(on).prom_config().accept_partial is True
+    off = load(environ={}, config_path=config)
+    assert QueryContext(off).prom_config().accept_partial is False
+
+
+@pytest.mark.parametrize(
+    "warnings",
+    [
+        [ANNOTATION],
+        ['PromQL warning: encountered a mix of histograms and floats for metric name "y"'],
+    ],
+)
+def test_promql_annotations_are_not_partiality(
+    fake_server: FakeServer, make_client: Callable[..., PromClient], warnings: list[str]
+) -> None:
+    fake_server.script(QUERY_PATH, prom_vector([], warnings=warnings))
+    result = make_client().query("up")
+    assert result.warnings == tuple(warnings)
+    assert len(fake_server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # an annotation does not hide a store warning next to it
+        prom_vector([], warnings=["PromQL info: metric might not be a counter", THANOS_WARNING]),
+        # the omitted ones may be storage warnings
+        prom_vector([], warnings=["PromQL info: x"] * 10 + ["3 more annotations omitted"]),
+        # isPartial next to an annotation
+        json_reply(
+            {
+                "status": "success",
+                "isPartial": True,
+                "warnings": ["PromQL info: x"],
+                "data": {"resultType": "vector", "result": []},
+            }
+        ),
+    ],
+)
+def test_partiality_is_not_hidden_by_annotations(
+    fake_server: FakeServer, make_client: Callable[..., PromClient], reply: Reply
+) -> None:
+    fake_server.script(QUERY_PATH, reply)
+    with pytest.raises(PartialAnswer):
+        make_client(retries=0).query("up")
+
+
+def test_is_partial_false_is_a_whole_answer(
+    fake_server: FakeServer, make_client: Callable[..., PromClient]
+) -> None:
+    fake_server.script(
+        QUERY_PATH,
+        json_reply(
+            {
+                "status": "success",
+                "isPartial": False,
+                "data": {"resultType": "vector", "result": []},
+            }
+        ),
+    )
+    assert make_client().query("up").series == ()
+    assert len(fake_server.requests) == 1
+
+
+def test_partial_metadata_answers_fail_too(
+    fake_server: FakeServer, make_client: Callable[..., PromClient]
+) -> None:
+    fake_server.script("/api/v1/series", prom_success([{"pod": "a"}], warnings=[THANOS_WARNING]))
+    fake_server.script("/api/v1/label/pod/values", prom_success(["a"], warnings=[THANOS_WARNING]))
+    client = make_client(retries=0)
+    with pytest.raises(PartialAnswer, match="api/v1/series"):
+        client.series(["up"], start=0, end=1)
+    with pytest.raises(PartialAnswer, match="api/v1/label/pod/values"):
+        client.label_values("pod")
+
+
+def test_partial_message_is_one_short_line_without_secrets(
+    fake_server: FakeServer, make_client: Callable[..., PromClient]
+) -> None:
+    long = f"store\n{TOKEN} unavailable: " + "x" * 2000
+    warnings = [long, "second", "third", "fourth", "fifth"]
+    fake_server.script(QUERY_PATH, prom_vector([], warnings=warnings))
+    with pytest.raises(PartialAnswer) as info:
+        make_client(bearer_token=TOKEN, retries=0).query("up")
+    message = str(info.value)
+    assert TOKEN not in message
+    assert TOKEN not in repr(info.value.warnings)
+    assert '"store *** unavailable: xxx' in message
+    assert "\n" not in message
+    assert len(message) < 1000
+    assert '"third" (and 2 more)' in message
+    assert "fourth" not in message
+
+
 # -- rejected queries -------------------------------------------------------------------------
 
 
@@ -340,7 +541,7 @@ def test_special_values_and_result_types(
     fake_server.script(RANGE_PATH, prom_matrix([{"metric": {}, "values": values}]))
     fake_server.script(
         QUERY_PATH,
-        prom_success({"resultType": "scalar", "result": [10, "NaN"]}, warnings=["partial"]),
+        prom_success({"resultType": "scalar", "result": [10, "NaN"]}, warnings=[ANNOTATION]),
         prom_success({"resultType": "string", "result": [10, "hello"]}),
         # A native histogram sample carries no float value; it is left out, not an error.
         prom_vector([{"metric": {"a": "b"}, "histogram": [1, {"count": "3"}]}]),
@@ -354,7 +555,7 @@ def test_special_values_and_result_types(
     assert got[3][1] == 1e-300
     scalar = client.query("scalar(x)")
     assert scalar.result_type == "scalar"
-    assert scalar.warnings == ("partial",)
+    assert scalar.warnings == (ANNOTATION,)  # carried, not partiality
     assert scalar.series[0].labels == {}
     assert math.isnan(scalar.series[0].values[0][1])
     text = client.query('"hello"')
@@ -552,6 +753,11 @@ def test_any_json_answer_is_a_result_or_a_malformed_response(payload: Any) -> No
         try:
             result = client.query("up")
         except (MalformedResponse, QueryRejected):
+            return
+        except PartialAnswer:
+            # Only an answer that carries a warning or VictoriaMetrics' isPartial is partial.
+            assert isinstance(payload, dict)
+            assert payload.get("warnings") or payload.get("isPartial") in (True, "true")
             return
     assert result.result_type in ("vector", "matrix", "scalar", "string")
     assert all(isinstance(v, float) for s in result.series for pair in s.values for v in pair)

@@ -9,7 +9,9 @@
     ├── SourceError                 a metrics source failed             (exit 3, HTTP 502)
     │   ├── SourceUnavailable       cannot connect, timed out, 5xx after retries
     │   ├── QueryRejected           the server refused the query (4xx, errorType/error)
-    │   └── MalformedResponse       the server answered something that is not the API
+    │   ├── MalformedResponse       the server answered something that is not the API
+    │   └── PartialAnswer           the server answered success but marked the answer partial
+    │                               (warnings, isPartial) after retries
     ├── LedgerError                 the ledger cannot be opened/read/written (exit 4, HTTP 500)
     │   └── NotALedger              the file or database is not an imagetrail ledger
     └── DeliveryError               a mail server, webhook or Grafana did not take what we sent
@@ -74,6 +76,17 @@ class MalformedResponse(SourceError):
     """The server's answer is not the Prometheus HTTP API."""
 
 
+class PartialAnswer(SourceError):
+    """The server answered ``success`` but said part of the data is missing (a Thanos store,
+    a VictoriaMetrics storage node...), still after retries; ``warnings`` are its words."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, warnings: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.warnings = warnings
+
+
 class LedgerError(ImagetrailError):
     exit_code = 4
     http_status = 500
@@ -91,6 +104,7 @@ __all__ = [
     "LedgerError",
     "MalformedResponse",
     "NotALedger",
+    "PartialAnswer",
     "QueryRejected",
     "SourceError",
     "SourceUnavailable",

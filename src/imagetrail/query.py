@@ -158,6 +158,7 @@ class QueryContext:
             ca_file=self.settings["ca_file"],
             timeout=self.settings["timeout"],
             retries=self.settings["retries"],
+            accept_partial=self.settings["accept_partial"],
         )
 
     @contextmanager

@@ -29,6 +29,7 @@ from imagetrail.errors import (
     ConfigError,
     InputError,
     MalformedResponse,
+    PartialAnswer,
     QueryRejected,
     SourceUnavailable,
 )
@@ -48,6 +49,19 @@ _REJECT_HINTS = {
     404: "check the path prefix in --prometheus (e.g. /prometheus, /select/0/prometheus)",
 }
 _SENSITIVE_HEADER_WORDS = ("auth", "token", "key", "secret", "password", "cookie")
+# PromQL annotations (Prometheus >= 2.48 sends them in `warnings`, Thanos and Mimir pass them
+# on) judge the query, not the data: they do not make an answer partial. Every other warning
+# does: the words for a store or replica that did not answer are not a closed list, so only
+# what is known to be harmless is let through ("N more annotations omitted" is not: the
+# omitted ones may be storage warnings).
+_ANNOTATION_PREFIXES = ("PromQL info:", "PromQL warning:")
+_IS_PARTIAL = '"isPartial": true'  # VictoriaMetrics cluster's mark, quoted as it is
+_PARTIAL_SHOWN = 3  # warnings quoted in a PartialAnswer message
+_PARTIAL_CHARS = 300  # of each
+_HINT_PARTIAL = (
+    "a store, shard or storage node behind the source did not answer; the chunk is left "
+    "unsynced and the next sync reads it again (accept_partial: true stores such answers)"
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,9 @@ class PromConfig:
     retries: int = 3
     backoff: float = 0.5
     max_points: int = 11000
+    # Use an answer still marked partial after the retries (logged at WARNING) instead of
+    # raising PartialAnswer.
+    accept_partial: bool = False
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -102,7 +119,7 @@ class PromConfig:
         return (
             f"PromConfig(url={self.url!r}, auth={auth!r}, tenant={self.tenant!r}, "
             f"headers={sorted(self.headers)!r}, timeout={self.timeout!r}, "
-            f"retries={self.retries!r})"
+            f"retries={self.retries!r}, accept_partial={self.accept_partial!r})"
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -132,7 +149,9 @@ class QueryResult:
 
     ``result_type`` is ``vector``, ``matrix``, ``scalar`` or ``string``; a scalar becomes one
     series without labels, a string result is in ``string`` (``series`` is then empty).
-    Native histogram samples are not float samples and are left out.
+    Native histogram samples are not float samples and are left out. ``warnings`` holds the
+    server's warnings: PromQL annotations, or partiality signs of an answer used only because
+    ``accept_partial`` is set (otherwise a partial answer raises :class:`PartialAnswer`).
     """
 
     result_type: str
@@ -400,13 +419,19 @@ class PromClient:
         params: Mapping[str, Any] | None = None,
         allow_404: bool = False,
     ) -> tuple[Any, tuple[str, ...]] | None:
-        """Send with retries; every httpx/JSON failure is translated here or in _attempt."""
+        """Send with retries; every httpx/JSON failure is translated here or in _attempt.
+
+        An answer the server marks partial is retried like a transient failure; still partial
+        after the last attempt it raises :class:`PartialAnswer`, or is used (and logged once
+        at WARNING) when ``accept_partial`` is set.
+        """
         attempts = self.config.retries + 1
         for attempt in range(attempts):
+            last = attempt + 1 == attempts
             try:
                 status, headers, body = self._attempt(method, path, data, params)
             except _Retry as retry:
-                if attempt + 1 == attempts:
+                if last:
                     raise SourceUnavailable(
                         self._scrub(
                             f"{self._where(path)}: {retry.what} (gave up after {attempts} "
@@ -414,15 +439,43 @@ class PromClient:
                         ),
                         hint=_HINT_NETWORK,
                     ) from retry.__cause__
-                delay = retry.delay
-                if delay is None:
-                    base = self.config.backoff * 2**attempt
-                    delay = base / 2 + random.uniform(0, base / 2)
-                logger.debug("retrying %s in %.2fs: %s", path, delay, self._scrub(retry.what))
-                self._sleep(delay)
+                self._back_off(path, attempt, retry.what, retry.delay)
                 continue
-            return self._decode(path, status, headers, body, query, allow_404)
+            answer = self._decode(path, status, headers, body, query, allow_404)
+            if answer is None:
+                return None
+            data, warnings, partial = answer
+            if not partial:
+                return data, warnings
+            # Scrubbed before shortening, so no cut leaves half a secret behind.
+            partial = tuple(self._scrub(w) for w in partial)
+            quoted = _quote_partial(partial)
+            if not last:
+                self._back_off(path, attempt, f"partial answer: {quoted}", None)
+                continue
+            tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+            if self.config.accept_partial:
+                logger.warning(
+                    "%s: using a partial answer (accept_partial) after %s: %s",
+                    self._where(path),
+                    tries,
+                    quoted,
+                )
+                return data, warnings
+            raise PartialAnswer(
+                f"{self._where(path)}: the answer stayed partial after {tries}: {quoted}",
+                hint=_HINT_PARTIAL,
+                warnings=partial,
+            )
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _back_off(self, path: str, attempt: int, what: str, delay: float | None) -> None:
+        """Wait before the next attempt: the server's Retry-After, else exponential + jitter."""
+        if delay is None:
+            base = self.config.backoff * 2**attempt
+            delay = base / 2 + random.uniform(0, base / 2)
+        logger.debug("retrying %s in %.2fs: %s", path, delay, self._scrub(what))
+        self._sleep(delay)
 
     def _attempt(
         self,
@@ -496,7 +549,8 @@ class PromClient:
         body: bytes,
         query: str,
         allow_404: bool,
-    ) -> tuple[Any, tuple[str, ...]] | None:
+    ) -> tuple[Any, tuple[str, ...], tuple[str, ...]] | None:
+        """``(data, warnings, partiality signs)`` of a success answer; raises for the rest."""
         if status == 404 and allow_404:
             return None
         if 300 <= status < 400:
@@ -535,8 +589,10 @@ class PromClient:
         if "data" not in payload:
             raise self._malformed("the JSON answer has no 'data'", path)
         raw_warnings = payload.get("warnings") or []
-        warnings = tuple(str(w) for w in raw_warnings) if isinstance(raw_warnings, list) else ()
-        return payload["data"], warnings
+        if not isinstance(raw_warnings, list):
+            raw_warnings = [raw_warnings]
+        warnings = tuple(str(w) for w in raw_warnings)
+        return payload["data"], warnings, _partial_signs(payload, warnings)
 
     def _labels(self, item: Any) -> dict[str, str]:
         if not isinstance(item, dict) or not all(
@@ -661,6 +717,30 @@ def _api_error(payload: Any) -> tuple[str | None, str | None]:
         error_type if isinstance(error_type, str) else None,
         error if isinstance(error, str) else None,
     )
+
+
+def _partial_signs(payload: Mapping[str, Any], warnings: tuple[str, ...]) -> tuple[str, ...]:
+    """What says a success answer misses data: any warning but a PromQL annotation (how Thanos
+    reports a store that did not answer), or VictoriaMetrics cluster's ``"isPartial": true``
+    (a vmstorage node did not answer)."""
+    signs = [w for w in warnings if not w.startswith(_ANNOTATION_PREFIXES)]
+    if payload.get("isPartial") in (True, "true") and not signs:
+        signs.append(_IS_PARTIAL)
+    return tuple(signs)
+
+
+def _quote_partial(signs: tuple[str, ...]) -> str:
+    """The server's own words, quoted and shortened, for one message line."""
+
+    def one(text: str) -> str:
+        if text == _IS_PARTIAL:
+            return text
+        text = " ".join(text.split())  # one line, whatever the server sent
+        return f'"{text[:_PARTIAL_CHARS]}{"…" if len(text) > _PARTIAL_CHARS else ""}"'
+
+    shown = "; ".join(one(w) for w in signs[:_PARTIAL_SHOWN])
+    more = len(signs) - _PARTIAL_SHOWN
+    return shown + (f" (and {more} more)" if more > 0 else "")
 
 
 def _error_suffix(body: bytes) -> str:
