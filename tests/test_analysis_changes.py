@@ -39,6 +39,13 @@ def span(
     )
 
 
+def alive(until: float = DAY) -> Span:
+    """Another workload of the same cluster that runs throughout: the cluster still reports."""
+    return span(
+        "kp", "registry.k8s.io/kube-proxy:v1.31.0", 0, until, kind="DaemonSet", workload="kp"
+    )
+
+
 def changes(spans: list[Span], *, until: float = DAY, **kwargs: float) -> list[Change]:
     return detect_changes(spans, since=t(0), until=t(until), **kwargs)
 
@@ -185,10 +192,9 @@ def test_cronjob_version_change_between_runs() -> None:
 def test_jobs_are_never_added_or_removed() -> None:
     assert changes([span("j", "ghcr.io/acme/migrate:5", 100, 110, kind="Job")]) == []
     assert changes([span("j", "ghcr.io/acme/report:5", 100, 110, kind="CronJob")]) == []
-    assert [c.kind for c in changes([span("j", "ghcr.io/acme/x:5", 100, 110)])] == [
-        ChangeKind.ADDED,
-        ChangeKind.REMOVED,
-    ]
+    # A Deployment is added and removed while its cluster keeps reporting (kube-proxy runs on).
+    found = changes([span("j", "ghcr.io/acme/x:5", 100, 110), alive()])
+    assert [c.kind for c in found] == [ChangeKind.ADDED, ChangeKind.REMOVED]
 
 
 def test_workload_added_mid_window() -> None:
@@ -210,24 +216,27 @@ def test_added_needs_more_than_the_tolerance() -> None:
 
 
 def test_workload_removed_mid_window() -> None:
-    spans = [span("a", f"{NGINX}:1.25.3", 0, 600), span("b", f"{NGINX}:1.25.4", 300, 610)]
+    spans = [span("a", f"{NGINX}:1.25.3", 0, 600), span("b", f"{NGINX}:1.25.4", 300, 610), alive()]
     assert brief(changes(spans)) == [
         ("upgrade", f"{NGINX}:1.25.3", f"{NGINX}:1.25.4", 300, 600),
         ("removed", f"{NGINX}:1.25.4", None, 610, 610),
     ]
 
 
-def test_old_version_outliving_the_removal_point_leaves_finished_open() -> None:
-    # The removal is the next change; the last 1.25.3 container ends with it, not before it.
-    spans = [span("a", f"{NGINX}:1.25.3", 0, 700), span("b", f"{NGINX}:1.25.4", 300, 610)]
-    assert brief(changes(spans)) == [
+def test_old_version_outliving_the_removal_point_is_superseded_by_it() -> None:
+    # The removal is the next change; the last 1.25.3 container ends with it, not before it:
+    # the upgrade never finished, and it was over when the workload went.
+    spans = [span("a", f"{NGINX}:1.25.3", 0, 700), span("b", f"{NGINX}:1.25.4", 300, 610), alive()]
+    found = changes(spans)
+    assert brief(found) == [
         ("upgrade", f"{NGINX}:1.25.3", f"{NGINX}:1.25.4", 300, None),
         ("removed", f"{NGINX}:1.25.4", None, 700, 700),
     ]
+    assert (found[0].state, found[0].ended) == ("superseded", t(700))
 
 
 def test_removed_needs_removed_after() -> None:
-    spans = [span("a", f"{NGINX}:1.25.3", 0, DAY - 59)]
+    spans = [span("a", f"{NGINX}:1.25.3", 0, DAY - 59), alive()]
     assert changes(spans) == []
     assert brief(changes(spans, removed_after=30 * 60)) == [
         ("removed", f"{NGINX}:1.25.3", None, DAY - 59, DAY - 59)

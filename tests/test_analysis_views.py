@@ -307,7 +307,12 @@ def test_twelve_years_of_nginx_mainline_are_upgrades() -> None:
     spans = [
         span(f"p{i}", f"{NGINX}:{v}", 1000 * i, 1000 * i + 1001) for i, v in enumerate(versions)
     ]
-    found = detect_changes(spans, since=t(0), until=t(1000 * len(versions) + 5000))
+    end = t(1000 * len(versions) + 5000)
+    # Another workload keeps the cluster reporting, so the last one's end is a removal.
+    spans.append(
+        Span("prod", "kube-system", "DaemonSet", "kp", "kp", "kp", "kp:1", None, t(0), end)
+    )
+    found = detect_changes(spans, since=t(0), until=end)
     numeric = [tuple(int(p) for p in v.split(".")) for v in versions]
     assert numeric == sorted(set(numeric))
     assert len(numeric) >= 12

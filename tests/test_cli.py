@@ -52,6 +52,9 @@ CHANGES_COLUMNS = [
     "finished",
     "from_digest",
     "to_digest",
+    "state",
+    "cut_short",
+    "ended",
 ]
 HISTORY_COLUMNS = ["container", "image", "digest", "first_seen", "last_seen", "containers_max"]
 AUDIT_COLUMNS = [
@@ -274,6 +277,40 @@ def test_changes_match_the_ground_truth(demo: Demo) -> None:
             assert found[key]["finished"] is None, key
         else:
             assert abs(unix(found[key]["finished"]) - truth.finished) <= 30, key
+        assert found[key]["cut_short"] == truth.cut_short, key
+        if truth.ended is not None:
+            assert abs(unix(found[key]["ended"]) - truth.ended) <= 30, key
+
+
+def test_no_change_stays_open_once_the_next_one_started(demo: Demo) -> None:
+    rows = demo.run("changes", "--since", "14d", "-f", "json").json()
+    assert isinstance(rows, list)
+    by_container: dict[tuple[object, ...], list[dict[str, object]]] = {}
+    for r in rows:
+        key = tuple(
+            r[f] for f in ("cluster", "namespace", "workload_kind", "workload", "container")
+        )
+        by_container.setdefault(key, []).append(r)
+    followed = 0
+    for changes in by_container.values():
+        for before, after in itertools.pairwise(changes):
+            followed += 1
+            assert before["state"] != "in-progress", (before, after)
+            if before["finished"] is None:
+                assert before["state"] in ("aborted", "superseded")
+                assert before["ended"] == after["started"]
+    assert followed > 10
+
+
+def test_the_cut_short_cart_upgrade_reads_aborted(demo: Demo) -> None:
+    rows = demo.run("changes", "--since", "14d", "-w", "prod-eu/shop/Deployment/cart", "-f", "json")
+    upgrade, rollback = [r for r in rows.json() if r["container"] == "cart"][-2:]
+    assert (upgrade["kind"], upgrade["to_image"]) == ("upgrade", "ghcr.io/acme/cart:2.5.0")
+    assert (upgrade["state"], upgrade["finished"]) == ("aborted", None)
+    assert upgrade["ended"] == rollback["started"]
+    assert rollback["kind"] == "rollback" and rollback["state"] == "finished"
+    table = demo.run("changes", "--since", "14d", "-w", "prod-eu/shop/Deployment/cart")
+    assert "aborted" in table.out and "in progress" not in table.out
 
 
 def test_the_cart_rollback_is_a_rollback(demo: Demo) -> None:

@@ -29,7 +29,8 @@ from imagetrail.output import (
     render_rows,
 )
 from imagetrail.query import Query, QueryContext, Window
-from imagetrail.timeutil import parse_time
+from imagetrail.model import Change
+from imagetrail.timeutil import format_time, parse_time
 
 console = Console()
 err_console = Console(stderr=True)
@@ -308,7 +309,7 @@ def changes(
     )
     rows = qc.changes(q, kinds=kind)
     render_rows(
-        [record(r) for r in rows],
+        [record(r) if fmt != "table" else record(r) | {"finished": _settled(r)} for r in rows],
         _fmt(fmt),
         columns=CHANGE_COLUMNS
         if fmt != "table"
@@ -324,6 +325,19 @@ def changes(
         ],
         title="changes",
     )
+
+
+def _settled(change: Change) -> str:
+    """The table's "finished" cell: the time, or how the rollout stands."""
+    if change.finished is not None:
+        return _table_time(change.finished)
+    if change.ended is not None:
+        return f"{change.state} {_table_time(change.ended)}"
+    return change.state.replace("-", " ")
+
+
+def _table_time(t: float) -> str:
+    return format_time(t).replace("T", " ").removesuffix("Z")
 
 
 @app.command()

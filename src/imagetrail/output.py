@@ -46,6 +46,7 @@ CHANGE_COLUMNS = (
     "from_digest",
     "to_digest",
     "state",
+    "cut_short",
     "ended",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -10,9 +10,9 @@ import heapq
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from functools import lru_cache
 
+from imagetrail.analysis.silence import Silence
 from imagetrail.errors import InputError
 from imagetrail.imageref import classify as classify_image
 from imagetrail.imageref import compare_tags
@@ -29,12 +29,9 @@ def still_running(spans: Iterable[Span], data_end: float, tolerance: float) -> l
 
     A running container's latest sample lies up to a scrape interval before the end of
     what was read; without this, "now" and the last heatmap column would miss it.
+    (:meth:`imagetrail.analysis.silence.Silence.still_running` also knows silent clusters.)
     """
-    edge = data_end - tolerance
-    return [
-        replace(s, last_seen=data_end) if tolerance and edge <= s.last_seen < data_end else s
-        for s in spans
-    ]
+    return Silence(data_end=data_end).still_running(spans, tolerance)
 
 
 def container_key(span: Span) -> ContainerKey:

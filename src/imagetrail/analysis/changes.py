@@ -6,9 +6,10 @@ from the same definitions independently, so any change here must be made in both
 
 from __future__ import annotations
 
+import itertools
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from imagetrail.analysis._common import (
     ContainerKey,
@@ -18,9 +19,10 @@ from imagetrail.analysis._common import (
     split_image,
     tag_cmp,
 )
+from imagetrail.analysis.silence import data_ends
 from imagetrail.analysis.timeline import Segment, segments
 from imagetrail.errors import InputError
-from imagetrail.model import Change, ChangeKind, Span
+from imagetrail.model import Change, ChangeKind, CutShort, Span
 
 # Jobs start and finish by design: a run appearing or the last run ending is neither the
 # workload being added nor removed (and bare Jobs, one workload per run, would flood the log).
@@ -94,7 +96,9 @@ def _key_changes(
     until: float,
     tolerance: float,
     removed_after: float,
+    horizon: float,
 ) -> list[Change]:
+    """``horizon``: where the key's cluster's data ends (``until`` unless it went silent)."""
     segs: list[Segment] = segments(spans, presorted=True)
     index = _VersionIndex(spans)
     cluster, namespace, kind, workload, container = key
@@ -106,6 +110,7 @@ def _key_changes(
         kind_: ChangeKind,
         started: float,
         fin: float | None,
+        cut: tuple[CutShort, float] | None = None,
     ) -> Change:
         return Change(
             cluster=cluster,
@@ -120,6 +125,8 @@ def _key_changes(
             kind=kind_,
             started=started,
             finished=fin,
+            cut_short=cut[0] if cut else None,
+            ended=cut[1] if cut else None,
         )
 
     first = segs[0]
@@ -127,7 +134,8 @@ def _key_changes(
         out.append(change(None, first.version, ChangeKind.ADDED, first.start, first.start))
 
     last_end = max(span.last_seen for span in spans)
-    removed = last_end < until - removed_after and kind not in _JOB_KINDS
+    # Judged against the cluster's own end of data: a silent cluster's workloads are not gone.
+    removed = last_end < horizon - removed_after and kind not in _JOB_KINDS
     # The old version must be gone before the next change, and removal is a change too.
     after_last = last_end if removed else math.inf
     seen: set[Version] = {first.version}
@@ -135,15 +143,21 @@ def _key_changes(
         old, new = segs[k - 1].version, segs[k].version
         started = segs[k].start
         last_old = index.last_end_running_at(old, started)
-        finished: float | None
+        finished: float | None = None
+        cut: tuple[CutShort, float] | None = None
         if last_old is None:
             finished = started  # recreate: nothing of the old version was running any more
         else:
             next_start = segs[k + 1].start if k + 1 < len(segs) else after_last
-            ok = last_old < next_start and last_old < until - tolerance
-            finished = last_old if ok else None
+            if last_old >= next_start:
+                # The next change came while the old version still ran: this rollout never
+                # finished and never will; it was given up when the next one started.
+                back = k + 1 < len(segs) and segs[k + 1].version == old
+                cut = (CutShort.ABORTED if back else CutShort.SUPERSEDED, next_start)
+            elif last_old < horizon - tolerance:
+                finished = last_old
         kind_ = classify(old, new, was_current_before=new in seen)
-        out.append(change(old, new, kind_, started, finished))
+        out.append(change(old, new, kind_, started, finished, cut))
         seen.add(new)
 
     if removed:
@@ -158,23 +172,49 @@ def detect_changes(
     until: float,
     tolerance: float = 60.0,
     removed_after: float = 3600.0,
+    silent_after: float = 300.0,
+    forget_after: float = 7 * 86400.0,
+    ends: Mapping[str, float] | None = None,
 ) -> list[Change]:
     """Every version change of every workload container that started in ``[since, until]``.
 
     ``tolerance`` (seconds) keeps containers already running when the history starts from
-    looking "added", and rollouts still in progress near ``until`` from looking finished.
-    A workload counts as removed once all its containers have been gone for
-    ``removed_after`` seconds before ``until``; Jobs and CronJobs are never added or removed.
+    looking "added", and rollouts still in progress near their cluster's end of data from
+    looking finished. A workload counts as removed once all its containers have been gone
+    for ``removed_after`` seconds before its *cluster's* end of data (``ends``, default: the
+    newest sample of each cluster among ``spans``), so a cluster whose data stops is silent,
+    not emptied. A cluster silent for ``forget_after`` before ``until`` gives one
+    ``cluster-gone`` change instead. Jobs and CronJobs are never added or removed. A rollout
+    overtaken by the next change of its container before it finished is cut short
+    (``aborted`` back to where it came from, else ``superseded``).
     Ordered by ``started``, then workload container.
     """
     check_window(since, until, what="change window")
-    if tolerance < 0 or removed_after < 0:
-        raise InputError("tolerance and removed_after must not be negative")
+    if min(tolerance, removed_after, silent_after, forget_after) < 0:
+        raise InputError("tolerance, removed_after and the silence limits must not be negative")
+    groups = group_by_container(spans)
+    cluster_end = (
+        dict(ends)
+        if ends is not None
+        else data_ends(itertools.chain.from_iterable(groups.values()))
+    )
     result: list[tuple[float, ContainerKey, int, Change]] = []
-    for key, group in group_by_container(spans).items():
+    for key, group in groups.items():
+        end = cluster_end.get(key[0], until)
         found = _key_changes(
-            key, group, since=since, until=until, tolerance=tolerance, removed_after=removed_after
+            key,
+            group,
+            since=since,
+            until=until,
+            tolerance=tolerance,
+            removed_after=removed_after,
+            horizon=min(until, end) if end < until - silent_after else until,
         )
         result.extend((c.started, key, i, c) for i, c in enumerate(found))
+    for cluster, end in sorted(cluster_end.items()):
+        if end < until - forget_after and since <= end <= until:
+            gone = Change(cluster, "", "", "", "", None, None, None, None,
+                          ChangeKind.CLUSTER_GONE, end, end)  # fmt: skip
+            result.append((end, (cluster, "", "", "", ""), 0, gone))
     result.sort(key=lambda item: item[:3])
     return [item[3] for item in result]

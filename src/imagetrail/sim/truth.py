@@ -9,6 +9,9 @@ with versions = (normalised image display, digest):
 * ``finished`` is when the last A container that was running at ``started`` ended, if that
   is before the next change and before the end of the simulation, else ``None``; with no A
   container running at ``started`` (recreate-style), ``finished = started``.
+* A change whose A containers (those running at ``started``) still ran when the next change
+  of the container started is *cut short*: ``aborted`` when that next change goes back to A,
+  else ``superseded`` (a third version, or removal); ``ended`` is that next start.
 * kind: ``tag-repush`` (same registry/repo:tag, new digest), else ``rollback`` (B was current
   before and is not newer than A), else ``upgrade``/``downgrade`` by tag order within one
   repository, else ``other``; ``added``/``removed`` when the workload container appears after
@@ -129,6 +132,7 @@ def _changes_of(
     out = []
     for i, (a, b, started, ckind) in enumerate(raw):
         next_start = raw[i + 1][2] if i + 1 < len(raw) else None
+        cut: str | None = None
         finished: float | None
         if a is None or b is None:
             finished = started
@@ -140,6 +144,13 @@ def _changes_of(
                 and r.start <= started
                 and (r.end is None or r.end > started)
             ]
+            if next_start is not None and any(
+                r.end is None or r.end >= next_start for r in running
+            ):
+                after = raw[i + 1][1]
+                cut = (
+                    "aborted" if after is not None and after.version == a.version else "superseded"
+                )
             if not running:
                 finished = started
             elif any(r.end is None for r in running):
@@ -162,6 +173,8 @@ def _changes_of(
                 kind=ckind.value,
                 started=started,
                 finished=finished,
+                cut_short=cut,
+                ended=next_start if cut else None,
             )
         )
     return out

@@ -102,6 +102,8 @@ class ExpectedChange:
     kind: str  # an imagetrail.model.ChangeKind value
     started: float
     finished: float | None
+    cut_short: str | None = None  # "aborted"/"superseded": the next change came first
+    ended: float | None = None  # with cut_short: the next change's start
 
 
 @dataclass(frozen=True, slots=True)
