@@ -165,7 +165,7 @@ def test_windows_exclude_the_rollout_and_the_neighbours() -> None:
     c = change(started=T0, finished=T0 + 600)
 
     def w(prev: float | None = None, nxt: float | None = None, end: float = T0 + 9 * H) -> Windows:
-        return windows(c, before=H, after=H, previous_finished=prev, next_started=nxt, data_end=end)
+        return windows(c, before=H, after=H, previous_settled=prev, next_started=nxt, data_end=end)
 
     assert w() == Windows((T0 - H, T0), (T0 + 600, T0 + 600 + H))
     assert w(prev=T0 - 900, nxt=T0 + 1200) == Windows((T0 - 900, T0), (T0 + 600, T0 + 1200))

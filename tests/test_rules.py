@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from imagetrail import rules, settings
 from imagetrail.errors import InputError
-from imagetrail.rules.alerts import LEDGER_LAG_MAX, SYNC_FOR
+from imagetrail.rules.alerts import CLUSTER_SILENT_FOR, LEDGER_LAG_MAX, SYNC_FOR
 from imagetrail.settings import Settings
 from imagetrail.timeutil import parse_duration
 from servers import MissingBinary, find_binary
@@ -42,6 +42,7 @@ CHANGED = {
     "alert_recent_window": "2h",
     "alert_churn_changes": "2",
     "churn_window": "12h",
+    "cluster_silent_after": "10m",
 }
 # Which alerts each threshold setting drives (their expression, `for` or annotations).
 DRIVES = {
@@ -51,6 +52,7 @@ DRIVES = {
     "alert_recent_window": {"ImagetrailTagRepushed", "ImagetrailRollback"},
     "alert_churn_changes": {"ImagetrailVersionChurn"},
     "churn_window": {"ImagetrailVersionChurn"},
+    "cluster_silent_after": {"ImagetrailClusterSilent"},
 }
 PROM_DURATION = re.compile(r"(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?")
 # Label values a pod spec can carry that try to break YAML, PromQL or the Go templates.
@@ -193,8 +195,14 @@ def rollout_stuck(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -
     c.add("imagetrail_workload_versions", done, f"1+0x{n + 10}")
     # Two versions, then one for a scrape, then two again: `for` starts over.
     c.add("imagetrail_workload_versions", flapping, f"2+0x{n - 2} 1 2+0x{n + 10}")
+    # With the exporter's imagetrail_rollout_in_progress: fires only while it is 1. A rollout
+    # aborted or superseded (or finished beside a canary) is over, whatever still runs.
+    rolling, over = {**other(w, workload="-rolling"), **t}, {**other(w, workload="-over"), **t}
+    for labels, in_progress in ((rolling, 1), (over, 0)):
+        c.add("imagetrail_workload_versions", labels, f"2+0x{n + 10}")
+        c.add("imagetrail_rollout_in_progress", labels, f"{in_progress}+0x{n + 10}")
     c.expect(n - 1)  # pending, not yet firing
-    c.expect(n + 1, Fire(stuck, 2))
+    c.expect(n + 1, Fire(stuck, 2), Fire(rolling, 2))
 
 
 def version_drift(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -> None:
@@ -339,6 +347,63 @@ def ledger_lagging(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) 
     c.expect(n + 1, Fire(behind, limit + 1 + (n + 1) * 60))
 
 
+def cluster_silent(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -> None:
+    """Each target's series over minutes 0..length; at minute m, time() is 60 m."""
+    limit = minutes(s["cluster_silent_after"])
+    wait = minutes(CLUSTER_SILENT_FOR)
+    assert 3 <= limit < 60
+    assert wait >= 3
+    length = 150
+    hours2 = 2 * 3600
+
+    def add(name: str, labels: Mapping[str, str], value: Callable[[int], int]) -> None:
+        c.add(name, labels, " ".join(str(value(m)) for m in range(length + 1)))
+
+    def cluster(target: Mapping[str, str], suffix: str) -> dict[str, str]:
+        return {"cluster": w["cluster"] + suffix, **target}
+
+    # One ledger keeps up (its data ends a minute before now); cluster "-gone" stopped at
+    # minute 10 and falls behind, "-up" keeps going, "-limit" is always exactly the
+    # threshold behind the ledger's end, "-gap" pauses for the threshold's length then
+    # catches up.
+    keeping = t
+    add("imagetrail_ledger_data_end_timestamp_seconds", keeping, lambda m: 60 * m - 60)
+    gone = cluster(keeping, "")
+    add("imagetrail_cluster_last_data_timestamp_seconds", gone, lambda m: min(60 * m, 600) - 90)
+    up = cluster(keeping, "-up")
+    add("imagetrail_cluster_last_data_timestamp_seconds", up, lambda m: 60 * m - 90)
+    at_limit = cluster(keeping, "-limit")
+    add(
+        "imagetrail_cluster_last_data_timestamp_seconds",
+        at_limit,
+        lambda m: 60 * m - 60 - 60 * limit,
+    )
+    paused = cluster(keeping, "-gap")
+    add(
+        "imagetrail_cluster_last_data_timestamp_seconds",
+        paused,
+        lambda m: 60 * m - 90 if not 20 <= m < 20 + limit + 1 else 60 * 20 - 90,
+    )
+    # Another instance whose whole ledger ends two hours before now: every cluster is silent.
+    behind = other(t, instance="-behind")
+    add("imagetrail_ledger_data_end_timestamp_seconds", behind, lambda m: 60 * m - hours2)
+    stale_a, stale_b = cluster(behind, ""), cluster(behind, "-b")
+    add("imagetrail_cluster_last_data_timestamp_seconds", stale_a, lambda m: 60 * m - hours2)
+    add("imagetrail_cluster_last_data_timestamp_seconds", stale_b, lambda m: 60 * m - hours2 - 60)
+
+    behind_fires = (Fire(stale_a, hours2), Fire(stale_b, hours2 + 60))
+    c.expect(wait - 1)  # the lagging ledger's clusters are pending, not yet firing
+    # "-gone": more than the limit behind the ledger's end (60 m - 570 s) from minute
+    # 10 + limit on.
+    first = 10 + limit
+    c.expect(first + wait - 1, *behind_fires)  # pending
+    c.expect(first + wait, Fire(gone, 60 * (first + wait) - 510), *behind_fires)
+    # Two hours after it stopped; "-gap" (back by minute 20 + limit + 1) never fired.
+    c.expect(130, Fire(gone, 60 * 130 - 510), *behind_fires)
+    for m in range(20, 20 + limit + wait + 2):
+        c.expect(m, *((Fire(gone, 60 * m - 510),) if m >= first + wait else ()), *behind_fires)
+
+
 CASES: dict[str, Callable[[Cases, Settings, dict[str, str], dict[str, str]], None]] = {
     "ImagetrailRolloutStuck": rollout_stuck,
     "ImagetrailVersionDrift": version_drift,
@@ -349,6 +414,7 @@ CASES: dict[str, Callable[[Cases, Settings, dict[str, str], dict[str, str]], Non
     "ImagetrailVersionChurn": version_churn,
     "ImagetrailSyncFailing": sync_failing,
     "ImagetrailLedgerLagging": ledger_lagging,
+    "ImagetrailClusterSilent": cluster_silent,
 }
 DEFAULT_W = {
     "cluster": "prod-eu",

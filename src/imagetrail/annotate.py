@@ -65,11 +65,15 @@ def _tag(text: str) -> str:
 
 
 def summary(change: Change) -> str:
-    """One plain line: ``upgrade shop/web (app): nginx:1.25 → nginx:1.26``."""
-    return (
+    """One plain line: ``upgrade shop/web (app): nginx:1.25 → nginx:1.26``, with
+    ``(rollout aborted)`` / ``(rollout superseded)`` for a rollout given up."""
+    line = (
         f"{change.kind.value} {change.namespace}/{change.workload} ({change.container}) "
         f"in {change.cluster}: {change.from_image or '—'} → {change.to_image or '—'}"
     )
+    if change.cut_short is not None:
+        line += f" (rollout {change.cut_short.value})"
+    return line
 
 
 def annotation_for(
@@ -101,8 +105,12 @@ def annotation_for(
         ],
         "text": text,
     }
-    if change.finished is not None:
-        body["timeEnd"] = round(change.finished * 1000)
+    if change.cut_short is not None:
+        # Before the change id, which stays the last tag.
+        body["tags"].insert(-1, change.cut_short.value)
+    settled = change.settled  # a region up to when the rollout finished or was given up
+    if settled is not None:
+        body["timeEnd"] = round(settled * 1000)
     if dashboard_uid:
         body["dashboardUID"] = dashboard_uid
     return body

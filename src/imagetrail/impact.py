@@ -216,7 +216,8 @@ class ImpactRunner:
                 change,
                 before=self.before,
                 after=self.after,
-                previous_finished=(prev[-1].finished or prev[-1].started) if prev else None,
+                # A rollout cut short ran until this change: nothing before it is clean.
+                previous_settled=(prev[-1].settled or prev[-1].started) if prev else None,
                 next_started=nxt[0].started if nxt else None,
                 data_end=data_end,
             )
@@ -350,10 +351,11 @@ def impacts_for(
 ) -> list[Impact]:
     """The verdict on each change (same order).
 
-    Final verdicts (the after-window ended before the end of the data) are recorded in the
-    ledger and read back from there, so they outlive Prometheus' retention of the metrics;
-    the others are computed from Prometheus (:class:`ConfigError` when none is configured).
-    ``progress(done, total)`` counts the Prometheus queries."""
+    Final verdicts (:func:`is_final`: the after-window ended before the end of the data, or
+    the rollout was cut short) are recorded in the ledger and read back from there, so they
+    outlive Prometheus' retention of the metrics; the others are computed from Prometheus
+    (:class:`ConfigError` when none is configured). ``progress(done, total)`` counts the
+    Prometheus queries."""
     method = method_of(ctx.settings)
     unique = list(dict.fromkeys(changes))
     if not unique:
@@ -364,12 +366,20 @@ def impacts_for(
     if todo:
         runner = ImpactRunner(ctx)
         lo = min(c.started for c in todo) - runner.before - runner.block
-        hi = max((c.finished or c.started) for c in todo) + runner.after + runner.block
+        hi = max((c.settled or c.started) for c in todo) + runner.after + runner.block
         spans, all_changes, data_end = _context_spans(ctx, todo, lo, hi)
         fresh = runner.judge(runner.plan(todo, spans, all_changes, data_end), progress)
         known.update(zip(todo, fresh, strict=True))
-        _record(ctx, [r for r in fresh if r.after is not None and r.after[1] < data_end], method)
+        _record(ctx, [r for r in fresh if is_final(r, data_end)], method)
     return [known[c] for c in changes]
+
+
+def is_final(impact: Impact, data_end: float) -> bool:
+    """Will more data never change this verdict? True when its after-window ended before the
+    end of the data, or when the rollout was cut short (it never gets an after-window)."""
+    if impact.change.cut_short is not None and impact.change.ended is not None:
+        return True
+    return impact.after is not None and impact.after[1] < data_end
 
 
 def _record(ctx: QueryContext, impacts: Sequence[Impact], method: str) -> None:

@@ -82,7 +82,7 @@ def current_state(
                 key=key,
                 versions=tuple(versions),
                 containers=len(now),
-                rollout_in_progress=bool(mine) and mine[-1].finished is None,
+                rollout_in_progress=bool(mine) and mine[-1].state == "in-progress",
                 changes=tuple(sorted(counts.items())),
                 last_change=tuple(sorted(newest.items())),
                 recent_changes=sum(1 for c in mine if at - window < c.started <= at),

@@ -7,7 +7,8 @@ and which started within ``window`` seconds of the event's ``deployed_at``, befo
 The nearest such change wins; an event matches at most one change.
 
 Lead time is the time from the commit to the change being done: the change's ``finished``
-(``started`` while the rollout runs) minus the event's ``commit_time``.
+(``started`` while the rollout runs) minus the event's ``commit_time``. A rollout cut short
+(aborted or superseded) was never done, so its event has no lead time.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class DeploymentMatch:
     """A deployment event, the change it matched (or ``None``) and its lead time in seconds
-    (``None`` without a match or a commit time, or when the commit is newer than the change)."""
+    (``None`` without a match or a commit time, when the commit is newer than the change, or
+    when the matched rollout was cut short)."""
 
     deployment: Deployment
     change: Change | None
@@ -94,16 +96,21 @@ def _fields(c: Change) -> tuple[str, ...]:
         c.from_digest or "",
         c.kind.value,
         "" if c.finished is None else repr(c.finished),
+        "" if c.cut_short is None else c.cut_short.value,
+        "" if c.ended is None else repr(c.ended),
     )
 
 
 def lead_time(deployment: Deployment, change: Change | None) -> float | None:
-    """Seconds from ``commit_time`` to the change being done (finished, else started).
+    """Seconds from ``commit_time`` to the change being done (finished, else started while
+    it rolls out).
 
-    ``None`` without a change or a commit time, and when the commit is newer than the change:
-    such an event's times are wrong, and a negative lead time would skew every average.
+    ``None`` without a change or a commit time; when the rollout was cut short (aborted or
+    superseded: the commit never reached a finished rollout, and the time until it was given
+    up is no lead time); and when the commit is newer than the change: such an event's times
+    are wrong, and a negative lead time would skew every average.
     """
-    if change is None or deployment.commit_time is None:
+    if change is None or deployment.commit_time is None or change.cut_short is not None:
         return None
     done = change.finished if change.finished is not None else change.started
     seconds = done - deployment.commit_time

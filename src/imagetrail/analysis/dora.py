@@ -1,17 +1,22 @@
 """DORA figures from detected changes: deployment frequency, change failure rate, time to
-restore, lead time for changes. Pure; definitions in plain words in docs/dora.md.
+restore, lead time for changes. Pure; definitions in plain words in docs/impact.md.
 
 - A **deployment** is a rollout of one workload: its version changes (not ``added`` or
   ``removed``) grouped when they start within ``group_within`` of each other on different
   containers (a pod template changing two images rolls both out at once). A rollback is a
   deployment too.
-- A deployment **failed** when the workload's next deployment is a rollback, or when the
-  impact analysis judged one of its changes a ``regression``.
+- A deployment **failed** when it was undone, or when the impact analysis judged one of its
+  changes a ``regression``. Undone means either of two views of the same event: one of its
+  rollouts was *aborted* (cut short by the workload going back to the version it started
+  from, see docs/analysis.md) or the workload's next deployment is a rollback. A failure is
+  counted once per deployment, however many of these hold. A rollout *superseded* by another
+  version is not a failure by itself.
 - **Time to restore** a failed deployment: from its start until the next deployment's rollout
-  finished (for a rollback: the last pod of the failed version stopped running). Failures not
-  restored by the end of the data count as open.
+  settled (finished, or was itself cut short by a later version; for a rollback: the last pod
+  of the failed version stopped running). Failures not restored by the end of the data, or
+  whose next deployment was aborted back to the failed version, count as open.
 - **Lead time**: from commit to the rollout finished, for deployments a CI/CD event with a
-  commit time was matched to.
+  commit time was matched to (an aborted or superseded rollout never finished: it has none).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from imagetrail.model import Change, ChangeKind
+from imagetrail.model import Change, ChangeKind, CutShort
 
 GROUP_WITHIN = 600.0
 _NOT_DEPLOYMENTS = (ChangeKind.ADDED, ChangeKind.REMOVED)
@@ -45,6 +50,17 @@ class Deployment:
     def finished(self) -> float | None:
         ends = [c.finished for c in self.changes]
         return None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+
+    @property
+    def settled(self) -> float | None:
+        """When every rollout of it stopped moving (finished or cut short); None while one runs."""
+        ends = [c.settled for c in self.changes]
+        return None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+
+    @property
+    def aborted(self) -> bool:
+        """One of its rollouts was given up for the version it started from."""
+        return any(c.cut_short == CutShort.ABORTED for c in self.changes)
 
     @property
     def is_rollback(self) -> bool:
@@ -130,11 +146,16 @@ def dora(
             lead = [leads[c] for c in d.changes if c in leads]
             if lead:
                 a.leads.append((d.started, max(lead)))
-            failed = (nxt is not None and nxt.is_rollback) or any(c in regressed for c in d.changes)
+            failed = (
+                d.aborted
+                or (nxt is not None and nxt.is_rollback)
+                or any(c in regressed for c in d.changes)
+            )
             if not failed:
                 continue
             a.failures += 1
-            restored = nxt.finished if nxt is not None else None
+            # A next deployment aborted back to the failed version restored nothing.
+            restored = nxt.settled if nxt is not None and not nxt.aborted else None
             if restored is None:
                 a.open += 1
             else:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from scipy.stats import mannwhitneyu
 
 from imagetrail.model import Change, ChangeKind, Impact, SignalResult, Verdict
+from imagetrail.timeutil import format_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +63,20 @@ def windows(
     *,
     before: float,
     after: float,
-    previous_finished: float | None,
+    previous_settled: float | None,
     next_started: float | None,
     data_end: float,
 ) -> Windows:
     """The before/after windows of ``change``, kept clear of the neighbouring changes of the
-    same workload container (so two changes never share evidence) and of the end of data."""
+    same workload container (so two changes never share evidence) and of the end of data.
+
+    ``previous_settled``: when the previous change's rollout stopped moving (finished, or cut
+    short: then it is this change's start and the before-window is empty, since the rollout
+    given up ran right up to it). A change cut short has no after-window: its rollout never
+    finished."""
     b0 = change.started - before
-    if previous_finished is not None and previous_finished < change.started:
-        b0 = max(b0, previous_finished)
+    if previous_settled is not None:
+        b0 = max(b0, min(previous_settled, change.started))
     if change.finished is None:
         return Windows((b0, change.started), None)
     a1 = change.finished + after
@@ -117,6 +123,8 @@ def assess(
     if change.kind in (ChangeKind.ADDED, ChangeKind.REMOVED):
         reason = "nothing ran before it" if change.kind == ChangeKind.ADDED else "nothing after"
         return _undecided(change, span, signals, f"{change.kind.value}: {reason}")
+    if change.cut_short is not None:
+        return _undecided(change, span, signals, cut_short_reason(change))
     if span.after is None:
         return _undecided(change, span, signals, "the rollout has not finished")
 
@@ -170,6 +178,13 @@ def assess(
             tuple(results),
         )
     return Impact(change, "no-change", "no signal moved", span.before, span.after, tuple(results))
+
+
+def cut_short_reason(change: Change) -> str:
+    """Why a rollout given up before it finished has no verdict (a final one)."""
+    assert change.cut_short is not None
+    when = "" if change.ended is None else f" at {format_time(change.ended)}"
+    return f"the rollout was {change.cut_short.value}{when} before it finished"
 
 
 def _short_reason(span: Windows, thresholds: Thresholds) -> str:

@@ -255,16 +255,36 @@ def _show(rows: list[dict[str, Any]], fmt: str, *, title: str) -> None:
             + (f" ({r['container']})" if r.get("container") else ""),
             "image": r["image"],
             "commit": (r.get("commit") or "")[:12] or None,
-            "matched change": None
-            if not r["matched_change_kind"]
-            else f"{r['matched_change_kind']} at {r['matched_change_started']}",
-            "lead time": None
-            if r.get("lead_time_seconds") is None
-            else format_duration(float(r["lead_time_seconds"])),
+            "matched change": _matched(row),
+            "lead time": _lead(row),
         }
-        for r in flat
+        for row, r in zip(rows, flat, strict=True)
     ]
     render_rows(table, "table", title=title)
+
+
+def _cut_short(row: dict[str, Any]) -> str | None:
+    """``aborted at T`` / ``superseded at T`` for a matched rollout given up, else None."""
+    change = row.get("matched_change") or {}
+    if change.get("state") not in ("aborted", "superseded"):
+        return None
+    return f"{change['state']} at {change['ended']}" if change.get("ended") else change["state"]
+
+
+def _matched(row: dict[str, Any]) -> str | None:
+    change = row.get("matched_change") or {}
+    if not change.get("kind"):
+        return None
+    cut = _cut_short(row)
+    return f"{change['kind']} at {change.get('started')}" + (f" ({cut})" if cut else "")
+
+
+def _lead(row: dict[str, Any]) -> str | None:
+    if row.get("lead_time_seconds") is not None:
+        return format_duration(float(row["lead_time_seconds"]))
+    cut = _cut_short(row)
+    # Say why there is none: the rollout was given up before it finished.
+    return f"none: the rollout was {cut}" if cut and row.get("commit_time") else None
 
 
 # -- annotate -------------------------------------------------------------------------------

@@ -57,11 +57,30 @@ def verdict_text(item: ReportChange) -> str:
     return item.verdict or "—"
 
 
+def state_text(change: Change) -> str:
+    """How the rollout stands, when not plainly finished: ``in progress``, or ``aborted 23:11``
+    / ``superseded 23:11`` (the time it was given up; with its date when that is not the day
+    the change started)."""
+    state = change.state
+    if state == "finished":
+        return ""
+    if state == "in-progress" or change.ended is None:
+        return state.replace("-", " ")
+    ended = when(change.ended)
+    return f"{state} {ended[11:16] if ended[:10] == when(change.started)[:10] else ended}"
+
+
+def kind_text(change: Change) -> str:
+    """The kind, with the rollout's state when it did not finish: ``upgrade, aborted 23:11``."""
+    state = state_text(change)
+    return f"{change.kind.value}, {state}" if state else change.kind.value
+
+
 _env.filters["when"] = when
 _env.filters["duration"] = format_duration
 _env.filters["printable"] = printable
 _env.filters["breakable"] = breakable
-_env.globals.update(workload_of=workload_of, what_changed=what_changed)
+_env.globals.update(workload_of=workload_of, what_changed=what_changed, state_text=state_text)
 
 
 def title(report: Report) -> str:
@@ -95,7 +114,7 @@ def md(text: str) -> str:
 def _md_change_row(item: ReportChange) -> str:
     c = item.change
     return (
-        f"| {when(c.started)} | {c.kind.value} | {md(workload_of(c))} | {md(c.container)} "
+        f"| {when(c.started)} | {kind_text(c)} | {md(workload_of(c))} | {md(c.container)} "
         f"| {md(transition(c))} | {verdict_text(item)} |"
     )
 
@@ -210,7 +229,10 @@ def render_summary(report: Report) -> str:
         for item in top:
             c = item.change
             verdict = f", {item.verdict}" if item.verdict else ""
-            lines.append(f"- {item.reason}: {md(workload_of(c))} {md(transition(c))}{verdict}")
+            state = f" ({state_text(c)})" if state_text(c) else ""
+            lines.append(
+                f"- {item.reason}: {md(workload_of(c))} {md(transition(c))}{state}{verdict}"
+            )
     if s.regressions is None:
         lines += ["", f"_{md(report.impact_note)}_"]
     if report.link:

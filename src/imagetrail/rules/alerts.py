@@ -1,7 +1,8 @@
 """The imagetrail alert rules: PromQL over the exporter's ``imagetrail_*`` metrics.
 
 Every rule reads only what ``imagetrail serve`` exports (docs/metrics.md); the thresholds come
-from the settings (``alert_*`` and ``churn_window``), so one table documents and tunes them.
+from the settings (``alert_*``, ``churn_window`` and ``cluster_silent_after``), so one table
+documents and tunes them.
 Each rule carries a ``severity`` label and ``summary``, ``description`` (templated with the
 alert's labels) and ``runbook_url`` annotations, as the kubernetes-mixin rules do.
 """
@@ -23,6 +24,9 @@ WORKLOAD_LABELS = ("cluster", "namespace", "workload_kind", "workload", "contain
 # Sync health thresholds: fixed, because they describe imagetrail itself, not a fleet's policy.
 SYNC_FOR = 15 * 60.0
 LEDGER_LAG_MAX = 3600.0
+# How long a cluster must stay silent before ImagetrailClusterSilent fires (its threshold, how
+# far its data may lag, is the cluster_silent_after setting).
+CLUSTER_SILENT_FOR = 5 * 60.0
 
 ALERT_NAMES: tuple[str, ...] = (
     "ImagetrailRolloutStuck",
@@ -34,6 +38,7 @@ ALERT_NAMES: tuple[str, ...] = (
     "ImagetrailVersionChurn",
     "ImagetrailSyncFailing",
     "ImagetrailLedgerLagging",
+    "ImagetrailClusterSilent",
 )
 
 # How a description names the workload container an alert is about.
@@ -145,6 +150,46 @@ def _drift_expr() -> str:
     )
 
 
+def _rollout_stuck_expr() -> str:
+    """More than one version running while the newest rollout is still in progress.
+
+    Mixed versions whose newest rollout is over (a canary beside the current version, old
+    pods a rollout that was aborted or superseded left behind) are not a rollout that has not
+    finished; ``unless`` rather than ``and`` keeps firing for an exporter that has no
+    ``imagetrail_rollout_in_progress`` for the workload container.
+    """
+    wl = ", ".join(WORKLOAD_LABELS)
+    return (
+        "imagetrail_workload_versions > 1\n"
+        f"unless on ({wl}, job, instance)\n"
+        "imagetrail_rollout_in_progress == 0\n"
+    )
+
+
+def _cluster_silent_expr(after_s: float) -> str:
+    """Clusters whose newest sample is more than ``after_s`` older than where the ledger's data
+    ends, or than now when the whole ledger lags that much; the value is how long ago (now)
+    the cluster's data stopped.
+
+    Comparing with the ledger's end first means a sync a few minutes behind does not make every
+    cluster silent; a ledger that lags as much itself (sync stopped, an archived ledger) leaves
+    every cluster silent, as seen from now.
+    """
+    limit = promql_number(after_s)
+    return (
+        "time() - imagetrail_cluster_last_data_timestamp_seconds\n"
+        "and (\n"
+        "    imagetrail_cluster_last_data_timestamp_seconds\n"
+        "  < ignoring (cluster) group_left ()\n"
+        f"    (imagetrail_ledger_data_end_timestamp_seconds - {limit})\n"
+        "  or\n"
+        "    imagetrail_cluster_last_data_timestamp_seconds\n"
+        "  and ignoring (cluster)\n"
+        f"    (time() - imagetrail_ledger_data_end_timestamp_seconds > {limit})\n"
+        ")\n"
+    )
+
+
 def alert_rules(settings: Settings) -> list[Rule]:
     """The imagetrail alert rules (group ``imagetrail``), thresholds from ``settings``."""
     stuck = prometheus_duration(float(settings["alert_rollout_stuck_after"]))
@@ -157,16 +202,19 @@ def alert_rules(settings: Settings) -> list[Rule]:
     churn_window = prometheus_duration(float(settings["churn_window"]))
     sync_for = prometheus_duration(SYNC_FOR)
     lag_max = prometheus_duration(LEDGER_LAG_MAX)
+    silent_s = float(settings["cluster_silent_after"])
+    silent = prometheus_duration(silent_s)
+    silent_for = prometheus_duration(CLUSTER_SILENT_FOR)
 
     rules = [
         _rule(
             "ImagetrailRolloutStuck",
-            "imagetrail_workload_versions > 1",
+            _rollout_stuck_expr(),
             stuck,
             "warning",
-            f"A workload container has run more than one version for more than {stuck}.",
+            f"A workload container's rollout has not finished for more than {stuck}.",
             f"{_WHO} has run {{{{ $value }}}} versions side by side for more than {stuck}: "
-            "its rollout has not finished.",
+            "its newest rollout is still in progress (neither finished nor given up).",
         ),
         _rule(
             "ImagetrailVersionDrift",
@@ -248,6 +296,17 @@ def alert_rules(settings: Settings) -> list[Rule]:
             "The ledger of imagetrail {{ $labels.instance }} (job {{ $labels.job }}) ends "
             "{{ $value | humanizeDuration }} ago (more than "
             f"{lag_max}): the versions it reports are out of date.",
+        ),
+        _rule(
+            "ImagetrailClusterSilent",
+            _cluster_silent_expr(silent_s),
+            silent_for,
+            "warning",
+            f"imagetrail has had no data from a cluster for more than {silent}.",
+            "The data of cluster {{ $labels.cluster }} in imagetrail {{ $labels.instance }} "
+            "(job {{ $labels.job }}) stopped {{ $value | humanizeDuration }} ago (more than "
+            f"{silent} before the end of the ledger's data, or before now when the whole "
+            "ledger lags): the versions shown for it are its last known ones.",
         ),
     ]
     assert tuple(r.name for r in rules) == ALERT_NAMES  # one list of names, kept in step

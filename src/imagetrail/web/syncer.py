@@ -131,11 +131,16 @@ class BackgroundSync:
 
     def judge(self, changes: Sequence[Change], end: float) -> None:
         """Record the verdicts of ``changes`` whose after-window ended before ``end`` (the end
-        of the data), so they outlive Prometheus' retention; recorded ones cost one read."""
+        of the data) or that were cut short (they never get one), so they outlive Prometheus'
+        retention; recorded ones cost one read."""
         from imagetrail.impact import impacts_for
 
         after = self._qc.settings["impact_after"]
-        over = [c for c in changes if c.finished is not None and c.finished + after < end]
+        over = [
+            c
+            for c in changes
+            if c.cut_short is not None or (c.finished is not None and c.finished + after < end)
+        ]
         try:
             found = impacts_for(self._qc, over)
         except ImagetrailError as exc:
