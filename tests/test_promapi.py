@@ -263,6 +263,7 @@ def test_a_partial_answer_is_retried_then_fails(
     with pytest.raises(PartialAnswer) as info:
         make_client(retries=2, backoff=0.5).query_range("up", start=0, end=60, step=30)
     assert len(fake_server.requests) == 3
+    assert all(r.form == fake_server.requests[0].form for r in fake_server.requests)
     # The same backoff as any transient failure.
     assert len(sleeps) == 2
     assert 0.25 <= sleeps[0] <= 0.5
@@ -294,6 +295,10 @@ def test_a_partial_answer_then_a_whole_one_is_the_whole_one(
     assert [s.labels["pod"] for s in result.series] == ["a", "b"]
     assert result.warnings == ()
     assert len(fake_server.requests) == 3
+    # Each retry asks the same question again.
+    first = fake_server.requests[0].form
+    assert first["query"] == ["up"]
+    assert all(r.form == first for r in fake_server.requests)
     assert len(sleeps) == 2
 
 

@@ -59,8 +59,9 @@ _IS_PARTIAL = '"isPartial": true'  # VictoriaMetrics cluster's mark, quoted as i
 _PARTIAL_SHOWN = 3  # warnings quoted in a PartialAnswer message
 _PARTIAL_CHARS = 300  # of each
 _HINT_PARTIAL = (
-    "a store, shard or storage node behind the source did not answer; the chunk is left "
-    "unsynced and the next sync reads it again (accept_partial: true stores such answers)"
+    "a store, shard or storage node behind the source did not answer; nothing of this chunk "
+    "is stored and the next sync reads it again (to store partial answers anyway, set "
+    "accept_partial, IMAGETRAIL_ACCEPT_PARTIAL=true)"
 )
 
 
@@ -444,9 +445,10 @@ class PromClient:
             answer = self._decode(path, status, headers, body, query, allow_404)
             if answer is None:
                 return None
-            data, warnings, partial = answer
+            # Not `data`: that name holds the request's form, sent again on a retry.
+            result, warnings, partial = answer
             if not partial:
-                return data, warnings
+                return result, warnings
             # Scrubbed before shortening, so no cut leaves half a secret behind.
             partial = tuple(self._scrub(w) for w in partial)
             quoted = _quote_partial(partial)
@@ -461,7 +463,7 @@ class PromClient:
                     tries,
                     quoted,
                 )
-                return data, warnings
+                return result, warnings
             raise PartialAnswer(
                 f"{self._where(path)}: the answer stayed partial after {tries}: {quoted}",
                 hint=_HINT_PARTIAL,
