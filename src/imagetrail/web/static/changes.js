@@ -56,10 +56,10 @@
       IT.el("thead", {}, IT.el("tr", {}, ["Started", "Finished", "Cluster", "Namespace",
         "Workload", "Container", "Kind", "Change", "Impact"].map(
         (h) => IT.el("th", { scope: "col", text: h })))),
-      IT.el("tbody", {}, rows.slice().reverse().map((c) => IT.el("tr", {
+      IT.el("tbody", {}, IT.newestFirst(rows).map((c) => IT.el("tr", {
         "data-key": changeKey(c) },
         IT.el("td", { class: "nowrap", text: IT.time(c.started) }),
-        IT.el("td", { class: "nowrap", text: c.finished ? IT.time(c.finished) : "in progress" }),
+        IT.el("td", { class: "nowrap finished" }, IT.changeEnd(c)),
         IT.el("td", { text: c.cluster }),
         IT.el("td", { text: c.namespace }),
         IT.el("td", {}, IT.workloadLink(IT.workloadId(c), state,

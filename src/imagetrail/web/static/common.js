@@ -150,6 +150,43 @@
       IT.el("code", { class: "image", text: c.to_image || "—" }));
   };
 
+  // ------------------------------------------------------------------ rollout states
+
+  // How a change ended, for the "Finished" column: its time; "aborted <time>" or
+  // "superseded <time>" (when it was given up) with a badge; "in progress" only while it is.
+  // An answer without `state` (an older server) shows what `finished` says.
+  IT.changeEnd = function (c) {
+    const state = typeof c.state === "string" ? c.state : null;
+    if (state === "aborted" || state === "superseded") {
+      return IT.el("span", { class: "change-end" },
+        IT.el("span", { class: "badge cut-short cut-" + state, text: state,
+          title: state === "aborted" ? "the workload went back to the version it started from"
+            : "another version (or the workload's removal) overtook this rollout" }),
+        " " + IT.time(c.ended));
+    }
+    if (c.finished) return IT.el("span", { class: "change-end", text: IT.time(c.finished) });
+    if (state === null || state === "in-progress") {
+      return IT.el("span", { class: "change-end in-progress", text: "in progress" });
+    }
+    return IT.el("span", { class: "change-end muted", text: state });
+  };
+
+  // Newest first by when a change started: a rollout still in progress (finished null) is
+  // not newer than one that started later.
+  IT.newestFirst = function (changes) {
+    const t = (v) => (v ? new Date(v).getTime() : -Infinity);
+    return changes.slice().sort((a, b) => t(b.started) - t(a.started) ||
+      t(b.finished || b.ended) - t(a.finished || a.ended));
+  };
+
+  // A row of /api/v1/versions or /api/v1/workloads whose counts include last known values of
+  // a silent cluster.
+  IT.staleBadge = function (row) {
+    if (!row || row.stale !== true) return null;
+    return IT.el("span", { class: "badge stale", text: "stale",
+      title: "includes last known values from a cluster that has gone silent" });
+  };
+
   IT.kindBadge = function (kind) {
     const known = ["upgrade", "downgrade", "rollback", "tag-repush", "added", "removed", "other"];
     const cls = known.includes(kind) ? kind : "other";
@@ -205,7 +242,7 @@
   function refreshBanner() {
     const banner = document.getElementById("banner");
     if (!banner) return;
-    const parts = banner.querySelectorAll("p");
+    const parts = banner.querySelectorAll("p, li");
     banner.hidden = !Array.from(parts).some((p) => p.textContent !== "");
   }
 
@@ -248,15 +285,51 @@
     refreshBanner();
   }
 
+  // A minute in UTC, as the silent-cluster banner says it: "2026-11-24 10:02 UTC".
+  function minute(iso) {
+    const d = new Date(iso);
+    if (!iso || Number.isNaN(d.getTime())) return "an unknown time";
+    return d.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  }
+
+  // One line per cluster that stopped sending data (status.silent_clusters): the pages show
+  // its last known versions marked stale, or nothing of it once it is gone.
+  function showSilent(status) {
+    const part = bannerPart("banner-silent");
+    if (!part) return;
+    IT.clear(part);
+    const silent = Array.isArray(status.silent_clusters) ? status.silent_clusters : [];
+    for (const s of silent) {
+      if (!s || typeof s !== "object") continue;
+      const seconds = Number(s.silent_for_seconds);
+      const since = minute(s.last_data);
+      const name = IT.el("strong", { class: "cluster", text: String(s.cluster) });
+      part.append(s.gone === true
+        ? IT.el("li", { class: "silent gone", "data-cluster": String(s.cluster) }, name,
+          " gone: silent since " + since + ", no longer shown")
+        : IT.el("li", { class: "silent", "data-cluster": String(s.cluster) }, name,
+          ": no data since " + since +
+          (Number.isFinite(seconds) ? " (" + IT.duration(seconds) + ")" : "") +
+          " — its last known versions are shown, marked stale"));
+    }
+    refreshBanner();
+  }
+
+  function showStatus(status) {
+    showSync(status);
+    showSilent(status);
+  }
+
   let statusPromise = null;
   IT.status = function () {
     if (!statusPromise) {
       statusPromise = IT.api("/api/v1/status").then((st) => {
-        showSync(st);
-        if (st.sync && st.sync.enabled) {
-          // The background sync may recover or fail later: keep the banner current.
+        showStatus(st);
+        if ((st.sync && st.sync.enabled) || Array.isArray(st.silent_clusters)) {
+          // The background sync may recover or fail later, a cluster fall silent or come
+          // back: keep the banner current.
           window.setInterval(() => {
-            IT.api("/api/v1/status").then(showSync, () => {});
+            IT.api("/api/v1/status").then(showStatus, () => {});
           }, 30000);
         }
         return st;
@@ -605,6 +678,37 @@
   // Okabe–Ito: a qualitative palette that colour-blind readers can tell apart.
   IT.PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
     "#000000", "#999999"];
+
+  // Version colours: Okabe–Ito without black and grey, then Paul Tol's wine, teal, olive and
+  // purple; every one readable on the light and the dark page. 11 entries: a prime spreads
+  // the hash evenly.
+  IT.VERSION_PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
+    "#F0E442", "#882255", "#44AA99", "#999933", "#AA4499"];
+
+  // 32-bit FNV-1a over the UTF-8 bytes of a string.
+  IT.fnv1a = function (text) {
+    let h = 0x811c9dc5;
+    for (const byte of new TextEncoder().encode(String(text))) {
+      h ^= byte;
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    return h >>> 0;
+  };
+
+  // The colour of a version, from its image reference (a digest after "@" is ignored): the
+  // same on every page, chart and range, whatever else is shown next to it. Every chart and
+  // table that colours versions calls this.
+  IT.versionColor = function (image) {
+    const ref = String(image === null || image === undefined ? "" : image).split("@")[0];
+    return IT.VERSION_PALETTE[IT.fnv1a(ref) % IT.VERSION_PALETTE.length];
+  };
+
+  // A small square in a version's colour, beside its name (the name is always there too).
+  IT.swatch = function (image) {
+    const node = IT.el("span", { class: "swatch", "aria-hidden": "true" });
+    node.style.backgroundColor = IT.versionColor(image);
+    return node;
+  };
 
   // A plotly axis date ("2024-05-01 12:30:05.12", UTC wall time) as RFC 3339.
   IT.plotlyDate = function (value) {

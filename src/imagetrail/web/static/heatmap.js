@@ -205,7 +205,8 @@
       text: "Close", "aria-label": "Close the list of workloads" });
     close.addEventListener("click", () => page.update({ image: "" }));
     const head = IT.el("div", { class: "detail-head" },
-      IT.el("h2", {}, "Who ran ", IT.el("code", { class: "image", text: state.image })), close);
+      IT.el("h2", {}, "Who ran ", IT.swatch(state.image),
+        IT.el("code", { class: "image", text: state.image })), close);
     IT.replace(detail, head, IT.el("p", { class: "empty", text: "Loading…" }));
     // The very window the heatmap shows, so the list matches the row.
     const params = IT.params(state, ["cluster", "namespace", "workload"]);

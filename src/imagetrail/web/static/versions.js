@@ -18,18 +18,17 @@
     ctl.set(state);
   }
 
-  // Workload containers running more than one version at the instant, keyed by workload id.
-  function mixedWorkloads(workloads) {
-    const mixed = new Map();
-    for (const w of workloads) {
-      if ((w.images || []).length > 1) {
-        const id = IT.workloadId(w);
-        const list = mixed.get(id) || [];
-        list.push(w);
-        mixed.set(id, list);
-      }
-    }
-    return mixed;
+  // Workload containers running more than one version at the instant: one entry per
+  // container (a sidecar beside it that runs one version is not mixed).
+  function mixedContainers(workloads) {
+    return workloads.filter((w) => (w.images || []).length > 1)
+      .map((w) => ({ id: IT.workloadId(w), row: w, images: new Set(w.images) }));
+  }
+
+  // The mixed workload containers a version row belongs to: the row's image is one of the
+  // versions that container runs, in one of the row's workloads.
+  function mixedFor(row, mixed) {
+    return mixed.filter((m) => m.images.has(row.image) && row.workloads.includes(m.id));
   }
 
   async function render(state, signal) {
@@ -39,7 +38,7 @@
     // /workloads at the very instant the versions answer used, so both describe one moment.
     const workloads = await IT.api("/api/v1/workloads",
       IT.apiParams(state, null, { at }), signal);
-    last = { rows, at, mixed: mixedWorkloads(workloads) };
+    last = { rows, at, mixed: mixedContainers(workloads) };
     draw(last);
   }
 
@@ -57,19 +56,18 @@
       IT.el("strong", { text: rows.length + (rows.length === 1 ? " version" : " versions") }),
       ", " + total + " containers at " + IT.time(at)));
 
-    if (mixed.size) {
+    if (mixed.length) {
       const list = IT.el("ul", { class: "mixed-list", id: "mixed" });
-      for (const [id, conts] of mixed) {
-        for (const w of conts) {
-          list.append(IT.el("li", {}, IT.workloadLink(id, {}),
-            " container ", IT.el("code", { text: w.container }), " runs ",
-            w.images.map((img, i) => [i ? " and " : "",
-              IT.el("code", { class: "image", text: img })])));
-        }
+      for (const m of mixed) {
+        list.append(IT.el("li", { "data-workload": m.id, "data-container": m.row.container },
+          IT.workloadLink(m.id, {}), " container ", IT.el("code", { text: m.row.container }),
+          " runs ", m.row.images.map((img, i) => [i ? " and " : "", IT.swatch(img),
+            IT.el("code", { class: "image", text: img })]), IT.staleBadge(m.row)));
       }
+      const count = new Set(mixed.map((m) => m.id)).size;
       result.append(IT.el("div", { class: "callout warn" },
-        IT.el("strong", { text: mixed.size +
-          (mixed.size === 1 ? " workload runs" : " workloads run") + " more than one version" }),
+        IT.el("strong", { text: count +
+          (count === 1 ? " workload runs" : " workloads run") + " more than one version" }),
         " (a rollout in progress, or stuck):", list));
     }
 
@@ -81,7 +79,8 @@
       seen.add(label);
       return label;
     });
-    const isMixed = rows.map((r) => r.workloads.some((w) => mixed.has(w)));
+    const mixedOf = rows.map((r) => mixedFor(r, mixed));
+    const isMixed = mixedOf.map((m) => m.length > 0);
     const plot = IT.el("div", { id: "bars", class: "plot", role: "img",
       "aria-label": "Containers per version" });
     result.append(plot);
@@ -91,13 +90,20 @@
       orientation: "h",
       y: rows.map((_, i) => i),
       x: rows.map((r) => r.containers),
+      // Colour = the version (as on every page); hatched = caught in the middle of a rollout.
       marker: {
-        color: isMixed.map((m) => (m ? theme.warn : theme.accent)),
-        pattern: { shape: isMixed.map((m) => (m ? "/" : "")) },
+        color: rows.map((r) => IT.versionColor(r.image)),
+        line: { color: isMixed.map((m) => (m ? theme.warn : "rgba(0,0,0,0)")), width: 2 },
+        pattern: { shape: isMixed.map((m) => (m ? "/" : "")), fillmode: "overlay",
+          solidity: 0.35 },
       },
       text: labels.map((l) => IT.plotText(l)),
-      customdata: rows.map((r) => IT.plotText(IT.shortDigest(r.digest) || "no digest") +
-        "<br>" + IT.plotText(r.workloads.length + " workloads")),
+      customdata: rows.map((r, i) => IT.plotText(IT.shortDigest(r.digest) || "no digest") +
+        "<br>" + IT.plotText(r.workloads.length + " workloads") +
+        (isMixed[i] ? "<br>" + IT.plotText("mixed: " + mixedOf[i].map((m) => m.id + " " +
+          m.row.container).join(", ")) : "") +
+        (r.stale === true ? "<br>" + IT.plotText("stale: last known values of a silent cluster")
+          : "")),
       hovertemplate: "<b>%{text}</b><br>%{customdata}<br>%{x} containers<extra></extra>",
       textposition: "none",
     }], IT.baseLayout({
@@ -115,17 +121,24 @@
       IT.el("caption", { class: "sr", text: "Image versions at " + IT.time(at) }),
       IT.el("thead", {}, IT.el("tr", {}, ["Image", "Digest", "Containers", "Workloads"].map(
         (h) => IT.el("th", { scope: "col", text: h })))),
-      IT.el("tbody", {}, rows.map((r, i) => IT.el("tr", { class: isMixed[i] ? "mixed" : null },
-        IT.el("td", { class: "image" }, IT.el("code", { text: r.image }),
-          isMixed[i] ? IT.el("span", { class: "badge warn", text: "mixed",
-            title: "a workload here runs more than one version" }) : null),
+      IT.el("tbody", {}, rows.map((r, i) => {
+        const mixedIds = new Set(mixedOf[i].map((m) => m.id));
+        const containers = Array.from(new Set(mixedOf[i].map((m) => m.row.container)));
+        return IT.el("tr", { class: [isMixed[i] ? "mixed" : "", r.stale === true ? "stale" : ""]
+          .join(" ").trim() || null },
+        IT.el("td", { class: "image" }, IT.swatch(r.image), IT.el("code", { text: r.image }),
+          isMixed[i] ? IT.el("span", { class: "badge warn mixed-badge", text: "mixed",
+            title: "container " + containers.join(", ") +
+              " of a workload here runs more than one version" }) : null,
+          IT.staleBadge(r)),
         IT.el("td", { class: "mono", title: r.digest || "",
           text: IT.shortDigest(r.digest) || "—" }),
         IT.el("td", { class: "num", text: r.containers }),
         IT.el("td", { class: "workloads" }, r.workloads.map((w) => IT.el("span",
-          { class: mixed.has(w) ? "wl mixed" : "wl" }, IT.workloadLink(w, {}),
-          mixed.has(w) ? IT.el("span", { class: "badge warn", text: "several versions" })
-            : null)))))));
+          { class: mixedIds.has(w) ? "wl mixed" : "wl" }, IT.workloadLink(w, {}),
+          mixedIds.has(w) ? IT.el("span", { class: "badge warn", text: "several versions" })
+            : null))));
+      })));
     result.append(IT.el("div", { class: "scroll" }, table));
   }
 

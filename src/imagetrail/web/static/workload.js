@@ -8,6 +8,12 @@
   const DEFAULT_SINCE = "30d";
   const SPEC = Object.assign({}, IT.COMMON, { view: "string" });
   const SPAN_LIMIT = 5000;
+  // The narrowest a version's bar is drawn, in pixels: a 20-minute version in a 30-day view
+  // would otherwise be a fraction of a pixel (it is listed under the chart as well).
+  const MIN_BAR_PX = 4;
+  // Two versions of one chart whose colours collide (a hash into a small palette) differ by
+  // a hatch pattern.
+  const PATTERNS = ["", "/", "x", ".", "\\", "+", "-", "|"];
   const result = document.getElementById("result");
   let ctl = null;
   let page = null;
@@ -38,7 +44,11 @@
       return;
     }
     const params = IT.apiParams(state, DEFAULT_SINCE);
-    const [history, spans, changes, deployments] = await Promise.all([
+    const [window_, history, spans, changes, deployments] = await Promise.all([
+      // The range exactly as the server resolves it for these parameters (a relative "7d",
+      // unix seconds, a missing end): the heatmap answer says it; a few columns suffice.
+      IT.api("/api/v1/heatmap", IT.apiParams(state, DEFAULT_SINCE,
+        { width: 60, sandbox: "true" }), signal),
       IT.api("/api/v1/history", params, signal),
       IT.api("/api/v1/spans", IT.apiParams(state, DEFAULT_SINCE, { limit: SPAN_LIMIT }), signal),
       IT.api("/api/v1/changes", params, signal),
@@ -48,7 +58,8 @@
         return [];
       }),
     ]);
-    last = { state, history, spans, changes, deployments };
+    const range = { from: window_.from, to: window_.to };
+    last = { state, range, history, spans, changes, deployments };
     draw(last);
   }
 
@@ -77,7 +88,7 @@
         IT.el("td", {}, IT.workloadLink(IT.workloadId(r), state)),
         IT.el("td", { text: r.container }),
         IT.el("td", {}, (r.images.length ? r.images : ["—"]).map((img) =>
-          IT.el("code", { class: "image block", text: img }))),
+          IT.el("code", { class: "image block", text: img })), IT.staleBadge(r)),
         IT.el("td", { class: "num", text: r.containers }),
         IT.el("td", { class: "nowrap", text: IT.time(r.last_change) }))));
     }
@@ -142,7 +153,18 @@
     return lines.map((l) => IT.plotText(l)).join("<br>");
   }
 
-  function draw({ state, history, spans, changes, deployments }) {
+  // Where a bar is drawn: its part inside the shown range, at least minMs wide (kept inside
+  // the range). Its true times stay in the hover text and the list under the chart.
+  function drawnBar(b, shown, minMs) {
+    const lo = Math.max(new Date(b.from).getTime(), shown[0]);
+    const hi = Math.min(new Date(b.to).getTime(), shown[1]);
+    if (!(hi >= lo)) return { base: b.from, x: 0 }; // wholly outside the range: not drawn
+    const width = Math.max(hi - lo, minMs);
+    const start = lo + width > shown[1] ? Math.max(shown[0], shown[1] - width) : lo;
+    return { base: new Date(start).toISOString(), x: width };
+  }
+
+  function draw({ state, range, history, spans, changes, deployments }) {
     if (window.Plotly) for (const p of result.querySelectorAll(".plot")) window.Plotly.purge(p);
     IT.clear(result);
     const ids = Array.from(new Set(spans.map(IT.workloadId)));
@@ -154,13 +176,14 @@
         text: "This workload ran nothing in this time range. Try a longer range." }));
       return;
     }
-    const range = IT.rangeParams(state, DEFAULT_SINCE);
+    const asked = IT.rangeParams(state, DEFAULT_SINCE);
     result.append(IT.el("p", { class: "summary", id: "summary" },
       plural(history.length, "version period") + " across " +
       plural(new Set(history.map((h) => h.container)).size, "container") + ", " +
       plural(new Set(spans.map((s) => s.pod_uid || s.pod)).size, "pod") + ", " +
       changes.length + (changes.length === 1 ? " change" : " changes") +
-      (range.get("since") ? " in the last " + range.get("since") : "")));
+      (asked.get("since") ? " in the last " + asked.get("since") : "") +
+      " · " + IT.time(range.from) + " → " + IT.time(range.to)));
 
     // Versions in the order they first appeared; one colour (and legend entry) each.
     const bars = state.view === "pods"
@@ -183,8 +206,29 @@
     }
     const rowOf = new Map(rowNames.map((r, i) => [r, i]));
     const theme = IT.chartTheme();
+    const shown = [new Date(range.from).getTime(), new Date(range.to).getTime()];
+    const plot = IT.el("div", { id: "timeline", class: "plot", role: "img",
+      "aria-label": "Version timeline" });
+    result.append(plot);
+    // The chart's drawing width is known once plotly has laid it out; until then the whole
+    // box is an overestimate (a thinner minimum), corrected right after the first draw.
+    const minMsFor = (px) => (MIN_BAR_PX * Math.max(0, shown[1] - shown[0])) / Math.max(1, px);
+    // Colour from the version's reference, the same everywhere; a pattern only for versions
+    // of this chart whose colours collide.
+    const byColor = new Map();
+    for (const key of versions.slice().sort()) {
+      const color = IT.versionColor(key);
+      byColor.set(color, (byColor.get(color) || []).concat([key]));
+    }
+    const patternOf = (key) => PATTERNS[byColor.get(IT.versionColor(key)).indexOf(key) %
+      PATTERNS.length];
+    const versionBars = versions.map((key) =>
+      bars.filter((b) => versionKey(b.image, b.digest) === key));
+    const barGeometry = (minMs) => versionBars.map((mine) =>
+      mine.map((b) => drawnBar(b, shown, minMs)));
+    const geometry = barGeometry(minMsFor(plot.clientWidth || 1200));
     const traces = versions.map((key, vi) => {
-      const mine = bars.filter((b) => versionKey(b.image, b.digest) === key);
+      const mine = versionBars[vi];
       const first = mine[0];
       const name = first.image + (versions.some((k, j) => j !== vi &&
         k.startsWith(first.image + "@")) ? " @" + IT.shortDigest(first.digest) : "");
@@ -192,10 +236,11 @@
         type: "bar",
         orientation: "h",
         name: IT.plotText(name),
-        base: mine.map((b) => b.from),
-        x: mine.map((b) => Math.max(60000, new Date(b.to) - new Date(b.from))),
+        base: geometry[vi].map((g) => g.base),
+        x: geometry[vi].map((g) => g.x),
         y: mine.map((b) => rowOf.get(b.row)),
-        marker: { color: IT.PALETTE[vi % IT.PALETTE.length], line: { width: 0 } },
+        marker: { color: IT.versionColor(first.image), line: { width: 0 },
+          pattern: { shape: patternOf(key), fillmode: "overlay", solidity: 0.4 } },
         customdata: mine.map((b) => IT.plotText(b.image) + "<br>" +
           IT.plotText(IT.shortDigest(b.digest) || "no digest") + "<br>" +
           IT.plotText(IT.time(b.from) + " → " + IT.time(b.to)) + "<br>" + IT.plotText(b.detail)),
@@ -217,7 +262,9 @@
         marker: { symbol: "diamond", size: 11, color: theme.fg,
           line: { color: theme.bg, width: 1.5 } },
         customdata: changes.map((c) => IT.plotText(c.kind + " at " + IT.time(c.started)) +
-          "<br>" + IT.plotText((c.from_image || "—") + " → " + (c.to_image || "—"))),
+          "<br>" + IT.plotText((c.from_image || "—") + " → " + (c.to_image || "—")) +
+          (c.state === "aborted" || c.state === "superseded"
+            ? "<br>" + IT.plotText(c.state + " " + IT.time(c.ended)) : "")),
         hovertemplate: "%{customdata}<extra></extra>",
       });
     }
@@ -248,15 +295,15 @@
         hovertemplate: "%{customdata}<extra></extra>",
       });
     }
-    const plot = IT.el("div", { id: "timeline", class: "plot", role: "img",
-      "aria-label": "Version timeline" });
-    result.append(plot);
     window.Plotly.newPlot(plot, traces, IT.baseLayout({
       barmode: "overlay",
       height: Math.max(240, rowNames.length * 26 + 130),
       showlegend: true,
       legend: { orientation: "h", y: -0.15, font: { size: 11 } },
-      xaxis: { type: "date", gridcolor: theme.grid },
+      // Exactly the asked range, not the bars' extent (a version's bar may reach far
+      // outside it).
+      xaxis: { type: "date", range: [range.from, range.to], autorange: false,
+        gridcolor: theme.grid },
       yaxis: { tickmode: "array", tickvals: rowNames.map((_, i) => i),
         ticktext: rowNames.map((r) => IT.plotText(r)), autorange: "reversed", zeroline: false,
         automargin: true,
@@ -264,6 +311,15 @@
       shapes,
       margin: { l: 10, r: 20, t: 10, b: 20 },
     }), IT.plotConfig);
+    const axis = plot._fullLayout && plot._fullLayout.xaxis;
+    if (axis && axis._length) {
+      const exact = barGeometry(minMsFor(axis._length));
+      // New x values would make plotly guess the axis type again: it is restated.
+      window.Plotly.update(plot, { base: exact.map((g) => g.map((b) => b.base)),
+        x: exact.map((g) => g.map((b) => b.x)) },
+      { "xaxis.type": "date", "xaxis.range": [range.from, range.to] },
+      versions.map((_, i) => i));
+    }
     plot.on("plotly_click", (ev) => {
       const point = ev && ev.points && ev.points[0];
       if (!point || point.data.name !== "deployments") return;
@@ -271,17 +327,42 @@
       if (url) window.open(url, "_blank", "noopener,noreferrer");
     });
 
+    result.append(IT.el("h2", { text: "Versions" }),
+      IT.el("div", { class: "scroll" }, versionTable(history)));
+
     result.append(IT.el("h2", { text: "Change log" }));
     if (!changes.length) {
       result.append(IT.el("p", { class: "empty", id: "no-changes",
         text: "No version change in this time range." }));
     } else {
-      result.append(IT.el("div", { class: "scroll" }, changeTable(changes.slice().reverse())));
+      result.append(IT.el("div", { class: "scroll" }, changeTable(IT.newestFirst(changes))));
     }
     if (deploys.length) {
       result.append(IT.el("h2", { text: "Deployments" }),
         IT.el("div", { class: "scroll" }, deployTable(deploys.slice().reverse())));
     }
+  }
+
+  // Every version period, so that none depends on seeing its bar: container, image, from,
+  // to and how long (the true times, also outside the shown range).
+  function versionTable(history) {
+    const rows = history.slice().sort((a, b) =>
+      (a.container < b.container ? -1 : a.container > b.container ? 1 : 0) ||
+      new Date(a.first_seen) - new Date(b.first_seen));
+    return IT.el("table", { class: "data", id: "versions-list" },
+      IT.el("caption", { class: "sr", text: "Version periods of this workload" }),
+      IT.el("thead", {}, IT.el("tr", {}, ["Container", "Image", "Digest", "From", "To",
+        "Duration"].map((h) => IT.el("th", { scope: "col", text: h })))),
+      IT.el("tbody", {}, rows.map((h) => IT.el("tr", {},
+        IT.el("td", { class: "container", text: h.container }),
+        IT.el("td", { class: "image" }, IT.swatch(h.image),
+          IT.el("code", { class: "image", text: h.image })),
+        IT.el("td", { class: "mono", title: h.digest || "",
+          text: IT.shortDigest(h.digest) || "—" }),
+        IT.el("td", { class: "nowrap from", text: IT.time(h.first_seen) }),
+        IT.el("td", { class: "nowrap to", text: IT.time(h.last_seen) }),
+        IT.el("td", { class: "nowrap num duration",
+          text: IT.duration((new Date(h.last_seen) - new Date(h.first_seen)) / 1000) })))));
   }
 
   function deployTable(deploys) {
@@ -308,7 +389,7 @@
         .map((h) => IT.el("th", { scope: "col", text: h })))),
       IT.el("tbody", {}, changes.map((c) => IT.el("tr", {},
         IT.el("td", { class: "nowrap", text: IT.time(c.started) }),
-        IT.el("td", { class: "nowrap", text: c.finished ? IT.time(c.finished) : "in progress" }),
+        IT.el("td", { class: "nowrap finished" }, IT.changeEnd(c)),
         IT.el("td", { text: c.container }),
         IT.el("td", {}, IT.kindBadge(c.kind)),
         IT.el("td", {}, IT.transition(c))))));
