@@ -38,7 +38,7 @@ BIN = Path(sys.executable).parent / "imagetrail"
 DAY = 86400.0
 HOUR = 3600.0
 
-VERSIONS_KEYS = ["image", "digest", "containers", "workloads"]
+VERSIONS_KEYS = ["image", "digest", "containers", "workloads", "stale"]
 CHANGES_COLUMNS = [
     "cluster",
     "namespace",
@@ -79,6 +79,7 @@ WORKLOADS_COLUMNS = [
     "containers",
     "last_change",
     "inferred",
+    "stale",
 ]
 WORKLOADS_KEYS = [*WORKLOADS_COLUMNS, "first_seen", "last_seen"]
 
@@ -304,7 +305,9 @@ def test_no_change_stays_open_once_the_next_one_started(demo: Demo) -> None:
 
 def test_the_cut_short_cart_upgrade_reads_aborted(demo: Demo) -> None:
     rows = demo.run("changes", "--since", "14d", "-w", "prod-eu/shop/Deployment/cart", "-f", "json")
-    upgrade, rollback = [r for r in rows.json() if r["container"] == "cart"][-2:]
+    cart = [r for r in rows.json() if r["container"] == "cart"]
+    [i] = [i for i, r in enumerate(cart) if r["to_image"] == "ghcr.io/acme/cart:2.5.0"]
+    upgrade, rollback = cart[i : i + 2]
     assert (upgrade["kind"], upgrade["to_image"]) == ("upgrade", "ghcr.io/acme/cart:2.5.0")
     assert (upgrade["state"], upgrade["finished"]) == ("aborted", None)
     assert upgrade["ended"] == rollback["started"]

@@ -41,12 +41,20 @@ def fleets(draw: st.DrawFn) -> list[Span]:
     return out
 
 
-def _still_running(spans: list[Span], data_end: float, tolerance: float) -> list[Span]:
+def _still_running(
+    spans: list[Span], data_end: float, tolerance: float, every: list[Span]
+) -> list[Span]:
+    """Spans within ``tolerance`` of their cluster's newest sample (among ``every`` span, not
+    only the chosen ones) run until ``data_end`` (docs/analysis.md, "Silence")."""
     from dataclasses import replace
 
-    edge = data_end - tolerance
+    newest: dict[str, float] = {}
+    for s in every:
+        newest[s.cluster] = max(newest.get(s.cluster, s.last_seen), s.last_seen)
     return [
-        replace(s, last_seen=data_end) if tolerance and edge <= s.last_seen < data_end else s
+        replace(s, last_seen=data_end)
+        if tolerance and min(newest[s.cluster], data_end) - tolerance <= s.last_seen < data_end
+        else s
         for s in spans
     ]
 
@@ -98,7 +106,7 @@ def test_heatmap_equals_the_analysis_functions(
         if (cluster is None or s.cluster == cluster)
         and (not prefilter or (s.last_seen >= start and s.first_seen <= end))
     ]
-    chosen = _still_running(chosen, data_end, tolerance)
+    chosen = _still_running(chosen, data_end, tolerance, spans)
     if not sandbox:
         chosen = [s for s in chosen if not is_sandbox(s.image)]
     assert got == heatmap(chosen, start=start, end=end, step=step, by_digest=by_digest)
@@ -109,7 +117,7 @@ def test_heatmap_equals_the_analysis_functions(
 def chosen_all(spans: list[Span], mask: object, data_end: float, tolerance: float) -> list[Span]:
     """What select() must give: the masked spans in order, still-running ones extended."""
     picked = [s for s, keep in zip(spans, mask, strict=True) if keep]  # type: ignore[call-overload]
-    return _still_running(picked, data_end, tolerance)
+    return _still_running(picked, data_end, tolerance, spans)
 
 
 @pytest.fixture(scope="module")

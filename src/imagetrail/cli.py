@@ -237,7 +237,7 @@ def versions(
     render_rows(
         [record(r) for r in rows],
         _fmt(fmt),
-        columns=["image", "digest", "containers", "workloads"],
+        columns=["image", "digest", "containers", "workloads", "stale"],
         title=f"versions at {qc.fmt_time(instant)}",
     )
 
@@ -448,6 +448,7 @@ def workloads(
             "containers",
             "last_change",
             "inferred",
+            "stale",
         ],
         title="workloads",
     )

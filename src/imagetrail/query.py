@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from imagetrail import analysis
+from imagetrail.analysis.silence import Silence, data_ends
 from imagetrail.analysis.spanindex import SpanIndex
 from imagetrail.errors import InputError, LedgerError
 from imagetrail.imageref import is_sandbox
@@ -201,30 +202,77 @@ class QueryContext:
             chunk=self.settings["chunk"],
             concurrency=self.settings["concurrency"],
             removed_after=self.settings["removed_after"],
+            silent_after=self.settings["cluster_silent_after"],
+            forget_after=self.settings["cluster_silent_forget_after"],
             progress=progress,
+        )
+
+    def refresh_changes(self, ledger: Ledger) -> None:
+        """Derive the ledger's changes again first if spans were written since they were
+        (a sync killed before deriving them): every reader of ``ledger.changes()`` calls this.
+        With these settings, as :meth:`sync` derives them."""
+        from imagetrail.sync import rederive_changes
+
+        rederive_changes(
+            ledger,
+            tolerance=self.tolerance,
+            removed_after=self.settings["removed_after"],
+            silent_after=self.settings["cluster_silent_after"],
+            forget_after=self.settings["cluster_silent_forget_after"],
+            only_if_stale=True,
         )
 
     # -- spans -----------------------------------------------------------------------------
     def _ledger_spans(
         self, query: Query, start: float | None, end: float | None
-    ) -> tuple[list[Span], float, float]:
+    ) -> tuple[list[Span], float, Silence]:
+        """Spans overlapping ``[start, end]``, and those a silent cluster still runs (see
+        :meth:`_reach_back`), as recorded; where data starts; each cluster's end of data."""
         if self._index is not None:
             index = self._indexed()
             assert index.bounds is not None  # _indexed() refuses an empty ledger
-            mask = index.mask(**self._filters(query), start=start, end=end)
-            return index.select(mask), index.bounds[0], index.data_end
+            silence = index.silence(**self._silence_limits())
+            reach = self._reach_back(start, silence)
+            mask = index.mask(**self._filters(query), start=reach, end=end)
+            return index.select(mask), index.bounds[0], silence
         with self.open_ledger(create=False) as ledger:
-            data_start, data_end = data_range(ledger)
+            data_start, _ = data_range(ledger)
+            silence = self._ledger_silence(ledger)
             spans = ledger.spans(
                 cluster=query.cluster,
                 namespace_regex=query.namespace,
                 workload=query.workload,
-                start=start,
+                start=self._reach_back(start, silence),
                 end=end,
             )
         if query.clusters:
             spans = [s for s in spans if query.keeps(s.cluster)]
-        return spans, data_start, data_end
+        return spans, data_start, silence
+
+    def _silence_limits(self) -> dict[str, float]:
+        return {
+            "silent_after": self.settings["cluster_silent_after"],
+            "forget_after": self.settings["cluster_silent_forget_after"],
+        }
+
+    def _ledger_silence(self, ledger: Ledger) -> Silence:
+        _, data_end = data_range(ledger)
+        return Silence(ledger.cluster_ends(), data_end, **self._silence_limits())
+
+    def silence(self) -> Silence:
+        """Each cluster's end of data against where the ledger's data ends (silent clusters)."""
+        if self._index is not None:
+            return self._indexed().silence(**self._silence_limits())
+        with self.open_ledger(create=False) as ledger:
+            return self._ledger_silence(ledger)
+
+    def _reach_back(self, start: float | None, silence: Silence) -> float | None:
+        """How far back to read for an answer from ``start`` on: a cluster silent since before
+        ``start`` still runs what it ran at its last sample."""
+        if start is None:
+            return None
+        ends = [silence.end(c) - self.tolerance for c in silence.stale_at(start)]
+        return min([start, *ends])
 
     def _indexed(self) -> SpanIndex:
         assert self._index is not None
@@ -265,15 +313,27 @@ class QueryContext:
         self, query: Query, *, default_range: float | None = DEFAULT_RANGE
     ) -> tuple[list[Span], float, float]:
         """Spans overlapping the query's window, with the window actually used."""
+        spans, start, end, _ = self._spans(query, default_range=default_range)
+        return spans, start, end
+
+    def _spans(
+        self, query: Query, *, default_range: float | None = DEFAULT_RANGE
+    ) -> tuple[list[Span], float, float, Silence]:
+        """:meth:`spans`, with each cluster's end of data they were judged by."""
         w = query.window
         if query.source == "prometheus":
             end = w.end if w.end is not None else time.time()
             start = w.start if w.start is not None else end - (default_range or DEFAULT_RANGE)
-            return self._still_running(self._live_spans(query, start, end), end), start, end
+            live = self._live_spans(query, start, end)
+            silence = Silence(data_ends(live), end, **self._silence_limits())
+            return silence.still_running(live, self.tolerance), start, end, silence
         wanted_start = self._wanted_start(query, default_range)
-        spans, data_start, data_end = self._ledger_spans(query, wanted_start, w.end)
-        start, end = self._resolved(query, wanted_start, data_start, data_end)
-        return self._still_running(spans, data_end), start, end
+        spans, data_start, silence = self._ledger_spans(query, wanted_start, w.end)
+        start, end = self._resolved(query, wanted_start, data_start, silence.data_end)
+        spans = silence.still_running(spans, self.tolerance)
+        if wanted_start is not None:
+            spans = [s for s in spans if s.last_seen >= wanted_start]
+        return spans, start, end, silence
 
     @staticmethod
     def _wanted_start(query: Query, default_range: float | None) -> float | None:
@@ -299,9 +359,6 @@ class QueryContext:
             data_start, data_end = data_range(ledger)
         return self._resolved(query, self._wanted_start(query, default_range), data_start, data_end)
 
-    def _still_running(self, spans: list[Span], data_end: float) -> list[Span]:
-        return analysis.still_running(spans, data_end, self.tolerance)
-
     # -- answers ---------------------------------------------------------------------------
     def versions(self, query: Query) -> tuple[list[VersionCount], float]:
         """Versions running at ``--at`` (default: the end of the data), and that instant."""
@@ -311,26 +368,27 @@ class QueryContext:
             spans = self._live_spans(query, t - 4 * self.tolerance, t)
             # Without --at, "now" is the newest sample the server has.
             instant = t if at is not None else max((s.last_seen for s in spans), default=t)
-            spans = self._still_running(spans, instant)
-            return analysis.distribution(spans, at=instant), instant
-        if self._index is not None:
+            silence = Silence(data_ends(spans), instant, **self._silence_limits())
+        elif self._index is not None:
             index = self._indexed()
+            silence = index.silence(**self._silence_limits())
             instant = at if at is not None else min(time.time(), index.data_end)
-            mask = index.mask(**self._filters(query), start=instant - self.tolerance, end=instant)
-            spans = self._still_running(index.select(mask), index.data_end)
-            return analysis.distribution(spans, at=instant), instant
-        with self.open_ledger(create=False) as ledger:
-            _, data_end = data_range(ledger)
-            instant = at if at is not None else min(time.time(), data_end)
-            spans = ledger.spans(
-                cluster=query.cluster,
-                namespace_regex=query.namespace,
-                workload=query.workload,
-                start=instant - self.tolerance,
-                end=instant,
-            )
-        spans = [s for s in spans if query.keeps(s.cluster)]
-        return analysis.distribution(self._still_running(spans, data_end), at=instant), instant
+            reach = self._reach_back(instant - self.tolerance, silence)
+            spans = index.select(index.mask(**self._filters(query), start=reach, end=instant))
+        else:
+            with self.open_ledger(create=False) as ledger:
+                silence = self._ledger_silence(ledger)
+                instant = at if at is not None else min(time.time(), silence.data_end)
+                spans = ledger.spans(
+                    cluster=query.cluster,
+                    namespace_regex=query.namespace,
+                    workload=query.workload,
+                    start=self._reach_back(instant - self.tolerance, silence),
+                    end=instant,
+                )
+            spans = [s for s in spans if query.keeps(s.cluster)]
+        spans = silence.still_running(spans, self.tolerance)
+        return analysis.distribution(spans, at=instant, stale=silence.stale_at(instant)), instant
 
     def heatmap(self, query: Query) -> Heatmap:
         return self.heatmap_answer(query).heatmap
@@ -354,7 +412,9 @@ class QueryContext:
             wanted_start = self._wanted_start(query, DEFAULT_RANGE)
             start, end = self._resolved(query, wanted_start, index.bounds[0], index.data_end)
             step = query.window.step or analysis.default_step(start, end, target_points=points)
-            mask = index.mask(**self._filters(query), start=wanted_start, end=query.window.end)
+            silence = index.silence(**self._silence_limits())
+            reach = self._reach_back(wanted_start, silence)
+            mask = index.mask(**self._filters(query), start=reach, end=query.window.end)
             heat, rows = index.heatmap(
                 mask,
                 start=start,
@@ -363,6 +423,7 @@ class QueryContext:
                 tolerance=self.tolerance,
                 sandbox=sandbox,
                 by_digest=by_digest,
+                silence=silence,
             )
             return HeatmapAnswer(heatmap=heat, start=start, end=end, step=step, rows=rows)
         spans, start, end = self.spans(query)
@@ -396,12 +457,15 @@ class QueryContext:
                 until=end,
                 tolerance=self.tolerance,
                 removed_after=self.settings["removed_after"],
+                silent_after=self.settings["cluster_silent_after"],
+                forget_after=self.settings["cluster_silent_forget_after"],
             )
             return [c for c in found if kinds is None or c.kind.value in kinds]
         w = query.window
         start = w.start if w.start is not None else time.time() - DEFAULT_RANGE
         with self.open_ledger(create=False) as ledger:
             ledger_bounds(ledger)  # "nothing found" would hide that nothing was ever recorded
+            self.refresh_changes(ledger)
             found = ledger.changes(
                 cluster=query.cluster,
                 namespace_regex=query.namespace,
@@ -423,9 +487,9 @@ class QueryContext:
         return analysis.audit(spans, start=start, end=end)
 
     def workloads(self, query: Query) -> list[WorkloadSummary]:
-        spans, _, end = self.spans(query, default_range=None)
+        spans, _, end, silence = self._spans(query, default_range=None)
         at = query.window.at if query.window.at is not None else end
-        return analysis.workloads(spans, at=at)
+        return analysis.workloads(spans, at=at, stale=silence.stale_at(at))
 
 
 def one_workload(spans: Collection[Span], pattern: str) -> Workload:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from imagetrail.analysis._common import Version, group_by_container, order_images, version_order
 from imagetrail.analysis.timeline import segments
@@ -12,31 +12,44 @@ from imagetrail.errors import InputError
 from imagetrail.model import Span, VersionCount, WorkloadSummary
 
 
-def distribution(spans: Iterable[Span], *, at: float) -> list[VersionCount]:
+def distribution(
+    spans: Iterable[Span], *, at: float, stale: Collection[str] = ()
+) -> list[VersionCount]:
     """Versions running at ``at`` with their container count and workloads.
 
+    ``stale``: silent clusters, whose containers are counted as last known (the row says so).
     Ordered by containers (most first), then image, then digest.
     """
     if not math.isfinite(at):
         raise InputError(f"the instant must be a finite number, got {at}")
     containers: defaultdict[Version, int] = defaultdict(int)
     owners: defaultdict[Version, set[str]] = defaultdict(set)
+    old: set[Version] = set()
     for span in spans:
         if span.covers(at):
             containers[span.version] += 1
             owners[span.version].add(span.workload_ref.id)
+            if span.cluster in stale:
+                old.add(span.version)
     rows = sorted(containers, key=lambda v: (-containers[v], version_order(v)))
     return [
         VersionCount(
-            image=v[0], digest=v[1], containers=containers[v], workloads=tuple(sorted(owners[v]))
+            image=v[0],
+            digest=v[1],
+            containers=containers[v],
+            workloads=tuple(sorted(owners[v])),
+            stale=v in old,
         )
         for v in rows
     ]
 
 
-def workloads(spans: Iterable[Span], *, at: float | None = None) -> list[WorkloadSummary]:
+def workloads(
+    spans: Iterable[Span], *, at: float | None = None, stale: Collection[str] = ()
+) -> list[WorkloadSummary]:
     """One summary per workload container as of ``at`` (default: the end of the data).
 
+    ``stale``: silent clusters; what their workloads run is their last known state.
     Spans that start after ``at`` are ignored. ``images`` and ``containers`` are what runs at
     ``at`` (empty and 0 for a workload that is gone or a CronJob between runs); ``last_seen``
     is capped at ``at``; ``last_change`` is the start of the latest version change (not the
@@ -70,6 +83,7 @@ def workloads(spans: Iterable[Span], *, at: float | None = None) -> list[Workloa
                 last_seen=min(at, max(s.last_seen for s in known)),
                 last_change=changes[-1] if changes else None,
                 inferred=any(s.workload_inferred for s in known),
+                stale=cluster in stale and bool(running),
             )
         )
     return result

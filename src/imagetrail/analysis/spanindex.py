@@ -16,8 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from imagetrail.analysis._common import order_images, still_running
+from imagetrail.analysis._common import order_images
 from imagetrail.analysis.heatmap import bucket_times, row_label
+from imagetrail.analysis.silence import Silence
 from imagetrail.errors import InputError
 from imagetrail.imageref import is_sandbox
 from imagetrail.model import Heatmap, Span, check_workload_spec, matches_workload
@@ -52,6 +53,13 @@ class SpanIndex:
         self.sandbox = np.array([is_sandbox(i) for i in self.images], dtype=bool)
         self.bounds = (float(self.first.min()), float(self.last.max())) if spans else None
         self.data_end = data_end if data_end is not None else (self.bounds or (0.0, 0.0))[1]
+        newest = np.full(len(self.clusters), -np.inf)
+        np.maximum.at(newest, self.cluster, self.last)
+        self.ends: dict[str, float] = dict(zip(self.clusters, newest.tolist(), strict=True))
+
+    def silence(self, *, silent_after: float = 300.0, forget_after: float = 7 * 86400.0) -> Silence:
+        """Each cluster's end of data against the index's (see :mod:`analysis.silence`)."""
+        return Silence(self.ends, self.data_end, silent_after, forget_after)
 
     def __len__(self) -> int:
         return len(self.spans)
@@ -107,11 +115,14 @@ class SpanIndex:
         table = np.fromiter((v in wanted for v in values), dtype=bool, count=len(values))
         return table[codes] if len(values) else np.zeros(len(codes), dtype=bool)
 
-    def select(self, mask: Mask, *, tolerance: float = 0.0) -> list[Span]:
+    def select(
+        self, mask: Mask, *, tolerance: float = 0.0, silence: Silence | None = None
+    ) -> list[Span]:
         """The selected spans in order; with ``tolerance``, spans whose last sample lies within
-        it of the data's end are still running and last until that end."""
+        it of their cluster's end of data are still running and last until the data's end
+        (``silence``: the thresholds to judge that by, default :meth:`silence`)."""
         picked = [self.spans[i] for i in np.flatnonzero(mask).tolist()]
-        return still_running(picked, self.data_end, tolerance)
+        return (silence or self.silence()).still_running(picked, tolerance)
 
     # -- the heatmap -------------------------------------------------------------------------
     def heatmap(
@@ -124,8 +135,9 @@ class SpanIndex:
         tolerance: float = 0.0,
         sandbox: bool = True,
         by_digest: bool = False,
+        silence: Silence | None = None,
     ) -> tuple[Heatmap, Rows]:
-        """``analysis.heatmap`` and ``row_details`` of ``select(mask, tolerance=…)``."""
+        """``analysis.heatmap`` and ``row_details`` of ``select(mask, tolerance=…, silence=…)``."""
         labels, label = (self.versions, self.version) if by_digest else (self.images, self.image)
         if not sandbox:
             mask = mask & ~self.sandbox[self.image]
@@ -133,8 +145,12 @@ class SpanIndex:
         first = self.first[idx]
         last = self.last[idx]
         if tolerance:
-            edge = self.data_end - tolerance
-            last = np.where((last >= edge) & (last < self.data_end), self.data_end, last)
+            judge = silence or self.silence()
+            ends = np.array([judge.end(c) for c in self.clusters], dtype=np.float64)
+            gone = np.array([judge.gone(c) for c in self.clusters], dtype=bool)
+            code = self.cluster[idx]
+            running = (last >= ends[code] - tolerance) & (last < self.data_end) & ~gone[code]
+            last = np.where(running, self.data_end, last)
         rows = label[idx]
         times = bucket_times(start, end, step)
         n = len(times)

@@ -2,7 +2,9 @@
 
 One Engine per ledger, connections from its pool, so one ``Ledger`` serves many threads.
 Every write is one transaction; on SQLite writes start with ``BEGIN IMMEDIATE`` so that
-concurrent writers wait on the busy timeout instead of failing a lock upgrade.
+concurrent writers wait on the busy timeout instead of failing a lock upgrade. Writes of
+derived changes also take the *writer lock* (on PostgreSQL a transaction-scoped advisory
+lock), so two processes never interleave a derivation.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Select,
     delete,
     func,
     insert,
@@ -45,6 +49,12 @@ from imagetrail.model import Change, Impact, Span, check_workload_spec
 BATCH_ROWS = 5000
 """Rows per upsert statement (PostgreSQL) or executemany call (SQLite)."""
 _PG_MIGRATION_LOCK = 0x1D6E7A11  # arbitrary constant: serialises concurrent first opens
+_PG_WRITER_LOCK = 0x1D6E7A12  # arbitrary constant: serialises derivations of the changes
+
+Derive = Callable[[list[Span], float], list[Change]]
+"""``derive(spans, data_end)``: every change of the ledger's spans (``data_end`` is the sync
+watermark, or the last span's end for a ledger filled without one). Passed in by the caller:
+the ledger holds no analysis code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +160,15 @@ class Ledger:
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, *, exclusive: bool = False) -> Iterator[Connection]:
+        """One write transaction; ``exclusive`` also takes the writer lock, which a second
+        exclusive writer waits for (SQLite's ``BEGIN IMMEDIATE`` already serialises writes)."""
         self._check_open()
         with translated(self._target.where, self._target.secrets), self.engine.connect() as conn:
             conn.execution_options(imagetrail_write=True)
             with conn.begin():
+                if exclusive and self._target.dialect == "postgresql":
+                    conn.execute(select(func.pg_advisory_xact_lock(_PG_WRITER_LOCK)))
                 yield conn
 
     def _check_open(self) -> None:
@@ -185,6 +199,11 @@ class Ledger:
         with self._write() as conn:
             for chunk in _batched(rows, BATCH_ROWS):
                 changed += self._upsert_spans(conn, chunk)
+            if changed or sync_key is not None:
+                # New spans, or a moved watermark (which decides what is finished or removed):
+                # the changes must be derived again. A fresh token each time, so a derivation
+                # that read an older one leaves this mark in place (see rederive_changes).
+                _mark_changes_stale(conn, self._target.dialect)
             if sync_key is not None:
                 conn.execute(
                     sync_success(self._target.dialect),
@@ -232,15 +251,8 @@ class Ledger:
             conds.append(t.first_seen <= end)
         if signal is not None:
             conds.append(t.signal == signal)
-        stmt = (
-            select(S.spans)
-            .where(*conds)
-            .order_by(
-                t.cluster, t.namespace, t.workload, t.container, t.first_seen, t.pod, t.image, t.id
-            )
-        )
         with self._read() as conn:
-            result = conn.execute(stmt)
+            result = conn.execute(_span_select(conds))
             return [R.row_span(row) for row in result if _ns_ok(matcher, row.namespace)]
 
     def time_bounds(self) -> tuple[float, float] | None:
@@ -257,9 +269,48 @@ class Ledger:
         t = S.spans.c
         with self._read() as conn:
             rows = conn.execute(select(t.cluster, func.max(t.last_seen)).group_by(t.cluster))
-            return {str(cluster): float(end) for cluster, end in rows}
+            return {str(row[0]): float(row[1]) for row in rows}
 
     # -- changes -----------------------------------------------------------------------------
+
+    def rederive_changes(self, derive: Derive, *, only_if_stale: bool = False) -> int | None:
+        """Derive every change from the spans again and store them; return how many.
+
+        One write transaction under the writer lock: read the spans, ``derive``, replace the
+        change log and clear the stale mark read at the start — so concurrent callers run one
+        after the other (the second waits, then reads the first one's spans too), and a span
+        write that commits meanwhile leaves the mark in place for the next reader.
+        ``only_if_stale``: do nothing (return ``None``) unless spans were written since the
+        changes were last derived.
+        """
+        if only_if_stale and not self.changes_stale():
+            return None
+        m = S.meta.c
+        with self._write(exclusive=True) as conn:
+            token = conn.execute(select(m.value).where(m.key == S.CHANGES_STALE)).scalar()
+            if only_if_stale and token is None:
+                return None  # another writer derived them while this one waited
+            spans = [R.row_span(row) for row in conn.execute(_span_select([]))]
+            found: list[Change] = []
+            if spans:
+                newest = select(func.max(S.sync_state.c.synced_until))
+                watermark: float | None = conn.execute(newest).scalar()
+                end = max(s.last_seen for s in spans) if watermark is None else float(watermark)
+                found = derive(spans, end)
+            rows = _unique_change_rows(found)
+            conn.execute(delete(S.changes))
+            for chunk in _batched(rows, BATCH_ROWS):
+                conn.execute(insert(S.changes), chunk)
+            if token is not None:
+                conn.execute(delete(S.meta).where(m.key == S.CHANGES_STALE, m.value == token))
+        return len(rows)
+
+    def changes_stale(self) -> bool:
+        """Were spans written since the changes were last derived (e.g. by a killed sync)?"""
+        m = S.meta.c
+        with self._read() as conn:
+            found = conn.execute(select(m.key).where(m.key == S.CHANGES_STALE)).first()
+        return found is not None
 
     def replace_changes(
         self, workload_keys: Iterable[R.WorkloadKey], changes: Iterable[Change]
@@ -267,15 +318,16 @@ class Ledger:
         """Replace the changes of each ``(cluster, namespace, kind, workload, container)`` key.
 
         Keys of the given changes are replaced too, so no change is ever stored twice.
-        One transaction: readers see either the old or the new change log of a key.
+        One transaction under the writer lock: readers see either the old or the new change
+        log of a key. Leaves the stale mark alone (see :meth:`rederive_changes`).
         """
-        rows = []
         keys = {tuple(k) for k in workload_keys}
-        for change in changes:
-            rows.append(R.change_row(change))
+        found = list(changes)
+        for change in found:
             keys.add(R.change_key(change))
+        rows = _unique_change_rows(found)
         c = S.changes.c
-        with self._write() as conn:
+        with self._write(exclusive=True) as conn:
             for cl, ns, kind, wl, ct in sorted(keys):
                 conn.execute(
                     delete(S.changes).where(
@@ -495,6 +547,33 @@ class Ledger:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+def _span_select(conds: list[ColumnElement[bool]]) -> Select[Any]:
+    t = S.spans.c
+    return (
+        select(S.spans)
+        .where(*conds)
+        .order_by(
+            t.cluster, t.namespace, t.workload, t.container, t.first_seen, t.pod, t.image, t.id
+        )
+    )
+
+
+def _unique_change_rows(changes: Iterable[Change]) -> list[R.Row]:
+    """Rows of ``changes``, the first of any with the same identity (the unique key)."""
+    rows: dict[str, R.Row] = {}
+    for change in changes:
+        row = R.change_row(change)
+        rows.setdefault(row["identity"], row)
+    return list(rows.values())
+
+
+def _mark_changes_stale(conn: Connection, dialect: str) -> None:
+    ins = dialect_insert(dialect, S.meta).values(key=S.CHANGES_STALE, value=uuid.uuid4().hex)
+    conn.execute(
+        ins.on_conflict_do_update(index_elements=[S.meta.c.key], set_={"value": ins.excluded.value})
+    )
 
 
 def _batched(rows: Iterable[R.Row], size: int) -> Iterator[list[R.Row]]:

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from imagetrail.analysis.current import ContainerState, current_state
+from imagetrail.analysis.silence import Silence
 from imagetrail.analysis.spanindex import SpanIndex
 from imagetrail.errors import ImagetrailError
 
@@ -34,10 +35,11 @@ class ExporterCollector(Collector):
         self._state = state
         self._clock = clock
         self._lock = threading.Lock()
-        self._cached: tuple[object, list[ContainerState], float] | None = None
+        self._cached: tuple[object, list[ContainerState], float, Silence] | None = None
 
-    def _snapshot(self, index: SpanIndex) -> tuple[list[ContainerState], float] | None:
-        """Current states and the instant they describe; None for an empty ledger."""
+    def _snapshot(self, index: SpanIndex) -> tuple[list[ContainerState], float, Silence] | None:
+        """Current states, the instant they describe and each cluster's end of data; None for
+        an empty ledger. A silent cluster keeps its last known series (docs/metrics.md)."""
         st = self._state
         if index.bounds is None:
             return None
@@ -45,15 +47,16 @@ class ExporterCollector(Collector):
         with self._lock:
             if self._cached is None or self._cached[0] != stamp:
                 at = index.data_end
-                spans = index.select(index.mask(), tolerance=st.qc.tolerance)
+                silence = st.qc.silence()
+                spans = index.select(index.mask(), tolerance=st.qc.tolerance, silence=silence)
                 states = current_state(
                     spans,
                     st.ledger.changes(),
                     at=at,
                     window=float(st.settings["churn_window"]),
                 )
-                self._cached = (stamp, states, at)
-            return self._cached[1], self._cached[2]
+                self._cached = (stamp, states, at, silence)
+            return self._cached[1], self._cached[2], self._cached[3]
 
     def describe(self) -> Iterator[Metric]:
         # Registering must not compute anything (the registry would collect() to learn names).
@@ -70,7 +73,7 @@ class ExporterCollector(Collector):
             return
         if snapshot is None:
             return
-        states, at = snapshot
+        states, at, silence = snapshot
         now = self._clock()
         yield _gauge(
             "imagetrail_ledger_data_end_timestamp_seconds", "Where the ledger's data ends.", at
@@ -81,6 +84,16 @@ class ExporterCollector(Collector):
             now - at,
         )
         yield _gauge("imagetrail_ledger_spans", "Spans in the ledger.", len(index))
+        last_data = GaugeMetricFamily(
+            "imagetrail_cluster_last_data_timestamp_seconds",
+            "Newest sample of each cluster in the ledger (a cluster far behind the ledger's "
+            "data end is silent; clusters gone for cluster_silent_forget_after are left out).",
+            labels=["cluster"],
+        )
+        for cluster in sorted(silence.ends):
+            if not silence.gone(cluster):
+                last_data.add_metric([cluster], silence.end(cluster))
+        yield last_data
         yield from _container_metrics(states, now)
 
     def _sync_metrics(self) -> Iterator[Metric]:

@@ -106,6 +106,15 @@ class AppState:
             "sync": sync,
             "clusters": sorted(namespaces),
             "namespaces": namespaces,
+            "silent_clusters": [
+                {
+                    "cluster": c.cluster,
+                    "last_data": format_time(c.last_data),
+                    "silent_for_seconds": round(c.silent_for, 3),
+                    "gone": c.gone,
+                }
+                for c in (self.qc.silence().clusters() if bounds is not None else [])
+            ],
         }
 
     def close(self) -> None:
