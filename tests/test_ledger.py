@@ -491,6 +491,42 @@ def test_replace_changes_replaces_only_the_given_keys(ledger: Ledger) -> None:
     assert [(c.workload, c.started) for c in ledger.changes()] == [("web", 60.0)]
 
 
+def test_span_writes_mark_the_changes_stale_until_derived(ledger: Ledger) -> None:
+    assert not ledger.changes_stale()  # a new ledger has nothing to derive
+    assert ledger.rederive_changes(lambda _s, _e: [change(1, 2)], only_if_stale=True) is None
+    ledger.merge_spans([span("a", 10, 20)], sync_key="k", synced_until=30)
+    assert ledger.changes_stale()
+    seen: list[tuple[int, float]] = []
+
+    def derive(spans: list[Span], end: float) -> list[Change]:
+        seen.append((len(spans), end))
+        return [change(10, 20)]
+
+    assert ledger.rederive_changes(derive, only_if_stale=True) == 1
+    assert seen == [(1, 30.0)]  # every span, and the sync watermark as the end of the data
+    assert not ledger.changes_stale()
+    assert ledger.rederive_changes(derive, only_if_stale=True) is None
+    ledger.merge_spans([span("a", 10, 20)])  # nothing changed: still current
+    assert not ledger.changes_stale()
+    ledger.merge_spans([span("a", 10, 25)])
+    assert ledger.changes_stale()
+    ledger.replace_changes([], [change(40, 50)])  # a partial replacement derives nothing
+    assert ledger.changes_stale()
+
+
+def test_a_failed_derivation_keeps_the_changes_and_the_mark(ledger: Ledger) -> None:
+    ledger.replace_changes([], [change(1, 2)])
+    ledger.merge_spans([span()])
+
+    def broken(_spans: list[Span], _end: float) -> list[Change]:
+        raise RuntimeError("derive crashed")
+
+    with pytest.raises(RuntimeError, match="crashed"):
+        ledger.rederive_changes(broken)
+    assert [c.started for c in ledger.changes()] == [1.0]
+    assert ledger.changes_stale()
+
+
 def test_changes_round_trip_and_filters(ledger: Ledger) -> None:
     stored = [
         change(10, 20),

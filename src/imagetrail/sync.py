@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from imagetrail.analysis import detect_changes
 from imagetrail.errors import ImagetrailError, QueryRejected, SourceError
 from imagetrail.ledger import Ledger
-from imagetrail.model import Signal, Span
+from imagetrail.model import Change, Signal, Span
 from imagetrail.sources.prometheus import PrometheusSource
 
 log = logging.getLogger("imagetrail.sync")
@@ -152,6 +152,8 @@ def sync_once(
     chunk: float = 7 * 86400.0,
     concurrency: int = 2,
     removed_after: float = 3600.0,
+    silent_after: float = 300.0,
+    forget_after: float = 7 * 86400.0,
     progress: Progress | None = None,
 ) -> SyncResult:
     """One pass: bring the ledger up to ``until`` (default now) and re-derive changes."""
@@ -199,7 +201,11 @@ def sync_once(
         ledger.record_sync_error(key, exc.message)
         raise
     n_changes = rederive_changes(
-        ledger, tolerance=2 * source.resolution, removed_after=removed_after
+        ledger,
+        tolerance=2 * source.resolution,
+        removed_after=removed_after,
+        silent_after=silent_after,
+        forget_after=forget_after,
     )
     return SyncResult(chosen, start, end, len(pieces), written, n_changes, time.monotonic() - began)
 
@@ -216,17 +222,31 @@ def _recorded_signal(ledger: Ledger, wanted: str, url: str, tenant: str | None) 
 
 
 def rederive_changes(
-    ledger: Ledger, *, tolerance: float = 60.0, removed_after: float = 3600.0
+    ledger: Ledger,
+    *,
+    tolerance: float = 60.0,
+    removed_after: float = 3600.0,
+    silent_after: float = 300.0,
+    forget_after: float = 7 * 86400.0,
+    only_if_stale: bool = False,
 ) -> int:
-    """Recompute every workload container's changes from the spans in the ledger."""
-    bounds = ledger.time_bounds()
-    if bounds is None:
-        return 0
-    until = ledger.synced_until() or bounds[1]
-    spans = ledger.spans()
-    changes = detect_changes(
-        spans, since=bounds[0], until=until, tolerance=tolerance, removed_after=removed_after
-    )
-    keys = {(s.cluster, s.namespace, s.workload_kind, s.workload, s.container) for s in spans}
-    ledger.replace_changes(keys, changes)
-    return len(changes)
+    """Recompute every workload container's changes from the spans in the ledger.
+
+    One transaction under the ledger's writer lock (:meth:`Ledger.rederive_changes`), so
+    concurrent syncs cannot interleave their change logs. ``only_if_stale``: only when spans
+    were written since the changes were last derived (what readers call before reading
+    them, so a sync killed before this step still answers right); returns 0 otherwise.
+    """
+
+    def derive(spans: list[Span], until: float) -> list[Change]:
+        return detect_changes(
+            spans,
+            since=min(s.first_seen for s in spans),
+            until=until,
+            tolerance=tolerance,
+            removed_after=removed_after,
+            silent_after=silent_after,
+            forget_after=forget_after,
+        )
+
+    return ledger.rederive_changes(derive, only_if_stale=only_if_stale) or 0

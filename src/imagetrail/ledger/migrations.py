@@ -8,8 +8,10 @@ both end with the same schema. There are no downgrades; a ledger newer than the 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -21,10 +23,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     insert,
     inspect,
     select,
+    text,
+    update,
 )
 
 from imagetrail.errors import LedgerError, NotALedger
@@ -171,10 +176,89 @@ def _create_v3(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def v4_identity(row: Any) -> str:
+    """Frozen copy of ``Change.identity_hash()`` (without finished) over a v3 ``changes`` row.
+
+    A test checks it still equals the model's hash; if that ever changes, this copy stays.
+    """
+    parts = [
+        row.cluster,
+        row.namespace,
+        row.workload_kind,
+        row.workload,
+        row.container,
+        row.from_image or "",
+        row.from_digest or "",
+        row.to_image or "",
+        row.to_digest or "",
+        row.kind,
+        repr(float(row.started)),
+    ]
+    return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _changes_v4(conn: Connection) -> None:
+    # Columns are added in place (no table copy: PostgreSQL's id sequence would clash). The
+    # rows of a v3 ledger are kept, each with its identity; duplicates that racing writers of
+    # older versions left behind are dropped (lowest id kept); and a ledger with spans gets
+    # its changes marked stale, so the next sync or read derives them again with cut_short.
+    dialect = conn.dialect
+    double = Double().compile(dialect=dialect)
+    short = String(16).compile(dialect=dialect)
+    hashed = String(64).compile(dialect=dialect)
+    conn.execute(text(f"ALTER TABLE changes ADD COLUMN cut_short {short}"))
+    conn.execute(text(f"ALTER TABLE changes ADD COLUMN ended {double}"))
+    # SQLite cannot add a NOT NULL column without a default, nor drop the default later.
+    conn.execute(text(f"ALTER TABLE changes ADD COLUMN identity {hashed} NOT NULL DEFAULT ''"))
+    md = MetaData()
+    changes = Table(
+        "changes",
+        md,
+        Column("id", schema.IdType, primary_key=True),
+        Column("cluster", Text),
+        Column("namespace", Text),
+        Column("workload_kind", Text),
+        Column("workload", Text),
+        Column("container", Text),
+        Column("from_image", Text),
+        Column("from_digest", Text),
+        Column("to_image", Text),
+        Column("to_digest", Text),
+        Column("kind", String(16)),
+        Column("started", Double),
+        Column("identity", String(64)),
+    )
+    seen: set[str] = set()
+    keep: list[dict[str, object]] = []
+    drop: list[int] = []
+    for row in conn.execute(select(changes).order_by(changes.c.id)):
+        identity = v4_identity(row)
+        if identity in seen:
+            drop.append(row.id)
+        else:
+            seen.add(identity)
+            keep.append({"row_id": row.id, "new_identity": identity})
+    for i in range(0, len(drop), 500):
+        conn.execute(delete(changes).where(changes.c.id.in_(drop[i : i + 500])))
+    if keep:
+        conn.execute(
+            update(changes)
+            .where(changes.c.id == bindparam("row_id"))
+            .values(identity=bindparam("new_identity")),
+            keep,
+        )
+    if dialect.name == "postgresql":
+        conn.execute(text("ALTER TABLE changes ALTER COLUMN identity DROP DEFAULT"))
+    conn.execute(text("CREATE UNIQUE INDEX ix_changes_identity ON changes (identity)"))
+    if conn.execute(text("SELECT 1 FROM spans LIMIT 1")).first() is not None:
+        _write_meta(conn, {"changes_stale": "migrated-to-v4"})
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: meta, spans, changes, sync_state", _create_v1),
     Migration(2, "deployments: CI/CD deployment events", _create_v2),
     Migration(3, "impacts: final impact verdicts", _create_v3),
+    Migration(4, "changes: cut_short, ended, unique identity; changes-stale mark", _changes_v4),
 )
 
 

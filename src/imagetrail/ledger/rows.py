@@ -22,6 +22,7 @@ from imagetrail.ledger.schema import DEPLOYMENT_ID_MAX, prefix_eq
 from imagetrail.model import (
     Change,
     ChangeKind,
+    CutShort,
     Impact,
     Signal,
     SignalResult,
@@ -180,6 +181,8 @@ def change_row(change: Change) -> Row:
     _check_time(change.started, "change started")
     if change.finished is not None:
         _check_time(change.finished, "change finished")
+    if change.ended is not None:
+        _check_time(change.ended, "change ended")
     return {
         "cluster": change.cluster,
         "namespace": change.namespace,
@@ -193,6 +196,9 @@ def change_row(change: Change) -> Row:
         "kind": ChangeKind(change.kind).value,
         "started": float(change.started),
         "finished": None if change.finished is None else float(change.finished),
+        "cut_short": None if change.cut_short is None else CutShort(change.cut_short).value,
+        "ended": None if change.ended is None else float(change.ended),
+        "identity": change.identity_hash(),
     }
 
 
@@ -211,6 +217,8 @@ def row_change(row: Any) -> Change:
         kind=ChangeKind(row.kind),
         started=float(row.started),
         finished=None if row.finished is None else float(row.finished),
+        cut_short=None if row.cut_short is None else CutShort(row.cut_short),
+        ended=None if row.ended is None else float(row.ended),
     )
 
 

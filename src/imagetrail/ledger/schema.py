@@ -28,7 +28,7 @@ from sqlalchemy import (
     literal_column,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = "imagetrail-ledger"
 """Value of ``meta.application``: what makes a database an imagetrail ledger."""
 
@@ -110,6 +110,11 @@ changes = Table(
     Column("kind", String(16), nullable=False),
     Column("started", Double, nullable=False),
     Column("finished", Double, nullable=True),
+    # v4: how a rollout that never finished ended, and Change.identity_hash() (without
+    # finished): one row per change, whatever writers race (see Ledger.rederive_changes).
+    Column("cut_short", String(16), nullable=True),
+    Column("ended", Double, nullable=True),
+    Column("identity", String(64), nullable=False),
 )
 Index(
     "ix_changes_workload",
@@ -119,6 +124,7 @@ Index(
     prefix_expr(changes.c.container),
 )
 Index("ix_changes_started", changes.c.started)
+Index("ix_changes_identity", changes.c.identity, unique=True)
 
 sync_state = Table(
     "sync_state",
@@ -172,5 +178,9 @@ impacts = Table(
     Column("signals", Text, nullable=False),  # JSON list, one object per SignalResult
     Column("computed_at", Double, nullable=False),
 )
+
+CHANGES_STALE = "changes_stale"
+"""``meta`` key present while spans were written after the changes were last derived; its
+value is a random token, so a derivation clears only the mark it read (see docs/ledger.md)."""
 
 TABLES = ("meta", "spans", "changes", "sync_state", "deployments", "impacts")
