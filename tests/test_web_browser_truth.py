@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+import hostile
 from browser import PageWatch, api_get, launch, new_context, open_page, screenshot, serve_ledger
 from imagetrail.demo import build_demo_ledger
+from imagetrail.ledger import Ledger
+from imagetrail.model import Span
+from imagetrail.sync import rederive_changes
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +47,55 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ledger.close()
     with serve_ledger(path) as url:
         yield url
+
+
+# A cluster that stopped sending data two hours before the end (its name tries to become
+# markup), one gone for eight days, and one that is fine.
+SILENT = f"eu{hostile.PAYLOAD}\"'<b>x"
+GONE = "ap-gone<script>alert(5)</script>"
+LIVE = "us-live"
+SILENT_IMAGE = "ghcr.io/acme/shop:1.0"
+LIVE_IMAGE = "ghcr.io/acme/shop:1.1"
+
+
+def build_silent_ledger(path: Path, *, end: float) -> None:
+    def span(cluster: str, image: str, first: float, last: float, n: int) -> Span:
+        return Span(
+            cluster=cluster,
+            namespace="shop",
+            workload_kind="Deployment",
+            workload="web",
+            pod=f"web-{n}",
+            container="web",
+            image=image,
+            digest="sha256:" + f"{n}" * 64,
+            first_seen=first,
+            last_seen=last,
+            pod_uid=f"uid-{cluster}-{n}",
+        )
+
+    start = end - 10 * DAY
+    spans = [
+        span(LIVE, LIVE_IMAGE, start, end, 1),
+        span(SILENT, SILENT_IMAGE, start, end - 2 * HOUR, 2),
+        span(GONE, SILENT_IMAGE, start, end - 8 * DAY, 3),
+    ]
+    ledger = Ledger.open(path)
+    try:
+        ledger.merge_spans(spans, sync_key="silent|test|", synced_from=start, synced_until=end)
+        rederive_changes(ledger, tolerance=60)
+    finally:
+        ledger.close()
+
+
+@pytest.fixture(scope="module")
+def silent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, float]]:
+    """Base URL of the app over a fleet with a silent and a gone cluster; the data's end."""
+    path = tmp_path_factory.mktemp("web-silent") / "silent.db"
+    end = time.time() // 60 * 60
+    build_silent_ledger(path, end=end)
+    with serve_ledger(path) as url:
+        yield url, end
 
 
 @pytest.fixture(scope="module")
@@ -345,3 +400,127 @@ def test_a_short_version_is_drawn_and_listed_in_a_30_day_view(demo: str, page: P
     ]
     assert wanted in [row[:2] + row[3:] for row in listed]  # all but the digest column
     screenshot(page, "truth-workload-short-version")
+
+
+# ---------------------------------------------------------------------------- 5. cut short
+
+
+def finished_text(c: dict[str, Any]) -> str:
+    """What the Finished column must say for a change."""
+    if c["state"] in ("aborted", "superseded"):
+        return f"{c['state']} {shown_time(c['ended'])}"
+    if c["state"] == "in-progress":
+        return "in progress"
+    return shown_time(c["finished"])
+
+
+def test_change_logs_say_how_a_rollout_ended(demo: str, page: Page) -> None:
+    end = data_end(demo)
+    window = {"from": iso(end - 30 * DAY), "to": iso(end)}
+    changes = api_get(demo, "/api/v1/changes", **window)
+    cut = [c for c in changes if c["state"] in ("aborted", "superseded")]
+    # The demo's cart upgrade that its rollback overtook.
+    rollout = cart_rollout(demo)["upgrade"]
+    assert rollout["state"] == "aborted"
+    assert rollout["cut_short"] == "aborted"
+    assert rollout["finished"] is None
+
+    open_page(page, demo + "/changes?" + urlencode(window))
+    rows = page.locator("#changes-table tbody tr")
+    assert rows.count() == len(changes)
+    shown = [
+        [cell.strip() for cell in rows.nth(i).locator("td").all_text_contents()[:6]]
+        for i in range(rows.count())
+    ]
+    expected = [
+        [
+            shown_time(c["started"]),
+            finished_text(c),
+            c["cluster"],
+            c["namespace"],
+            f"{c['workload_kind']}/{c['workload']}",
+            c["container"],
+        ]
+        for c in changes
+    ]
+    assert sorted(shown) == sorted(expected)
+    # Newest first by start: a rollout that never finished is not put first for that.
+    starts = [row[0] for row in shown]
+    assert starts == sorted(starts, reverse=True)
+    badges = rows.locator("td.finished .badge")
+    assert sorted(badges.all_text_contents()) == sorted(c["state"] for c in cut)
+    assert "in progress" not in [row[1] for row in shown if row[1].startswith(("aborted", "sup"))]
+
+    # The workload page's change log says the same.
+    started = ts(rollout["started"])
+    open_page(page, workload_url(demo, CART, started - 2 * HOUR, started + 2 * HOUR))
+    cells = page.locator("#changes-table tbody td.finished").all_text_contents()
+    assert f"aborted {shown_time(rollout['ended'])}" in [c.strip() for c in cells]
+    assert "in progress" not in cells
+    screenshot(page, "truth-workload-aborted")
+
+
+# ---------------------------------------------------------------------------- 5. silence
+
+
+def test_silent_clusters_have_a_banner_and_their_rows_a_stale_badge(
+    silent: tuple[str, float], watch: PageWatch
+) -> None:
+    base, end = silent
+    page = watch.page
+    status = api_get(base, "/api/v1/status")
+    by_name = {s["cluster"]: s for s in status["silent_clusters"]}
+    assert set(by_name) == {SILENT, GONE}
+    assert by_name[SILENT]["gone"] is False
+    assert by_name[GONE]["gone"] is True
+    assert ts(by_name[SILENT]["last_data"]) == end - 2 * HOUR
+    versions = api_get(base, "/api/v1/versions")
+    stale = {r["image"]: r["stale"] for r in versions}
+    assert stale == {SILENT_IMAGE: True, LIVE_IMAGE: False}
+
+    def minute(t: str) -> str:
+        return datetime.fromtimestamp(ts(t), UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    for path in ("/", "/versions", "/workload", "/changes?since=30d"):
+        open_page(page, base + path)
+        lines = page.locator("#banner-silent li")
+        assert lines.count() == 2, path
+        assert page.locator("#banner").is_visible()
+        texts = {
+            lines.nth(i).get_attribute("data-cluster"): lines.nth(i).inner_text() for i in range(2)
+        }
+        assert texts[SILENT] == (
+            f"{SILENT}: no data since {minute(by_name[SILENT]['last_data'])} (2 h)"
+            " \u2014 its last known versions are shown, marked stale"
+        )
+        assert texts[GONE] == (
+            f"{GONE} gone: silent since {minute(by_name[GONE]['last_data'])}, no longer shown"
+        )
+        # The names are text, never markup.
+        assert page.locator("#banner img, #banner script, #banner b").count() == 0
+        assert page.locator("img[src=x]").count() == 0
+        watch.check()
+
+        if path == "/versions":
+            rows = page.locator("#versions-table tbody tr")
+            badges = {
+                (rows.nth(i).locator("td.image code").text_content() or ""): rows.nth(i)
+                .locator(".badge.stale")
+                .count()
+                for i in range(rows.count())
+            }
+            assert badges == {SILENT_IMAGE: 1, LIVE_IMAGE: 0}
+            screenshot(page, "truth-silent-versions")
+        if path == "/workload":
+            rows = page.locator("#picker tbody tr")
+            marked = {
+                (rows.nth(i).locator("a.wl-link").text_content() or "").removesuffix(
+                    "/shop/Deployment/web"
+                ): rows.nth(i).locator(".badge.stale").count()
+                for i in range(rows.count())
+            }
+            # The gone cluster's workload is listed (it ran in the range) but runs nothing.
+            assert marked == {SILENT: 1, LIVE: 0, GONE: 0}
+            gone = rows.filter(has_text="ap-gone")
+            assert gone.locator("td").nth(2).inner_text().strip() == "\u2014"
+            screenshot(page, "truth-silent-picker")
