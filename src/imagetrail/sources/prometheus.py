@@ -427,7 +427,9 @@ class PrometheusSource:
         it, which makes the answer about half as large as the full key's labels.
         """
         full = (self.cluster_label, *plan.key_labels)
-        for names in (plan.slim_labels, full):
+        # The cluster stays in: a pod selector matches that pod name in every cluster, and a
+        # uid seen under two cluster labels (one cluster scraped twice) would mix their edges.
+        for names in ((self.cluster_label, *plan.slim_labels), full):
             index = [full.index(n) for n in names]
             back = {tuple(k[i] for i in index): k for k in keys}
             if (len(back) == len(keys) and all(all(p) for p in back)) or names == full:
