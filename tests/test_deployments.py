@@ -27,7 +27,7 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, text
 
 import hostile
 from clirun import assert_one_error, invoke
@@ -49,6 +49,7 @@ from imagetrail.deployments import (
 )
 from imagetrail.errors import InputError
 from imagetrail.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
+from imagetrail.ledger import rows as R
 from imagetrail.ledger import schema as S
 from imagetrail.model import Change, ChangeKind, Span
 from imagetrail.output import record
@@ -433,6 +434,12 @@ def test_ledger_keeps_any_text(ledger_url: str, value: str) -> None:
             ledger.record_deployment(replace(d, id="x", cluster="a\x00b"))
 
 
+V1_CHANGE_COLUMNS = (
+    *("cluster", "namespace", "workload_kind", "workload", "container"),
+    *("from_image", "from_digest", "to_image", "to_digest", "kind", "started", "finished"),
+)
+
+
 def test_migration_from_v1_keeps_everything(ledger_url: str, end: float) -> None:
     v1_steps = MIGRATIONS[:1]
     with Ledger.open(ledger_url, migrations=v1_steps) as v1:
@@ -444,13 +451,18 @@ def test_migration_from_v1_keeps_everything(ledger_url: str, end: float) -> None
             for i in range(20)
         ]  # fmt: skip
         v1.merge_spans(spans, sync_key="k", synced_from=start, synced_until=end)
-        v1.replace_changes([], [change(start + 60, finished=start + 120)])
-        before = (v1.spans(), v1.changes(), v1.sync_state("k"), v1.stats())
+        recorded = change(start + 60, finished=start + 120)
+        # Written as v1 stored it: today's change rows carry columns v1 does not have.
+        row = {k: v for k, v in R.change_row(recorded).items() if k in V1_CHANGE_COLUMNS}
+        with v1.engine.begin() as conn:
+            conn.execute(insert(S.changes).values(**row))
+        before = (v1.spans(), v1.sync_state("k"), v1.stats())
         with v1.engine.connect() as conn:
             assert "deployments" not in inspect(conn).get_table_names()
     with Ledger.open(ledger_url) as v2:
         assert v2.schema_version == SCHEMA_VERSION
-        assert (v2.spans(), v2.changes(), v2.sync_state("k"), v2.stats()) == before
+        assert (v2.spans(), v2.sync_state("k"), v2.stats()) == before
+        assert v2.changes() == [recorded]
         with v2.engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
             meta = dict(conn.execute(text("SELECT key, value FROM meta")).all())

@@ -20,6 +20,7 @@ from rich.text import Text
 from imagetrail import __version__
 from imagetrail import settings as settings_mod
 from imagetrail.errors import ImagetrailError, InputError, SourceError
+from imagetrail.model import Change
 from imagetrail.output import (
     CHANGE_COLUMNS,
     Format,
@@ -29,7 +30,6 @@ from imagetrail.output import (
     render_rows,
 )
 from imagetrail.query import Query, QueryContext, Window
-from imagetrail.model import Change
 from imagetrail.timeutil import format_time, parse_time
 
 console = Console()

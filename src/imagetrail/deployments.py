@@ -343,6 +343,7 @@ def deployments_with_matches(ctx: QueryContext, query: Query) -> list[Deployment
         )
         if query.clusters:
             found = [d for d in found if d.cluster is None or d.cluster in query.clusters]
+        ctx.refresh_changes(ledger)
         return _matched(
             ledger,
             found,

@@ -43,6 +43,7 @@ class ExporterCollector(Collector):
         st = self._state
         if index.bounds is None:
             return None
+        st.qc.refresh_changes(st.ledger)  # a sync killed before deriving them
         stamp = (id(index), st.ledger.changes_stamp())
         with self._lock:
             if self._cached is None or self._cached[0] != stamp:
