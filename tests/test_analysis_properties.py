@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from dataclasses import replace
 from itertools import pairwise
 
 from hypothesis import given
@@ -22,7 +23,7 @@ from imagetrail.analysis import (
     workloads,
 )
 from imagetrail.analysis._common import max_concurrent
-from imagetrail.model import ChangeKind, Span
+from imagetrail.model import Change, ChangeKind, CutShort, Span
 
 T0 = 1_700_000_000.0
 D1 = "sha256:" + "1" * 64
@@ -222,3 +223,33 @@ def test_heatmap_of_100k_spans_is_fast() -> None:
     assert len(hm.times) == 300
     assert len(hm.images) == 400
     assert elapsed < 1.0, f"heatmap of 100k spans took {elapsed:.2f}s"
+
+
+@given(spans_strategy(), st.sampled_from([0.0, 60.0]))
+def test_no_rollout_stays_open_once_the_next_change_started(spans: list[Span], tol: float) -> None:
+    found = detect_changes(spans, since=T0, until=T0 + 60.0 * 240, tolerance=tol)
+    by_key: dict[tuple[str, ...], list[Change]] = {}
+    for c in found:
+        by_key.setdefault((c.cluster, c.namespace, c.workload_kind, c.workload, c.container), [])
+        by_key[(c.cluster, c.namespace, c.workload_kind, c.workload, c.container)].append(c)
+    for changes in by_key.values():
+        for before, after in pairwise(changes):
+            assert before.state != "in-progress", (before, after)
+            if before.cut_short is not None:
+                assert before.finished is None
+                assert before.ended == after.started
+                back = (after.to_image, after.to_digest) == (before.from_image, before.from_digest)
+                assert (before.cut_short is CutShort.ABORTED) == back
+
+
+@given(spans_strategy(), _minutes(10, 150), st.integers(0, 6 * 24 * 60))
+def test_silence_is_never_a_change(spans: list[Span], cut: float, silent_minutes: int) -> None:
+    # The cluster's data stops at ``cut`` (something ran until then); whatever the sync's
+    # watermark says later, within a week the answer is what it was when the data stopped.
+    stopped = [replace(s, last_seen=min(s.last_seen, cut)) for s in spans if s.first_seen <= cut]
+    stopped.append(
+        Span("prod", "kube-system", "DaemonSet", "kp", "kp", "kp", "kp:1", None, T0, cut)
+    )
+    at_cut = detect_changes(stopped, since=T0, until=cut)
+    later = detect_changes(stopped, since=T0, until=cut + 60.0 * silent_minutes)
+    assert later == at_cut

@@ -129,9 +129,7 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
                     "kind": c.kind.value,
                     "where": f"{c.cluster}/{c.namespace}/{c.workload}/{c.container}",
                     "what": transition(c),
-                    "rollout took": "in progress"
-                    if c.finished is None
-                    else format_duration(round(max(0.0, c.finished - c.started))),
+                    "rollout took": _rollout(c),
                 }
                 for c in week[:15]
             ],
@@ -152,3 +150,11 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
         )
     finally:
         ledger.close()
+
+
+def _rollout(change: Change) -> str:
+    """How long the rollout took, or how it stands (``aborted after 23m``)."""
+    if change.settled is None:
+        return "in progress"
+    took = format_duration(round(max(0.0, change.settled - change.started)))
+    return took if change.finished is not None else f"{change.state} after {took}"
