@@ -188,3 +188,31 @@ def test_the_exporter_keeps_a_silent_clusters_series(ledger: Path) -> None:
     assert silent["cluster"] == "stops"
     assert not silent["gone"]
     assert abs(silent["silent_for_seconds"] - 120 * MIN) <= 60
+
+
+def test_the_heatmap_keeps_a_silent_cluster_in_its_last_columns(ledger: Path) -> None:
+    last = versions(ledger, "stops", START + 110 * MIN)
+    # Without pod sandboxes, as both the CLI and the page count them by image.
+    by_image: dict[str, int] = {}
+    for (image, _), n in last.items():
+        by_image[image] = by_image.get(image, 0) + n
+    window = ("--from", format_time(START + 60 * MIN), "--to", format_time(END))
+    cli = run(
+        "heatmap", "--cluster", "stops", *window, "--step", "30m", "-f", "json", ledger=ledger
+    )
+    api = Api(ledger)
+    try:
+        page = api.json(
+            "/api/v1/heatmap",
+            cluster="stops",
+            **{"from": format_time(START + 60 * MIN), "to": format_time(END)},
+            step="30m",
+            sandbox="true",
+        )
+    finally:
+        api.close()
+    for answer in (cli, page):
+        column = {img: row[-1] for img, row in zip(answer["images"], answer["counts"], strict=True)}
+        assert {img: n for img, n in column.items() if n} == by_image
+        # Every column after the silence holds the same last known counts.
+        assert all(len(set(row[2:])) == 1 for row in answer["counts"])
