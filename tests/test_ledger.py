@@ -8,6 +8,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy import Connection, delete, event, inspect, text
 from imagetrail.errors import ConfigError, InputError, LedgerError, NotALedger
 from imagetrail.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, Migration, SyncState, store
 from imagetrail.ledger import schema as S
-from imagetrail.model import Change, ChangeKind, Impact, SignalResult, Span
+from imagetrail.model import Change, ChangeKind, CutShort, Impact, SignalResult, Span
 
 HYPOTHESIS = settings(
     max_examples=25,
@@ -549,6 +550,14 @@ def test_changes_round_trip_and_filters(ledger: Ledger) -> None:
     assert [c.started for c in ledger.changes(cluster="prod")] == [10.0, 30.0, 50.0, 70.0]
     with pytest.raises(InputError, match="unknown change kind"):
         ledger.changes(kinds=["sideways"])
+
+
+def test_a_cut_short_change_ends_where_it_was_given_up(ledger: Ledger) -> None:
+    aborted = replace(change(10, None), cut_short=CutShort.ABORTED, ended=25.0)
+    ledger.replace_changes([], [aborted, change(30, None, workload="db")])
+    assert [c.started for c in ledger.changes(start=26)] == [30.0]
+    assert [c.started for c in ledger.changes(start=25)] == [10.0, 30.0]
+    assert [c.started for c in ledger.changes(start=12, end=20)] == [10.0]
 
 
 # -- sync state ----------------------------------------------------------------------------------

@@ -353,8 +353,9 @@ class Ledger:
     ) -> list[Change]:
         """Changes matching every filter, oldest first.
 
-        A change covers ``[started, finished]`` (either order; an unfinished one lasts until
-        now) and is selected when that overlaps ``[start, end]``.
+        A change covers ``[started, finished]`` (either order), or ``[started, ended]`` when it
+        was cut short; one in progress lasts until now. It is selected when that overlaps
+        ``[start, end]``.
         """
         c = S.changes.c
         dialect = self._target.dialect
@@ -368,11 +369,14 @@ class Ledger:
         if workload is not None:
             conds.append(R.workload_condition(S.changes, workload))
         if end is not None:
-            lowest = least(dialect, c.started, func.coalesce(c.finished, c.started))
+            lowest = least(dialect, c.started, func.coalesce(c.finished, c.ended, c.started))
             conds.append(lowest <= end)
         if start is not None:
             conds.append(
-                or_(c.finished.is_(None), greatest(dialect, c.started, c.finished) >= start)
+                or_(
+                    func.coalesce(c.finished, c.ended).is_(None),
+                    greatest(dialect, c.started, func.coalesce(c.finished, c.ended)) >= start,
+                )
             )
         if kinds is not None:
             conds.append(c.kind.in_(R.change_kinds(kinds)))
