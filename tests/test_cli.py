@@ -187,7 +187,8 @@ QUERIES: dict[str, list[str]] = {
     "versions": ["versions"],
     "changes": ["changes", "--since", "14d"],
     "heatmap": ["heatmap", "--since", "1d", "--to", "{end}", "--step", "1h"],
-    "history": ["history", "prod-eu/shop/Deployment/cart", "--since", "14d"],
+    # A fixed end: history over a range is clipped to it (like audit).
+    "history": ["history", "prod-eu/shop/Deployment/cart", "--since", "14d", "--to", "{end}"],
     "audit": ["audit", "--since", "2h", "--to", "{end}"],
     "workloads": ["workloads"],
 }
@@ -363,6 +364,24 @@ def test_history_follows_the_workload_story(demo: Demo) -> None:
     for row in rows:
         assert unix(row["first_seen"]) <= unix(row["last_seen"])
         assert row["containers_max"] >= 1
+
+
+def test_history_over_a_range_shows_the_periods_inside_it(demo: Demo) -> None:
+    [upgrade] = [
+        c
+        for c in demo.fleet.expected_changes
+        if (c.cluster, c.workload, c.container, c.to_image)
+        == ("prod-eu", "cart", "cart", "ghcr.io/acme/cart:2.5.0")
+    ]
+    lo, hi = upgrade.started - 2 * HOUR, upgrade.started + 3 * HOUR
+    window = ("--from", format_time(lo), "--to", format_time(hi))
+    rows = demo.run("history", "prod-eu/shop/Deployment/cart", *window, "-f", "json").json()
+    assert {r["container"] for r in rows} == {"cart", "envoy"}
+    for row in rows:
+        assert lo <= unix(row["first_seen"]) <= unix(row["last_seen"]) <= hi, row
+    # The sidecar ran throughout: one period, exactly the window.
+    [envoy] = [r for r in rows if r["container"] == "envoy"]
+    assert (unix(envoy["first_seen"]), unix(envoy["last_seen"])) == (lo, hi)
 
 
 def test_heatmap_shape_and_counts(demo: Demo) -> None:

@@ -216,3 +216,21 @@ def test_the_heatmap_keeps_a_silent_cluster_in_its_last_columns(ledger: Path) ->
         assert {img: n for img, n in column.items() if n} == by_image
         # Every column after the silence holds the same last known counts.
         assert all(len(set(row[2:])) == 1 for row in answer["counts"])
+
+
+def test_answers_over_a_range_never_claim_a_sighting_in_the_silence(ledger: Path) -> None:
+    stopped = START + 120 * MIN
+    window = ("--from", format_time(START + 60 * MIN), "--to", format_time(END))
+    audit = run("audit", "--cluster", "stops", *window, "-f", "json", ledger=ledger)
+    assert audit
+    assert max(unix(r["last_seen"]) for r in audit) <= stopped + 1
+    workloads = run("workloads", "--cluster", "stops", "-f", "json", ledger=ledger)
+    assert max(unix(w["last_seen"]) for w in workloads) <= stopped + 1
+    name = next(w for w in workloads if w["containers"])
+    ref = f"stops/{name['namespace']}/{name['workload_kind']}/{name['workload']}"
+    history = run("history", ref, "-f", "json", ledger=ledger)
+    assert history
+    assert max(unix(h["last_seen"]) for h in history) <= stopped + 1
+    # The cluster that kept reporting is seen to the end.
+    steady = run("audit", "--cluster", "steady", *window, "-f", "json", ledger=ledger)
+    assert max(unix(r["last_seen"]) for r in steady) >= END - 60

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from imagetrail import analysis
@@ -317,20 +317,22 @@ class QueryContext:
         return spans, start, end
 
     def _spans(
-        self, query: Query, *, default_range: float | None = DEFAULT_RANGE
+        self, query: Query, *, default_range: float | None = DEFAULT_RANGE, silent: bool = False
     ) -> tuple[list[Span], float, float, Silence]:
-        """:meth:`spans`, with each cluster's end of data they were judged by."""
+        """:meth:`spans`, with each cluster's end of data they were judged by; ``silent``:
+        a silent cluster's containers run on, as last known (for answers at an instant)."""
         w = query.window
         if query.source == "prometheus":
             end = w.end if w.end is not None else time.time()
             start = w.start if w.start is not None else end - (default_range or DEFAULT_RANGE)
             live = self._live_spans(query, start, end)
             silence = Silence(data_ends(live), end, **self._silence_limits())
-            return silence.still_running(live, self.tolerance), start, end, silence
+            running = silence.still_running(live, self.tolerance, silent=silent)
+            return running, start, end, silence
         wanted_start = self._wanted_start(query, default_range)
         spans, data_start, silence = self._ledger_spans(query, wanted_start, w.end)
         start, end = self._resolved(query, wanted_start, data_start, silence.data_end)
-        spans = silence.still_running(spans, self.tolerance)
+        spans = silence.still_running(spans, self.tolerance, silent=silent)
         if wanted_start is not None:
             spans = [s for s in spans if s.last_seen >= wanted_start]
         return spans, start, end, silence
@@ -426,7 +428,7 @@ class QueryContext:
                 silence=silence,
             )
             return HeatmapAnswer(heatmap=heat, start=start, end=end, step=step, rows=rows)
-        spans, start, end = self.spans(query)
+        spans, start, end, _ = self._spans(query, silent=True)
         if not sandbox:
             spans = [s for s in spans if not is_sandbox(s.image)]
         step = query.window.step or analysis.default_step(start, end, target_points=points)
@@ -479,7 +481,16 @@ class QueryContext:
     def history(self, query: Query) -> tuple[list[HistoryEntry], str]:
         if not query.workload:
             raise InputError("history needs a WORKLOAD")
-        spans, _, _ = self.spans(query, default_range=None)
+        spans, start, end = self.spans(query, default_range=None)
+        w = query.window
+        if w.start is not None or w.end is not None:
+            # Over a range, the periods inside it: not the whole lives of the pods that
+            # happen to overlap it (which start and end outside, at arbitrary times).
+            spans = [
+                replace(s, first_seen=max(s.first_seen, start), last_seen=min(s.last_seen, end))
+                for s in spans
+                if s.first_seen <= end and s.last_seen >= start
+            ]
         return analysis.history(spans), one_workload(spans, query.workload).id
 
     def audit(self, query: Query) -> list[AuditEntry]:
@@ -487,9 +498,15 @@ class QueryContext:
         return analysis.audit(spans, start=start, end=end)
 
     def workloads(self, query: Query) -> list[WorkloadSummary]:
-        spans, _, end, silence = self._spans(query, default_range=None)
+        spans, _, end, silence = self._spans(query, default_range=None, silent=True)
         at = query.window.at if query.window.at is not None else end
-        return analysis.workloads(spans, at=at, stale=silence.stale_at(at))
+        rows = analysis.workloads(spans, at=at, stale=silence.stale_at(at))
+        # What a silent cluster's workloads run is last known; when they were last *seen* is
+        # its last sample, not the end of the data.
+        return [
+            replace(w, last_seen=min(w.last_seen, silence.end(w.cluster))) if w.stale else w
+            for w in rows
+        ]
 
 
 def one_workload(spans: Collection[Span], pattern: str) -> Workload:

@@ -69,10 +69,16 @@ class Silence:
         ]
         return sorted(out, key=lambda s: (s.last_data, s.cluster))
 
-    def still_running(self, spans: Iterable[Span], tolerance: float) -> list[Span]:
+    def still_running(
+        self, spans: Iterable[Span], tolerance: float, *, silent: bool = True
+    ) -> list[Span]:
         """Spans whose last sample lies within ``tolerance`` of their cluster's end run until
         ``data_end``: a running container's newest sample is up to a scrape interval old, and
-        a silent cluster's containers are last seen running. A gone cluster's are not."""
+        a silent cluster's containers are last seen running. A gone cluster's are not.
+
+        ``silent=False`` leaves a silent cluster's spans where its data ended: answers over a
+        range (history, audit) must not claim a sighting that never happened; answers at an
+        instant (versions, workloads, the heatmap) show the last known state, marked stale."""
         out = []
         for s in spans:
             end = self.end(s.cluster)
@@ -80,6 +86,7 @@ class Silence:
                 tolerance
                 and end - tolerance <= s.last_seen < self.data_end
                 and not self.gone(s.cluster)
+                and (silent or not self.silent(s.cluster))
             ):
                 s = replace(s, last_seen=self.data_end)
             out.append(s)
