@@ -38,7 +38,7 @@ BIN = Path(sys.executable).parent / "imagetrail"
 DAY = 86400.0
 HOUR = 3600.0
 
-VERSIONS_KEYS = ["image", "digest", "containers", "workloads", "stale"]
+VERSIONS_KEYS = ["image", "digest", "containers", "workloads", "stale", "stale_containers"]
 CHANGES_COLUMNS = [
     "cluster",
     "namespace",
@@ -312,9 +312,11 @@ def test_the_cut_short_cart_upgrade_reads_aborted(demo: Demo) -> None:
     assert (upgrade["kind"], upgrade["to_image"]) == ("upgrade", "ghcr.io/acme/cart:2.5.0")
     assert (upgrade["state"], upgrade["finished"]) == ("aborted", None)
     assert upgrade["ended"] == rollback["started"]
-    assert rollback["kind"] == "rollback" and rollback["state"] == "finished"
+    assert rollback["kind"] == "rollback"
+    assert rollback["state"] == "finished"
     table = demo.run("changes", "--since", "14d", "-w", "prod-eu/shop/Deployment/cart")
-    assert "aborted" in table.out and "in progress" not in table.out
+    assert "aborted" in table.out
+    assert "in progress" not in table.out
 
 
 def test_the_cart_rollback_is_a_rollback(demo: Demo) -> None:

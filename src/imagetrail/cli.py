@@ -30,7 +30,7 @@ from imagetrail.output import (
     render_rows,
 )
 from imagetrail.query import Query, QueryContext, Window
-from imagetrail.timeutil import format_time, parse_time
+from imagetrail.timeutil import parse_time
 
 console = Console()
 err_console = Console(stderr=True)
@@ -237,7 +237,7 @@ def versions(
     render_rows(
         [record(r) for r in rows],
         _fmt(fmt),
-        columns=["image", "digest", "containers", "workloads", "stale"],
+        columns=["image", "digest", "containers", "workloads", "stale", "stale_containers"],
         title=f"versions at {qc.fmt_time(instant)}",
     )
 
@@ -316,6 +316,7 @@ def changes(
         else [
             "started",
             "kind",
+            "cluster",
             "namespace",
             "workload",
             "container",
@@ -337,7 +338,7 @@ def _settled(change: Change) -> str:
 
 
 def _table_time(t: float) -> str:
-    return format_time(t).replace("T", " ").removesuffix("Z")
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
 
 @app.command()

@@ -116,6 +116,18 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
                 f"{story.workload_kind}/{story.workload}",
                 console=console,
             )
+            own = [
+                c
+                for c in changes
+                if (c.cluster, c.namespace, c.workload_kind, c.workload)
+                == (story.cluster, story.namespace, story.workload_kind, story.workload)
+            ]
+            render_rows(
+                [_change_row(c) for c in own],
+                "table",
+                title="   … and its changes: how each rollout ended",
+                console=console,
+            )
         # 3. This week's changes, newest first.
         week = sorted(
             (c for c in changes if c.started >= end - 7 * 86400),
@@ -123,16 +135,7 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
             reverse=True,
         )
         render_rows(
-            [
-                {
-                    "started": record(c)["started"],
-                    "kind": c.kind.value,
-                    "where": f"{c.cluster}/{c.namespace}/{c.workload}/{c.container}",
-                    "what": transition(c),
-                    "rollout took": _rollout(c),
-                }
-                for c in week[:15]
-            ],
+            [_change_row(c) for c in week[:15]],
             "table",
             title=f"3. This week's changes: {len(week)}, the 15 newest",
             console=console,
@@ -150,6 +153,16 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
         )
     finally:
         ledger.close()
+
+
+def _change_row(c: Change) -> dict[str, str]:
+    return {
+        "started": record(c)["started"],
+        "kind": c.kind.value,
+        "where": f"{c.cluster}/{c.namespace}/{c.workload}/{c.container}",
+        "what": transition(c),
+        "rollout took": _rollout(c),
+    }
 
 
 def _rollout(change: Change) -> str:

@@ -171,6 +171,7 @@ class VersionCount:
     containers: int
     workloads: tuple[str, ...]  # Workload.id values, sorted
     stale: bool = False  # some containers are last known values of a silent cluster
+    stale_containers: int = 0  # how many of ``containers`` those are
 
 
 @dataclass(frozen=True, slots=True)

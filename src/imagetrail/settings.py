@@ -199,7 +199,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("concurrency", "Queries in flight at once against the source.", "2", _positive_int),
     Setting("timeout", "Per-request timeout against the source.", "120s", _seconds),
-    Setting("retries", "Retries on connection errors, 429/502/503/504 and partial answers.", "3", lambda v: int(v)),
+    Setting(
+        "retries",
+        "Retries on connection errors, 429/502/503/504 and partial answers.",
+        "3",
+        lambda v: int(v),
+    ),
     Setting(
         "follow_interval",
         "Polling interval of `sync --follow` and of `serve --prometheus`'s background sync.",

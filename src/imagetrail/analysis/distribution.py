@@ -24,13 +24,13 @@ def distribution(
         raise InputError(f"the instant must be a finite number, got {at}")
     containers: defaultdict[Version, int] = defaultdict(int)
     owners: defaultdict[Version, set[str]] = defaultdict(set)
-    old: set[Version] = set()
+    old: defaultdict[Version, int] = defaultdict(int)
     for span in spans:
         if span.covers(at):
             containers[span.version] += 1
             owners[span.version].add(span.workload_ref.id)
             if span.cluster in stale:
-                old.add(span.version)
+                old[span.version] += 1
     rows = sorted(containers, key=lambda v: (-containers[v], version_order(v)))
     return [
         VersionCount(
@@ -38,7 +38,8 @@ def distribution(
             digest=v[1],
             containers=containers[v],
             workloads=tuple(sorted(owners[v])),
-            stale=v in old,
+            stale=old[v] > 0,
+            stale_containers=old[v],
         )
         for v in rows
     ]

@@ -4,7 +4,8 @@
 (function () {
   const IT = window.IT;
   const DEFAULT_SINCE = "7d";
-  const KINDS = ["upgrade", "downgrade", "rollback", "tag-repush", "added", "removed", "other"];
+  const KINDS = ["upgrade", "downgrade", "rollback", "tag-repush", "added", "removed", "other",
+    "cluster-gone"];
   const SPEC = Object.assign({}, IT.COMMON, { kind: "list" });
   const result = document.getElementById("result");
   let ctl = null;

@@ -183,12 +183,16 @@
   // a silent cluster.
   IT.staleBadge = function (row) {
     if (!row || row.stale !== true) return null;
-    return IT.el("span", { class: "badge stale", text: "stale",
-      title: "includes last known values from a cluster that has gone silent" });
+    // Versions rows say how many of their containers are last known values.
+    const some = typeof row.stale_containers === "number" && row.stale_containers < row.containers;
+    return IT.el("span", { class: "badge stale",
+      text: some ? "stale " + row.stale_containers + " of " + row.containers : "stale",
+      title: "last known values from a cluster that has gone silent" });
   };
 
   IT.kindBadge = function (kind) {
-    const known = ["upgrade", "downgrade", "rollback", "tag-repush", "added", "removed", "other"];
+    const known = ["upgrade", "downgrade", "rollback", "tag-repush", "added", "removed", "other",
+      "cluster-gone"];
     const cls = known.includes(kind) ? kind : "other";
     return IT.el("span", { class: "badge kind-" + cls, text: kind });
   };
