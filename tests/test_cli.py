@@ -55,6 +55,10 @@ CHANGES_COLUMNS = [
     "state",
     "cut_short",
     "ended",
+    "reasons",
+    "pods",
+    "pods_ran",
+    "waited",
 ]
 HISTORY_COLUMNS = ["container", "image", "digest", "first_seen", "last_seen", "containers_max"]
 AUDIT_COLUMNS = [

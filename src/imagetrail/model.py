@@ -33,6 +33,7 @@ class CutShort(StrEnum):
 
     ABORTED = "aborted"  # the workload went back to the version the rollout started from
     SUPERSEDED = "superseded"  # another version, or the workload's removal, overtook it
+    FAILED = "failed"  # the new version's pods never ran (or only crash-looped): given up
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -106,6 +107,24 @@ class Span:
 
 
 @dataclass(frozen=True, slots=True)
+class Wait:
+    """A period during which one pod's container was listed with an image but not running,
+    and why (a kube-state-metrics waiting reason: ``ImagePullBackOff``, ``ErrImagePull``,
+    ``CreateContainerConfigError``, ``CrashLoopBackOff``, ``ContainerCreating``...).
+
+    ``span`` says who and what (its ``digest`` is usually None: the image was not pulled) and
+    from when to when; versions, heatmaps and counts never read waits, only attempts do.
+    """
+
+    span: Span
+    reason: str
+
+    def key(self) -> tuple[object, ...]:
+        """Identity used to merge re-observed waits: the span's and the reason."""
+        return (*self.span.key(), self.reason)
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """A workload container's running image moved from one version to another."""
 
@@ -123,13 +142,21 @@ class Change:
     finished: float | None  # None: the old version was still running when it was last seen
     cut_short: CutShort | None = None  # set when the next change came before this one finished
     ended: float | None = None  # with cut_short: when the rollout was given up (the next start)
+    # Failed and stuck rollouts (kube-state-metrics only; docs/analysis.md, "Attempts"):
+    reasons: tuple[str, ...] = ()  # why the new version's pods did not run (ImagePullBackOff…)
+    pods: int | None = None  # with reasons: pods that were to run the new version
+    pods_ran: int | None = None  # with reasons: of those, pods that ran it (not crash-looping)
+    waited: float | None = None  # seconds its pods waited before the first one ran
 
     @property
     def state(self) -> str:
-        """``finished``, ``in-progress``, ``aborted`` or ``superseded``."""
+        """``finished``, ``in-progress``, ``stuck`` (in progress, its new pods not running, with
+        ``reasons``), ``aborted``, ``superseded`` or ``failed``."""
         if self.finished is not None:
             return "finished"
-        return "in-progress" if self.cut_short is None else self.cut_short.value
+        if self.cut_short is not None:
+            return self.cut_short.value
+        return "stuck" if self.reasons and not self.pods_ran else "in-progress"
 
     @property
     def settled(self) -> float | None:

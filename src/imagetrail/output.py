@@ -48,6 +48,10 @@ CHANGE_COLUMNS = (
     "state",
     "cut_short",
     "ended",
+    "reasons",
+    "pods",
+    "pods_ran",
+    "waited",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Bidirectional overrides and isolates: they make a terminal show text in another order.

@@ -268,6 +268,12 @@ SETTINGS: tuple[Setting, ...] = (
         _seconds,
     ),
     Setting(
+        "alert_rollout_failing_after",
+        "Alert rule: a rollout whose new pods cannot run (ImagePullBackOff, …) this long fails.",
+        "10m",
+        _seconds,
+    ),
+    Setting(
         "alert_drift_after",
         "Alert rule: one workload running different versions in different clusters this long.",
         "6h",

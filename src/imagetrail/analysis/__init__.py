@@ -7,10 +7,11 @@ The definitions are spelled out in docs/analysis.md.
 
 from imagetrail.analysis._common import still_running
 from imagetrail.analysis.audit import audit
-from imagetrail.analysis.changes import classify, detect_changes
+from imagetrail.analysis.changes import detect_changes
 from imagetrail.analysis.distribution import distribution, workloads
 from imagetrail.analysis.heatmap import bucket_times, default_step, heatmap, row_details
 from imagetrail.analysis.history import history
+from imagetrail.analysis.kinds import classify
 from imagetrail.analysis.timeline import Segment, current_version, segments
 
 __all__ = [

@@ -9,48 +9,26 @@ from __future__ import annotations
 import itertools
 import math
 from bisect import bisect_right
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from imagetrail.analysis._common import (
     ContainerKey,
     Version,
     check_window,
+    container_key,
     group_by_container,
-    split_image,
-    tag_cmp,
 )
+from imagetrail.analysis.attempts import join_attempts
+from imagetrail.analysis.kinds import classify
 from imagetrail.analysis.silence import data_ends
 from imagetrail.analysis.timeline import Segment, segments
 from imagetrail.errors import InputError
-from imagetrail.model import Change, ChangeKind, CutShort, Span
+from imagetrail.model import Change, ChangeKind, CutShort, Span, Wait
 
 # Jobs start and finish by design: a run appearing or the last run ending is neither the
 # workload being added nor removed (and bare Jobs, one workload per run, would flood the log).
 _JOB_KINDS = frozenset({"Job", "CronJob"})
-
-
-def classify(old: Version, new: Version, *, was_current_before: bool) -> ChangeKind:
-    """The kind of a change from version ``old`` to ``new`` (neither is None).
-
-    ``was_current_before``: ``new`` was the current version at some earlier time.
-    """
-    (image_a, digest_a), (image_b, digest_b) = old, new
-    if image_a == image_b and None not in (digest_a, digest_b) and digest_a != digest_b:
-        return ChangeKind.TAG_REPUSH
-    parts_a, parts_b = split_image(image_a), split_image(image_b)
-    cmp: int | None = None
-    # Tags order versions only within one repository (and only when both are references).
-    if parts_a is not None and parts_b is not None and parts_a[1] == parts_b[1]:
-        cmp = tag_cmp(parts_a[2], parts_b[2])
-    # Going back to a version seen before is a rollback unless it is provably newer
-    # (re-upgrading after a rollback is an upgrade); incomparable counts as "not newer".
-    if was_current_before and cmp != -1:
-        return ChangeKind.ROLLBACK
-    if cmp == -1:
-        return ChangeKind.UPGRADE
-    if cmp == 1:
-        return ChangeKind.DOWNGRADE
-    return ChangeKind.OTHER
 
 
 class _VersionIndex:
@@ -175,6 +153,7 @@ def detect_changes(
     silent_after: float = 300.0,
     forget_after: float = 7 * 86400.0,
     ends: Mapping[str, float] | None = None,
+    waits: Iterable[Wait] = (),
 ) -> list[Change]:
     """Every version change of every workload container that started in ``[since, until]``.
 
@@ -186,30 +165,51 @@ def detect_changes(
     not emptied. A cluster silent for ``forget_after`` before ``until`` gives one
     ``cluster-gone`` change instead. Jobs and CronJobs are never added or removed. A rollout
     overtaken by the next change of its container before it finished is cut short
-    (``aborted`` back to where it came from, else ``superseded``).
+    (``aborted`` back to where it came from, else ``superseded``). ``waits`` (periods pods
+    were listed but not running) add failed and stuck rollouts and why (see
+    :mod:`imagetrail.analysis.attempts`).
     Ordered by ``started``, then workload container.
     """
     check_window(since, until, what="change window")
     if min(tolerance, removed_after, silent_after, forget_after) < 0:
         raise InputError("tolerance, removed_after and the silence limits must not be negative")
     groups = group_by_container(spans)
+    waiting: dict[ContainerKey, list[Wait]] = defaultdict(list)
+    for w in waits:
+        waiting[container_key(w.span)].append(w)
     cluster_end = (
         dict(ends)
         if ends is not None
-        else data_ends(itertools.chain.from_iterable(groups.values()))
+        else data_ends(
+            itertools.chain(
+                itertools.chain.from_iterable(groups.values()),
+                (w.span for ws in waiting.values() for w in ws),
+            )
+        )
     )
     result: list[tuple[float, ContainerKey, int, Change]] = []
-    for key, group in groups.items():
+    for key in sorted(groups.keys() | waiting.keys()):
+        group = groups.get(key, [])
         end = cluster_end.get(key[0], until)
-        found = _key_changes(
-            key,
-            group,
-            since=since,
-            until=until,
-            tolerance=tolerance,
-            removed_after=removed_after,
-            horizon=min(until, end) if end < until - silent_after else until,
+        horizon = min(until, end) if end < until - silent_after else until
+        found = (
+            _key_changes(
+                key,
+                group,
+                since=since,
+                until=until,
+                tolerance=tolerance,
+                removed_after=removed_after,
+                horizon=horizon,
+            )
+            if group
+            else []
         )
+        if key in waiting:
+            found = join_attempts(
+                key, found, group, waiting[key], horizon=horizon, tolerance=tolerance
+            )
+            found = [c for c in found if since <= c.started <= until]
         result.extend((c.started, key, i, c) for i, c in enumerate(found))
     for cluster, end in sorted(cluster_end.items()):
         if end < until - forget_after and since <= end <= until:
