@@ -37,6 +37,7 @@ TARGET = {"job": "imagetrail", "instance": "127.0.0.1:8080"}
 # Every threshold changed, each to a whole number of minutes so the 1m test grid hits it.
 CHANGED = {
     "alert_rollout_stuck_after": "10m",
+    "alert_rollout_failing_after": "5m",
     "alert_drift_after": "45m",
     "alert_image_max_age": "7d",
     "alert_recent_window": "2h",
@@ -47,6 +48,7 @@ CHANGED = {
 # Which alerts each threshold setting drives (their expression, `for` or annotations).
 DRIVES = {
     "alert_rollout_stuck_after": {"ImagetrailRolloutStuck"},
+    "alert_rollout_failing_after": {"ImagetrailRolloutFailing"},
     "alert_drift_after": {"ImagetrailVersionDrift"},
     "alert_image_max_age": {"ImagetrailImageNotUpdated"},
     "alert_recent_window": {"ImagetrailTagRepushed", "ImagetrailRollback"},
@@ -203,6 +205,36 @@ def rollout_stuck(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -
         c.add("imagetrail_rollout_in_progress", labels, f"{in_progress}+0x{n + 10}")
     c.expect(n - 1)  # pending, not yet firing
     c.expect(n + 1, Fire(stuck, 2), Fire(rolling, 2))
+
+
+def rollout_failing(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -> None:
+    """Series as the exporter gives them: one per reason while the newest rollout is stuck,
+    dropped (stale) once it ran, failed for good or was undone."""
+    n = minutes(s["alert_rollout_failing_after"])
+    assert n >= 3
+    length = n + 30
+    pulling = {**w, "reason": "ImagePullBackOff", **t}
+    erring = {**w, "reason": "ErrImagePull", **t}  # the same rollout, a second reason
+    # Stuck from minute 0 until minute n + 10, then the series goes (the rollout was undone).
+    c.add("imagetrail_rollout_failing", pulling, f"1+0x{n + 10} stale")
+    c.add("imagetrail_rollout_failing", erring, f"1+0x{n + 10} stale")
+    # Stuck for less than the duration, then fixed: never fires.
+    brief = {**other(w, workload="-brief"), "reason": "CreateContainerConfigError", **t}
+    c.add("imagetrail_rollout_failing", brief, f"1+0x{n - 2} stale")
+    # Gone for one scrape (the exporter restarted): `for` starts over, fires n minutes later.
+    flap = {**other(w, workload="-flap"), "reason": "CrashLoopBackOff", **t}
+    c.add("imagetrail_rollout_failing", flap, f"1+0x{n - 2} stale 1+0x{length}")
+    # A brand-new workload that runs nothing has the series alone (no other imagetrail_*).
+    new = {**other(w, workload="-new"), "reason": "ImagePullBackOff", **t}
+    c.add("imagetrail_rollout_failing", new, f"_x2 1+0x{length}")
+
+    def firing(m: int) -> list[Fire]:
+        out = [Fire(pulling, 1), Fire(erring, 1)] if n <= m <= n + 10 else []
+        out += [Fire(flap, 1)] if m >= 2 * n else []  # back at minute n: `for` started over
+        return out + ([Fire(new, 1)] if m >= n + 2 else [])
+
+    for m in sorted({n - 1, n, n + 1, n + 2, 2 * n - 1, 2 * n, n + 10, n + 11, n + 12}):
+        c.expect(m, *firing(m))  # n - 1: pending, not yet firing; n + 11: resolved
 
 
 def version_drift(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -> None:
@@ -406,6 +438,7 @@ def cluster_silent(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) 
 
 CASES: dict[str, Callable[[Cases, Settings, dict[str, str], dict[str, str]], None]] = {
     "ImagetrailRolloutStuck": rollout_stuck,
+    "ImagetrailRolloutFailing": rollout_failing,
     "ImagetrailVersionDrift": version_drift,
     "ImagetrailLatestTag": latest_tag,
     "ImagetrailImageNotUpdated": image_not_updated,
@@ -558,6 +591,9 @@ def test_thresholds_come_from_settings(tmp_path: Path) -> None:
     changed = {r.name: r for r in rules.alert_rules(load_settings(tmp_path, CHANGED))}
     assert default["ImagetrailRolloutStuck"].for_ == "30m"
     assert changed["ImagetrailRolloutStuck"].for_ == "10m"
+    assert default["ImagetrailRolloutFailing"].for_ == "10m"
+    assert changed["ImagetrailRolloutFailing"].for_ == "5m"
+    assert default["ImagetrailRolloutFailing"].expr == "imagetrail_rollout_failing == 1"
     assert default["ImagetrailVersionDrift"].for_ == "6h"
     assert changed["ImagetrailVersionDrift"].for_ == "45m"
     assert default["ImagetrailImageNotUpdated"].expr.endswith("> 7776000")

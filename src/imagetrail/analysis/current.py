@@ -2,7 +2,8 @@
 
 Pure: spans and changes in, one :class:`ContainerState` per workload container running at
 ``at`` out. Workload containers not running at ``at`` are left out, so the metrics made from
-this vanish with their workload.
+this vanish with their workload. :func:`failing_rollouts` reads changes only: a workload whose
+first rollout is stuck runs nothing, and its failing rollout must still show.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from imagetrail.analysis._common import ContainerKey, container_key, group_by_co
 from imagetrail.analysis.timeline import segments
 from imagetrail.imageref import classify
 from imagetrail.model import Change, Span
+
+# States of a newest change that leave its rollout going on: stuck is a rollout whose new pods
+# do not run yet, neither finished nor given up (docs/metrics.md, rollout_in_progress).
+_NOT_OVER = frozenset({"in-progress", "stuck"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +40,7 @@ class ContainerState:
     key: ContainerKey  # (cluster, namespace, workload_kind, workload, container)
     versions: tuple[RunningVersion, ...]  # sorted by image, digest
     containers: int
-    rollout_in_progress: bool
+    rollout_in_progress: bool  # the newest change is in progress or stuck: not over
     changes: tuple[tuple[str, int], ...]  # (kind, count), kinds sorted
     last_change: tuple[tuple[str, float], ...]  # (kind, newest started), kinds sorted
     recent_changes: int  # changes started within (at - window, at]
@@ -82,13 +87,42 @@ def current_state(
                 key=key,
                 versions=tuple(versions),
                 containers=len(now),
-                rollout_in_progress=bool(mine) and mine[-1].state == "in-progress",
+                rollout_in_progress=bool(mine) and mine[-1].state in _NOT_OVER,
                 changes=tuple(sorted(counts.items())),
                 last_change=tuple(sorted(newest.items())),
                 recent_changes=sum(1 for c in mine if at - window < c.started <= at),
             )
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class FailingRollout:
+    """A workload container whose newest change is stuck: its new pods are not running."""
+
+    key: ContainerKey  # (cluster, namespace, workload_kind, workload, container)
+    reasons: tuple[str, ...]  # why (ImagePullBackOff …), in order of first appearance
+    started: float
+    to_image: str | None
+
+
+def failing_rollouts(changes: Iterable[Change], *, at: float) -> list[FailingRollout]:
+    """Workload containers whose newest change started by ``at`` is ``stuck`` (running or not:
+    a brand-new workload whose first rollout is stuck runs nothing), sorted by key. A rollout
+    that failed (given up) or finished is over and not listed."""
+    newest: dict[ContainerKey, Change] = {}
+    for c in changes:
+        if c.started > at:
+            continue
+        key = (c.cluster, c.namespace, c.workload_kind, c.workload, c.container)
+        seen = newest.get(key)
+        if seen is None or c.started >= seen.started:
+            newest[key] = c
+    return [
+        FailingRollout(key, c.reasons, c.started, c.to_image)
+        for key, c in sorted(newest.items())
+        if c.state == "stuck" and c.reasons
+    ]
 
 
 def _version_key(version: tuple[str, str | None]) -> tuple[str, str]:

@@ -10,11 +10,17 @@ restore, lead time for changes. Pure; definitions in plain words in docs/impact.
   rollouts was *aborted* (cut short by the workload going back to the version it started
   from, see docs/analysis.md) or the workload's next deployment is a rollback. A failure is
   counted once per deployment, however many of these hold. A rollout *superseded* by another
-  version is not a failure by itself.
+  version is not a failure by itself. A rollout that **failed** (its new pods never ran, or
+  only crash-looped, and it was given up: docs/analysis.md, "Attempts") is a failed
+  deployment, and so is one **stuck** at the end of the data (an open failure).
 - **Time to restore** a failed deployment: from its start until the next deployment's rollout
   settled (finished, or was itself cut short by a later version; for a rollback: the last pod
   of the failed version stopped running). Failures not restored by the end of the data, or
-  whose next deployment was aborted back to the failed version, count as open.
+  whose next deployment was aborted back to the failed version, count as open. A failed
+  rollout that no next deployment overtook (an attempt whose version never became current:
+  the old version ran throughout) is restored when its failing pods went away, its ``ended``:
+  only then does the workload run one version again; one the next deployment overtook (a
+  rollback, a fixed version) is restored when that settled, as above.
 - **Lead time**: from commit to the rollout finished, for deployments a CI/CD event with a
   commit time was matched to (an aborted or superseded rollout never finished: it has none).
 """
@@ -61,6 +67,15 @@ class Deployment:
     def aborted(self) -> bool:
         """One of its rollouts was given up for the version it started from."""
         return any(c.cut_short == CutShort.ABORTED for c in self.changes)
+
+    @property
+    def failed_rollout(self) -> bool:
+        """One of its rollouts failed (its new pods never ran) or is stuck."""
+        return any(c.cut_short == CutShort.FAILED or c.state == "stuck" for c in self.changes)
+
+    @property
+    def stuck(self) -> bool:
+        return any(c.state == "stuck" for c in self.changes)
 
     @property
     def is_rollback(self) -> bool:
@@ -149,13 +164,26 @@ def dora(
             failed = (
                 d.aborted
                 or (nxt is not None and nxt.is_rollback)
+                or d.failed_rollout
                 or any(c in regressed for c in d.changes)
             )
             if not failed:
                 continue
             a.failures += 1
-            # A next deployment aborted back to the failed version restored nothing.
-            restored = nxt.settled if nxt is not None and not nxt.aborted else None
+            restored: float | None
+            if d.stuck:
+                restored = None  # still failing at the end of the data
+            elif (
+                d.failed_rollout
+                and d.settled is not None
+                and (nxt is None or nxt.started > d.settled)
+            ):
+                # Given up without a next deployment overtaking it (its version never became
+                # current): one version runs again once its failing pods went away.
+                restored = d.settled
+            else:
+                # A next deployment aborted back to the failed version restored nothing.
+                restored = nxt.settled if nxt is not None and not nxt.aborted else None
             if restored is None:
                 a.open += 1
             else:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from scipy.stats import mannwhitneyu
 
-from imagetrail.model import Change, ChangeKind, Impact, SignalResult, Verdict
+from imagetrail.model import Change, ChangeKind, CutShort, Impact, SignalResult, Verdict
 from imagetrail.timeutil import format_time
 
 
@@ -125,6 +125,10 @@ def assess(
         return _undecided(change, span, signals, f"{change.kind.value}: {reason}")
     if change.cut_short is not None:
         return _undecided(change, span, signals, cut_short_reason(change))
+    if change.state == "stuck":
+        return _undecided(
+            change, span, signals, f"the new version is not running yet: {_reasons(change)}"
+        )
     if span.after is None:
         return _undecided(change, span, signals, "the rollout has not finished")
 
@@ -184,7 +188,13 @@ def cut_short_reason(change: Change) -> str:
     """Why a rollout given up before it finished has no verdict (a final one)."""
     assert change.cut_short is not None
     when = "" if change.ended is None else f" at {format_time(change.ended)}"
+    if change.cut_short == CutShort.FAILED:
+        return f"the new version never ran: {_reasons(change)}; the rollout failed{when}"
     return f"the rollout was {change.cut_short.value}{when} before it finished"
+
+
+def _reasons(change: Change) -> str:
+    return ", ".join(change.reasons) or "its pods did not run"
 
 
 def _short_reason(span: Windows, thresholds: Thresholds) -> str:

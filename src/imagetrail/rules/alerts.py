@@ -30,6 +30,7 @@ CLUSTER_SILENT_FOR = 5 * 60.0
 
 ALERT_NAMES: tuple[str, ...] = (
     "ImagetrailRolloutStuck",
+    "ImagetrailRolloutFailing",
     "ImagetrailVersionDrift",
     "ImagetrailLatestTag",
     "ImagetrailImageNotUpdated",
@@ -193,6 +194,7 @@ def _cluster_silent_expr(after_s: float) -> str:
 def alert_rules(settings: Settings) -> list[Rule]:
     """The imagetrail alert rules (group ``imagetrail``), thresholds from ``settings``."""
     stuck = prometheus_duration(float(settings["alert_rollout_stuck_after"]))
+    failing = prometheus_duration(float(settings["alert_rollout_failing_after"]))
     drift = prometheus_duration(float(settings["alert_drift_after"]))
     max_age_s = float(settings["alert_image_max_age"])
     max_age = prometheus_duration(max_age_s)
@@ -215,6 +217,18 @@ def alert_rules(settings: Settings) -> list[Rule]:
             f"A workload container's rollout has not finished for more than {stuck}.",
             f"{_WHO} has run {{{{ $value }}}} versions side by side for more than {stuck}: "
             "its newest rollout is still in progress (neither finished nor given up).",
+        ),
+        _rule(
+            "ImagetrailRolloutFailing",
+            # One series per reason: a rollout stuck for two reasons raises two alerts, each
+            # naming its own, and the alert resolves when the exporter drops the series (the
+            # rollout ran, failed for good or was undone).
+            "imagetrail_rollout_failing == 1",
+            failing,
+            "warning",
+            f"A workload container's new pods have not been able to run for more than {failing}.",
+            f"The newest rollout of {_WHO} is stuck: its new pods have not run for more than "
+            f"{failing} ({{{{ $labels.reason }}}}).",
         ),
         _rule(
             "ImagetrailVersionDrift",

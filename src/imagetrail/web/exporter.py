@@ -11,12 +11,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from imagetrail.analysis.current import ContainerState, current_state
+from imagetrail.analysis.current import (
+    ContainerState,
+    FailingRollout,
+    current_state,
+    failing_rollouts,
+)
 from imagetrail.analysis.silence import Silence
 from imagetrail.analysis.spanindex import SpanIndex
 from imagetrail.errors import ImagetrailError
@@ -35,29 +41,31 @@ class ExporterCollector(Collector):
         self._state = state
         self._clock = clock
         self._lock = threading.Lock()
-        self._cached: tuple[object, list[ContainerState], float, Silence] | None = None
+        self._cached: _Snapshot | None = None
 
-    def _snapshot(self, index: SpanIndex) -> tuple[list[ContainerState], float, Silence] | None:
-        """Current states, the instant they describe and each cluster's end of data; None for
-        an empty ledger. A silent cluster keeps its last known series (docs/metrics.md)."""
+    def _snapshot(self, index: SpanIndex) -> _Snapshot | None:
+        """Current states, the instant they describe, each cluster's end of data and the stuck
+        rollouts; None for an empty ledger. A silent cluster keeps its last known series
+        (docs/metrics.md)."""
         st = self._state
         if index.bounds is None:
             return None
         st.qc.refresh_changes(st.ledger)  # a sync killed before deriving them
         stamp = (id(index), st.ledger.changes_stamp())
         with self._lock:
-            if self._cached is None or self._cached[0] != stamp:
+            if self._cached is None or self._cached.stamp != stamp:
                 at = index.data_end
                 silence = st.qc.silence()
                 spans = index.select(index.mask(), tolerance=st.qc.tolerance, silence=silence)
+                changes = st.ledger.changes()
                 states = current_state(
-                    spans,
-                    st.ledger.changes(),
-                    at=at,
-                    window=float(st.settings["churn_window"]),
+                    spans, changes, at=at, window=float(st.settings["churn_window"])
                 )
-                self._cached = (stamp, states, at, silence)
-            return self._cached[1], self._cached[2], self._cached[3]
+                failing = [
+                    f for f in failing_rollouts(changes, at=at) if not silence.gone(f.key[0])
+                ]
+                self._cached = _Snapshot(stamp, states, at, silence, failing)
+            return self._cached
 
     def describe(self) -> Iterator[Metric]:
         # Registering must not compute anything (the registry would collect() to learn names).
@@ -74,7 +82,7 @@ class ExporterCollector(Collector):
             return
         if snapshot is None:
             return
-        states, at, silence = snapshot
+        states, at, silence = snapshot.states, snapshot.at, snapshot.silence
         now = self._clock()
         yield _gauge(
             "imagetrail_ledger_data_end_timestamp_seconds", "Where the ledger's data ends.", at
@@ -96,6 +104,7 @@ class ExporterCollector(Collector):
                 last_data.add_metric([cluster], silence.end(cluster))
         yield last_data
         yield from _container_metrics(states, now)
+        yield _failing_metric(snapshot.failing)
 
     def _sync_metrics(self) -> Iterator[Metric]:
         status = self._state.sync_status()
@@ -121,6 +130,29 @@ class ExporterCollector(Collector):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    stamp: object
+    states: list[ContainerState]
+    at: float
+    silence: Silence
+    failing: list[FailingRollout]
+
+
+def _failing_metric(failing: list[FailingRollout]) -> GaugeMetricFamily:
+    """One series per reason of each stuck rollout (docs/metrics.md); gone once it is over."""
+    family = GaugeMetricFamily(
+        "imagetrail_rollout_failing",
+        "1 for each reason the newest rollout of a workload container is stuck (its new pods "
+        "do not run: ImagePullBackOff, CreateContainerConfigError, ...).",
+        labels=[*W, "reason"],
+    )
+    for f in failing:
+        for reason in f.reasons:
+            family.add_metric([*f.key, reason], 1.0)
+    return family
+
+
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
 
@@ -141,7 +173,7 @@ def _container_metrics(states: list[ContainerState], now: float) -> Iterator[Met
     )
     rollout = GaugeMetricFamily(
         "imagetrail_rollout_in_progress",
-        "1 when the newest change of the workload container has not finished.",
+        "1 when the newest change of the workload container is in progress or stuck.",
         labels=W,
     )
     first_seen = GaugeMetricFamily(
