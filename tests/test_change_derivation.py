@@ -1,4 +1,4 @@
-"""Derived changes stay true to the spans: concurrent writers, killed syncs, schema v4.
+"""Derived changes stay true to the spans: concurrent writers, killed syncs, schemas v4 and v5.
 
 Every test runs on a real PostgreSQL (and SQLite where the behaviour is shared). The spans come
 from the simulated fleet, written chunk by chunk as `sync` writes them.
@@ -22,7 +22,7 @@ from imagetrail.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
 from imagetrail.ledger import rows as R
 from imagetrail.ledger import schema as S
 from imagetrail.ledger.migrations import v4_identity
-from imagetrail.model import Change, ChangeKind, CutShort, Span
+from imagetrail.model import Change, ChangeKind, CutShort, Span, Wait
 from imagetrail.query import Query, QueryContext, Window
 from imagetrail.sim import Fleet, SimConfig, simulate
 from imagetrail.sync import chunks, rederive_changes
@@ -132,13 +132,13 @@ def test_a_second_deriver_waits_for_the_first(ledger_url: str, fleet: Fleet) -> 
         inside, release = threading.Event(), threading.Event()
         log: list[str] = []
 
-        def slow(spans: list[Span], until: float) -> list[Change]:
+        def slow(spans: list[Span], waits: list[Wait], until: float) -> list[Change]:
             inside.set()
             assert release.wait(30)
             log.append("first done")
             return []
 
-        def fast(spans: list[Span], until: float) -> list[Change]:
+        def fast(spans: list[Span], waits: list[Wait], until: float) -> list[Change]:
             log.append("second derives")
             return [change_at(1.0), change_at(2.0)]
 
@@ -166,7 +166,7 @@ def test_spans_written_during_a_derivation_leave_the_changes_stale(
         inside, release = threading.Event(), threading.Event()
         seen: list[int] = []
 
-        def slow(spans: list[Span], until: float) -> list[Change]:
+        def slow(spans: list[Span], waits: list[Wait], until: float) -> list[Change]:
             seen.append(len(spans))
             inside.set()
             assert release.wait(30)
@@ -260,7 +260,7 @@ def test_v3_ledger_is_migrated_with_identities_and_rebuilt(ledger_url: str) -> N
                 )  # fmt: skip
         before = (v3.spans(), v3.sync_state(SYNC_KEY))
     with Ledger.open(ledger_url) as v4:
-        assert v4.schema_version == SCHEMA_VERSION == 4
+        assert v4.schema_version == SCHEMA_VERSION  # through v4 (and every later step)
         assert (v4.spans(), v4.sync_state(SYNC_KEY)) == before
         assert v4.changes() == kept  # duplicates gone, every other row kept
         with v4.engine.connect() as conn:
@@ -283,13 +283,70 @@ def test_identity_is_unique_and_new_fields_round_trip(ledger_url: str) -> None:
         with ledger.engine.begin() as conn, pytest.raises(sa_exc.IntegrityError):
             conn.execute(insert(S.changes).values(**row))
         # A derivation that yields one change twice stores it once.
-        assert ledger.rederive_changes(lambda _s, _u: [change_at(1.0), change_at(1.0)]) == 0
+        assert ledger.rederive_changes(lambda _s, _w, _u: [change_at(1.0), change_at(1.0)]) == 0
         ledger.merge_spans([Span("prod", "shop", "Deployment", "web", "p", "app", "i", None,
                                  1.0, 2.0)])  # fmt: skip
-        assert ledger.rederive_changes(lambda _s, _u: [change_at(1.0), change_at(1.0)]) == 1
+        assert ledger.rederive_changes(lambda _s, _w, _u: [change_at(1.0), change_at(1.0)]) == 1
         assert ledger.changes() == [change_at(1.0)]
         with pytest.raises(InputError, match="ended must be a finite"):
             ledger.replace_changes([], [change_at(70.0, finished=None, ended=float("nan"))])
+
+
+# -- schema v5 -------------------------------------------------------------------------------
+
+V4_COLUMNS = (*V3_COLUMNS, "cut_short", "ended", "identity")
+
+
+def test_v4_ledger_is_migrated_to_v5_keeping_everything(ledger_url: str) -> None:
+    spans = [
+        Span("prod", "shop", "Deployment", "web", f"web-{i}", "app", f"nginx:1.{i}", None,
+             1000.0 + i * 600, 1000.0 + i * 600 + 900, pod_uid=f"u{i}")
+        for i in range(4)
+    ]  # fmt: skip
+    kept = [
+        change_at(100.0),
+        change_at(200.0, workload='we"b <x>', finished=None, cut_short=CutShort.ABORTED,
+                  ended=250.0),
+    ]  # fmt: skip
+    with Ledger.open(ledger_url, migrations=MIGRATIONS[:4]) as v4:
+        assert v4.schema_version == 4
+        v4.merge_spans(spans, sync_key=SYNC_KEY, synced_from=1000.0, synced_until=4000.0)
+        with v4.engine.begin() as conn:
+            for c in kept:  # as v4 stored them: without the v5 columns
+                row = R.change_row(c)
+                conn.execute(
+                    text(f"INSERT INTO changes ({', '.join(V4_COLUMNS)}) VALUES "
+                         f"({', '.join(':' + n for n in V4_COLUMNS)})"),
+                    {n: row[n] for n in V4_COLUMNS},
+                )  # fmt: skip
+            conn.execute(text("DELETE FROM meta WHERE key = 'changes_stale'"))
+        before = (v4.spans(), v4.sync_state(SYNC_KEY), v4.stats())
+        assert before[2] == {"spans": 4, "waits": 0, "changes": 2, "sync_state": 1}
+    with Ledger.open(ledger_url) as v5:
+        assert v5.schema_version == SCHEMA_VERSION == 5
+        assert (v5.spans(), v5.sync_state(SYNC_KEY), v5.stats()) == before
+        assert v5.changes() == kept  # no reasons, no pod counts: what v4 knew
+        assert [(c.reasons, c.pods, c.pods_ran, c.waited) for c in v5.changes()] == [
+            ((), None, None, None)
+        ] * 2
+        # Nothing to derive again: without waits the changes are what v4 derived.
+        assert not v5.changes_stale()
+        assert v5.waits() == []
+        # The migrated ledger stores waits and the attempt fields.
+        pending = replace(spans[0], pod="web-9", pod_uid="u9", image="nginx:9.9",
+                          first_seen=2000.0, last_seen=2400.0)  # fmt: skip
+        waiting = Wait(pending, "ImagePullBackOff")
+        assert v5.merge_spans([], waits=[waiting], sync_key=SYNC_KEY, synced_until=4000.0) == 1
+        assert v5.waits() == [waiting]
+        assert v5.changes_stale()
+        rederive_changes(v5, tolerance=TOLERANCE, only_if_stale=True)
+        failed = [c for c in v5.changes() if c.to_image == "nginx:9.9"]
+        assert [(c.state, c.reasons, c.pods, c.pods_ran) for c in failed] == [
+            ("failed", ("ImagePullBackOff",), 1, 0)
+        ]
+    with Ledger.open(ledger_url) as again:  # nothing is migrated twice
+        assert again.schema_version == 5
+        assert again.waits() == [waiting]
 
 
 @pytest.mark.parametrize("value", ["plain", 'quote" <b>', "ünïcödé 名前 🚀", "x" * 5000, "a\nb"])

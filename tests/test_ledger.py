@@ -21,7 +21,7 @@ from sqlalchemy import Connection, delete, event, inspect, text
 from imagetrail.errors import ConfigError, InputError, LedgerError, NotALedger
 from imagetrail.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, Migration, SyncState, store
 from imagetrail.ledger import schema as S
-from imagetrail.model import Change, ChangeKind, CutShort, Impact, SignalResult, Span
+from imagetrail.model import Change, ChangeKind, CutShort, Impact, SignalResult, Span, Wait
 
 HYPOTHESIS = settings(
     max_examples=25,
@@ -92,7 +92,7 @@ def table_rows(ledger: Ledger) -> set[tuple[Any, ...]]:
 
 def clear(ledger: Ledger) -> None:
     with ledger.engine.begin() as conn:
-        for table in (S.spans, S.changes, S.sync_state):
+        for table in (S.spans, S.waits, S.changes, S.sync_state):
             conn.execute(delete(table))
 
 
@@ -108,7 +108,7 @@ def file_state(path: Path) -> tuple[str, int, list[str]]:
 
 def test_new_ledger_has_meta_and_empty_tables(ledger: Ledger, ledger_url: str) -> None:
     assert ledger.schema_version == SCHEMA_VERSION
-    assert ledger.stats() == {"spans": 0, "changes": 0, "sync_state": 0}
+    assert ledger.stats() == {"spans": 0, "waits": 0, "changes": 0, "sync_state": 0}
     assert ledger.time_bounds() is None
     assert ledger.synced_until() is None
     with ledger.engine.connect() as conn:
@@ -494,13 +494,14 @@ def test_replace_changes_replaces_only_the_given_keys(ledger: Ledger) -> None:
 
 def test_span_writes_mark_the_changes_stale_until_derived(ledger: Ledger) -> None:
     assert not ledger.changes_stale()  # a new ledger has nothing to derive
-    assert ledger.rederive_changes(lambda _s, _e: [change(1, 2)], only_if_stale=True) is None
+    assert ledger.rederive_changes(lambda _s, _w, _e: [change(1, 2)], only_if_stale=True) is None
     ledger.merge_spans([span("a", 10, 20)], sync_key="k", synced_until=30)
     assert ledger.changes_stale()
     seen: list[tuple[int, float]] = []
 
-    def derive(spans: list[Span], end: float) -> list[Change]:
+    def derive(spans: list[Span], waits: list[Wait], end: float) -> list[Change]:
         seen.append((len(spans), end))
+        assert waits == []
         return [change(10, 20)]
 
     assert ledger.rederive_changes(derive, only_if_stale=True) == 1
@@ -519,7 +520,7 @@ def test_a_failed_derivation_keeps_the_changes_and_the_mark(ledger: Ledger) -> N
     ledger.replace_changes([], [change(1, 2)])
     ledger.merge_spans([span()])
 
-    def broken(_spans: list[Span], _end: float) -> list[Change]:
+    def broken(_spans: list[Span], _waits: list[Wait], _end: float) -> list[Change]:
         raise RuntimeError("derive crashed")
 
     with pytest.raises(RuntimeError, match="crashed"):
@@ -604,7 +605,7 @@ def test_sync_arguments_are_checked(ledger: Ledger) -> None:
     assert state is not None
     assert state.last_error == "odd \\ud800 error"
     clear(ledger)
-    assert ledger.stats() == {"spans": 0, "changes": 0, "sync_state": 0}
+    assert ledger.stats() == {"spans": 0, "waits": 0, "changes": 0, "sync_state": 0}
 
 
 def fail_on(ledger: Ledger, when: Callable[[str, int], bool]) -> Callable[[], None]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from imagetrail.analysis import detect_changes
 from imagetrail.errors import ImagetrailError, QueryRejected, SourceError
 from imagetrail.ledger import Ledger
-from imagetrail.model import Change, Signal, Span
+from imagetrail.model import Change, Signal, Span, Wait
 from imagetrail.sources.prometheus import PrometheusSource
 
 log = logging.getLogger("imagetrail.sync")
@@ -230,7 +230,7 @@ def rederive_changes(
     forget_after: float = 7 * 86400.0,
     only_if_stale: bool = False,
 ) -> int:
-    """Recompute every workload container's changes from the spans in the ledger.
+    """Recompute every workload container's changes from the spans and waits in the ledger.
 
     One transaction under the ledger's writer lock (:meth:`Ledger.rederive_changes`), so
     concurrent syncs cannot interleave their change logs. ``only_if_stale``: only when spans
@@ -238,15 +238,16 @@ def rederive_changes(
     them, so a sync killed before this step still answers right); returns 0 otherwise.
     """
 
-    def derive(spans: list[Span], until: float) -> list[Change]:
+    def derive(spans: list[Span], waits: list[Wait], until: float) -> list[Change]:
         return detect_changes(
             spans,
-            since=min(s.first_seen for s in spans),
+            since=min(s.first_seen for s in (*spans, *(w.span for w in waits))),
             until=until,
             tolerance=tolerance,
             removed_after=removed_after,
             silent_after=silent_after,
             forget_after=forget_after,
+            waits=waits,
         )
 
     return ledger.rederive_changes(derive, only_if_stale=only_if_stale) or 0

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Double,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -254,11 +255,58 @@ def _changes_v4(conn: Connection) -> None:
         _write_meta(conn, {"changes_stale": "migrated-to-v4"})
 
 
+def _waits_v5(conn: Connection) -> None:
+    # Frozen copy of the v5 table: periods a pod container was listed but not running, and
+    # why; the span columns plus the reason, merged like spans by a hash of both.
+    md = MetaData()
+    waits = Table(
+        "waits",
+        md,
+        Column("id", schema.IdType, primary_key=True, autoincrement=True),
+        Column("key_hash", String(64), nullable=False, unique=True),
+        Column("signal", String(16), nullable=False),
+        Column("cluster", Text, nullable=False),
+        Column("namespace", Text, nullable=False),
+        Column("workload_kind", Text, nullable=False),
+        Column("workload", Text, nullable=False),
+        Column("workload_inferred", Boolean, nullable=False),
+        Column("pod", Text, nullable=False),
+        Column("pod_uid", Text, nullable=False, server_default=""),
+        Column("container", Text, nullable=False),
+        Column("image", Text, nullable=False),
+        Column("digest", Text, nullable=True),
+        Column("first_seen", Double, nullable=False),
+        Column("last_seen", Double, nullable=False),
+        Column("reason", Text, nullable=False),
+    )
+    p = schema.prefix_expr
+    Index(
+        "ix_waits_workload",
+        p(waits.c.cluster),
+        p(waits.c.namespace),
+        p(waits.c.workload),
+        p(waits.c.container),
+    )
+    Index("ix_waits_first_seen", waits.c.first_seen)
+    Index("ix_waits_last_seen", waits.c.last_seen)
+    md.create_all(conn)
+    # The change log gains the attempt fields in place; existing rows have none (a ledger
+    # without waits derives the same changes, so they are not marked stale).
+    dialect = conn.dialect
+    double = Double().compile(dialect=dialect)
+    integer = Integer().compile(dialect=dialect)
+    conn.execute(text("ALTER TABLE changes ADD COLUMN reasons TEXT NOT NULL DEFAULT ''"))
+    conn.execute(text(f"ALTER TABLE changes ADD COLUMN pods {integer}"))
+    conn.execute(text(f"ALTER TABLE changes ADD COLUMN pods_ran {integer}"))
+    conn.execute(text(f"ALTER TABLE changes ADD COLUMN waited {double}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: meta, spans, changes, sync_state", _create_v1),
     Migration(2, "deployments: CI/CD deployment events", _create_v2),
     Migration(3, "impacts: final impact verdicts", _create_v3),
     Migration(4, "changes: cut_short, ended, unique identity; changes-stale mark", _changes_v4),
+    Migration(5, "waits; changes: reasons, pods, pods_ran, waited", _waits_v5),
 )
 
 

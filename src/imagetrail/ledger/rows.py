@@ -27,6 +27,7 @@ from imagetrail.model import (
     Signal,
     SignalResult,
     Span,
+    Wait,
     check_workload_spec,
 )
 
@@ -51,14 +52,15 @@ def _check_time(value: float, what: str) -> None:
 _KEY_TEXT_FIELDS = ("cluster", "namespace", "pod", "pod_uid", "container", "image", "workload")
 
 
-def key_hash(span: Span) -> str:
-    """SHA-256 of :meth:`Span.key`; ``None`` and ``""`` digests hash differently.
+def key_hash(span: Span, *extra: str) -> str:
+    """SHA-256 of :meth:`Span.key` (and ``extra`` fields: a wait's reason); ``None`` and ``""``
+    digests hash differently.
 
     Fields are joined with NUL, which no stored string may contain, so the encoding is
     unambiguous. Raises :class:`InputError` for NUL or lone surrogates in a key field.
     """
     digest = "-" if span.digest is None else "+" + span.digest
-    fields = (span.signal, *(getattr(span, name) for name in _KEY_TEXT_FIELDS), digest)
+    fields = (span.signal, *(getattr(span, name) for name in _KEY_TEXT_FIELDS), digest, *extra)
     for value in fields:
         if "\x00" in value:
             raise InputError("a span field contains a NUL character, which the ledger cannot store")
@@ -103,6 +105,17 @@ def span_row(span: Span) -> Row:
     }
 
 
+def wait_row(wait: Wait) -> Row:
+    """Validate ``wait`` and return its ``waits`` row: its span's row, the reason, and a
+    ``key_hash`` over :meth:`Wait.key`."""
+    if not isinstance(wait.reason, str):
+        raise InputError(f"wait reason must be a string, got {wait.reason!r}")
+    row = span_row(wait.span)
+    row["key_hash"] = key_hash(wait.span, wait.reason)  # also validates the reason
+    row["reason"] = wait.reason
+    return row
+
+
 def merge_rows(spans: Iterable[Span]) -> list[Row]:
     """Validate and merge spans that share a key; rows sorted by ``key_hash``.
 
@@ -111,9 +124,17 @@ def merge_rows(spans: Iterable[Span]) -> list[Row]:
     from kube-state-metrics beats an inferred one, and ties go to the smallest kind by code point.
     Sorting gives concurrent writers one lock order (no deadlocks on PostgreSQL).
     """
+    return _merged(span_row(span) for span in spans)
+
+
+def merge_wait_rows(waits: Iterable[Wait]) -> list[Row]:
+    """:func:`merge_rows` for waits (merged by :meth:`Wait.key`, the same lattice)."""
+    return _merged(wait_row(wait) for wait in waits)
+
+
+def _merged(rows: Iterable[Row]) -> list[Row]:
     merged: dict[str, Row] = {}
-    for span in spans:
-        row = span_row(span)
+    for row in rows:
         old = merged.get(row["key_hash"])
         if old is None:
             merged[row["key_hash"]] = row
@@ -146,6 +167,11 @@ def row_span(row: Any) -> Span:
         signal=cast(Signal, row.signal),
         workload_inferred=bool(row.workload_inferred),
     )
+
+
+def row_wait(row: Any) -> Wait:
+    """Build a :class:`Wait` from a ``waits`` row."""
+    return Wait(row_span(row), row.reason)
 
 
 WorkloadKey = tuple[str, str, str, str, str]
@@ -183,6 +209,14 @@ def change_row(change: Change) -> Row:
         _check_time(change.finished, "change finished")
     if change.ended is not None:
         _check_time(change.ended, "change ended")
+    if change.waited is not None:
+        _check_time(change.waited, "change waited")
+    for reason in change.reasons:
+        _check_text(reason, "change reason")
+    for name in ("pods", "pods_ran"):
+        count = getattr(change, name)
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+            raise InputError(f"change {name} must be a whole number, got {count!r}")
     return {
         "cluster": change.cluster,
         "namespace": change.namespace,
@@ -199,7 +233,25 @@ def change_row(change: Change) -> Row:
         "cut_short": None if change.cut_short is None else CutShort(change.cut_short).value,
         "ended": None if change.ended is None else float(change.ended),
         "identity": change.identity_hash(),
+        "reasons": reasons_text(change.reasons),
+        "pods": change.pods,
+        "pods_ran": change.pods_ran,
+        "waited": None if change.waited is None else float(change.waited),
     }
+
+
+def reasons_text(reasons: Iterable[str]) -> str:
+    """``changes.reasons``: ``""`` for none (what v4 rows got), else a JSON list of strings.
+
+    JSON rather than a separator: a reason is free text to the ledger (any character but NUL).
+    """
+    listed = list(reasons)
+    return json.dumps(listed, ensure_ascii=False) if listed else ""
+
+
+def text_reasons(text: str) -> tuple[str, ...]:
+    """The inverse of :func:`reasons_text`."""
+    return tuple(json.loads(text)) if text else ()
 
 
 def row_change(row: Any) -> Change:
@@ -219,6 +271,10 @@ def row_change(row: Any) -> Change:
         finished=None if row.finished is None else float(row.finished),
         cut_short=None if row.cut_short is None else CutShort(row.cut_short),
         ended=None if row.ended is None else float(row.ended),
+        reasons=text_reasons(row.reasons),
+        pods=row.pods,
+        pods_ran=row.pods_ran,
+        waited=None if row.waited is None else float(row.waited),
     )
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
     literal_column,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 APPLICATION_ID = "imagetrail-ledger"
 """Value of ``meta.application``: what makes a database an imagetrail ledger."""
 
@@ -94,6 +94,39 @@ Index(
 Index("ix_spans_first_seen", spans.c.first_seen)
 Index("ix_spans_last_seen", spans.c.last_seen)
 
+# v5: periods a pod container was listed with an image but not running, and why
+# (imagetrail.model.Wait): the span's columns plus the waiting reason, merged like spans.
+# ``key_hash`` is over ``Wait.key()`` (the span's key and the reason).
+waits = Table(
+    "waits",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("signal", String(16), nullable=False),
+    Column("cluster", Text, nullable=False),
+    Column("namespace", Text, nullable=False),
+    Column("workload_kind", Text, nullable=False),
+    Column("workload", Text, nullable=False),
+    Column("workload_inferred", Boolean, nullable=False),
+    Column("pod", Text, nullable=False),
+    Column("pod_uid", Text, nullable=False, server_default=""),
+    Column("container", Text, nullable=False),
+    Column("image", Text, nullable=False),
+    Column("digest", Text, nullable=True),
+    Column("first_seen", Double, nullable=False),
+    Column("last_seen", Double, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+Index(
+    "ix_waits_workload",
+    prefix_expr(waits.c.cluster),
+    prefix_expr(waits.c.namespace),
+    prefix_expr(waits.c.workload),
+    prefix_expr(waits.c.container),
+)
+Index("ix_waits_first_seen", waits.c.first_seen)
+Index("ix_waits_last_seen", waits.c.last_seen)
+
 changes = Table(
     "changes",
     metadata,
@@ -115,6 +148,12 @@ changes = Table(
     Column("cut_short", String(16), nullable=True),
     Column("ended", Double, nullable=True),
     Column("identity", String(64), nullable=False),
+    # v5: failed and stuck rollouts. ``reasons`` is "" for none, else a JSON list of strings
+    # (Change.reasons in order); see rows.change_row.
+    Column("reasons", Text, nullable=False, server_default=""),
+    Column("pods", Integer, nullable=True),
+    Column("pods_ran", Integer, nullable=True),
+    Column("waited", Double, nullable=True),
 )
 Index(
     "ix_changes_workload",
@@ -183,4 +222,7 @@ CHANGES_STALE = "changes_stale"
 """``meta`` key present while spans were written after the changes were last derived; its
 value is a random token, so a derivation clears only the mark it read (see docs/ledger.md)."""
 
-TABLES = ("meta", "spans", "changes", "sync_state", "deployments", "impacts")
+TABLES = ("meta", "spans", "changes", "sync_state", "deployments", "impacts", "waits")
+
+WAITS_SINCE = 5
+"""Schema version that added the ``waits`` table."""

@@ -1,4 +1,4 @@
-"""The :class:`Ledger`: spans, changes and sync state in SQLite or PostgreSQL.
+"""The :class:`Ledger`: spans, waits, changes and sync state in SQLite or PostgreSQL.
 
 One Engine per ledger, connections from its pool, so one ``Ledger`` serves many threads.
 Every write is one transaction; on SQLite writes start with ``BEGIN IMMEDIATE`` so that
@@ -27,6 +27,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
+    Table,
     delete,
     func,
     insert,
@@ -44,17 +45,17 @@ from imagetrail.ledger.migrations import MIGRATIONS, Migration, ensure_ledger
 from imagetrail.ledger.target import Target, check_sqlite_file, resolve
 from imagetrail.ledger.translate import translated
 from imagetrail.ledger.upsert import dialect_insert, greatest, least, span_upserter, sync_success
-from imagetrail.model import Change, Impact, Span, check_workload_spec
+from imagetrail.model import Change, Impact, Span, Wait, check_workload_spec
 
 BATCH_ROWS = 5000
 """Rows per upsert statement (PostgreSQL) or executemany call (SQLite)."""
 _PG_MIGRATION_LOCK = 0x1D6E7A11  # arbitrary constant: serialises concurrent first opens
 _PG_WRITER_LOCK = 0x1D6E7A12  # arbitrary constant: serialises derivations of the changes
 
-Derive = Callable[[list[Span], float], list[Change]]
-"""``derive(spans, data_end)``: every change of the ledger's spans (``data_end`` is the sync
-watermark, or the last span's end for a ledger filled without one). Passed in by the caller:
-the ledger holds no analysis code."""
+Derive = Callable[[list[Span], list[Wait], float], list[Change]]
+"""``derive(spans, waits, data_end)``: every change of the ledger's spans and waits
+(``data_end`` is the sync watermark, or the last span's or wait's end for a ledger filled
+without one). Passed in by the caller: the ledger holds no analysis code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ class Ledger:
         self._closed = False
         self._lock = threading.Lock()
         self._upsert_spans = span_upserter(target.dialect)
+        self._upsert_waits = span_upserter(target.dialect, S.waits)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -181,16 +183,19 @@ class Ledger:
         self,
         spans: Iterable[Span],
         *,
+        waits: Iterable[Wait] = (),
         sync_key: str | None = None,
         synced_from: float | None = None,
         synced_until: float | None = None,
     ) -> int:
-        """Upsert spans by key, widening ``[first_seen, last_seen]``; return rows inserted+changed.
+        """Upsert spans and waits by key, widening ``[first_seen, last_seen]``; return the rows
+        (of both) inserted or changed.
 
         With ``sync_key``, that source's sync state advances in the same transaction (and its
         last error is cleared), so an interrupted sync resumes exactly where data stopped.
         """
         rows = R.merge_rows(spans)
+        wait_rows = R.merge_wait_rows(waits)
         if sync_key is None and (synced_from is not None or synced_until is not None):
             raise InputError("synced_from/synced_until need a sync_key")
         if sync_key is not None:
@@ -199,10 +204,13 @@ class Ledger:
         with self._write() as conn:
             for chunk in _batched(rows, BATCH_ROWS):
                 changed += self._upsert_spans(conn, chunk)
+            for chunk in _batched(wait_rows, BATCH_ROWS):
+                changed += self._upsert_waits(conn, chunk)
             if changed or sync_key is not None:
-                # New spans, or a moved watermark (which decides what is finished or removed):
-                # the changes must be derived again. A fresh token each time, so a derivation
-                # that read an older one leaves this mark in place (see rederive_changes).
+                # New spans or waits, or a moved watermark (which decides what is finished,
+                # removed or stuck): the changes must be derived again. A fresh token each
+                # time, so a derivation that read an older one leaves this mark in place (see
+                # rederive_changes).
                 _mark_changes_stale(conn, self._target.dialect)
             if sync_key is not None:
                 conn.execute(
@@ -233,27 +241,45 @@ class Ledger:
 
         ``namespace_regex`` must match the whole namespace (:func:`re.fullmatch`).
         """
-        t = S.spans.c
-        matcher = R.namespace_matcher(namespace_regex)
-        conds: list[ColumnElement[bool]] = []
-        if cluster is not None:
-            conds.append(S.prefix_eq(t.cluster, cluster))
-        literal_ns = R.literal_namespace(namespace_regex)
-        if literal_ns is not None:
-            conds.append(S.prefix_eq(t.namespace, literal_ns))
-        if workload is not None:
-            conds.append(R.workload_condition(S.spans, workload))
-        if container is not None:
-            conds.append(t.container == container)
-        if start is not None:
-            conds.append(t.last_seen >= start)
-        if end is not None:
-            conds.append(t.first_seen <= end)
+        conds, matcher = _filters(
+            S.spans,
+            cluster=cluster,
+            namespace_regex=namespace_regex,
+            workload=workload,
+            container=container,
+            start=start,
+            end=end,
+        )
         if signal is not None:
-            conds.append(t.signal == signal)
+            conds.append(S.spans.c.signal == signal)
         with self._read() as conn:
             result = conn.execute(_span_select(conds))
             return [R.row_span(row) for row in result if _ns_ok(matcher, row.namespace)]
+
+    def waits(
+        self,
+        *,
+        cluster: str | None = None,
+        namespace_regex: str | None = None,
+        workload: str | None = None,
+        container: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> list[Wait]:
+        """Waits matching every given filter, with the same meaning as in :meth:`spans`
+        (``[start, end]`` selects waits overlapping it)."""
+        conds, matcher = _filters(
+            S.waits,
+            cluster=cluster,
+            namespace_regex=namespace_regex,
+            workload=workload,
+            container=container,
+            start=start,
+            end=end,
+        )
+        with self._read() as conn:
+            result = conn.execute(_wait_select(conds))
+            return [R.row_wait(row) for row in result if _ns_ok(matcher, row.namespace)]
 
     def time_bounds(self) -> tuple[float, float] | None:
         """``(min first_seen, max last_seen)`` over all spans, or ``None`` when empty."""
@@ -274,9 +300,10 @@ class Ledger:
     # -- changes -----------------------------------------------------------------------------
 
     def rederive_changes(self, derive: Derive, *, only_if_stale: bool = False) -> int | None:
-        """Derive every change from the spans again and store them; return how many.
+        """Derive every change from the spans and waits again and store them; return how many.
 
-        One write transaction under the writer lock: read the spans, ``derive``, replace the
+        One write transaction under the writer lock: read the spans and waits, ``derive``,
+        replace the
         change log and clear the stale mark read at the start — so concurrent callers run one
         after the other (the second waits, then reads the first one's spans too), and a span
         write that commits meanwhile leaves the mark in place for the next reader.
@@ -291,12 +318,13 @@ class Ledger:
             if only_if_stale and token is None:
                 return None  # another writer derived them while this one waited
             spans = [R.row_span(row) for row in conn.execute(_span_select([]))]
+            waits = [R.row_wait(row) for row in conn.execute(_wait_select([]))]
             found: list[Change] = []
-            if spans:
+            if spans or waits:
                 newest = select(func.max(S.sync_state.c.synced_until))
                 watermark: float | None = conn.execute(newest).scalar()
-                end = max(s.last_seen for s in spans) if watermark is None else float(watermark)
-                found = derive(spans, end)
+                last = max(s.last_seen for s in (*spans, *(w.span for w in waits)))
+                found = derive(spans, waits, last if watermark is None else float(watermark))
             rows = _unique_change_rows(found)
             conn.execute(delete(S.changes))
             for chunk in _batched(rows, BATCH_ROWS):
@@ -359,15 +387,9 @@ class Ledger:
         """
         c = S.changes.c
         dialect = self._target.dialect
-        matcher = R.namespace_matcher(namespace_regex)
-        conds: list[ColumnElement[bool]] = []
-        if cluster is not None:
-            conds.append(S.prefix_eq(c.cluster, cluster))
-        literal_ns = R.literal_namespace(namespace_regex)
-        if literal_ns is not None:
-            conds.append(S.prefix_eq(c.namespace, literal_ns))
-        if workload is not None:
-            conds.append(R.workload_condition(S.changes, workload))
+        conds, matcher = _filters(
+            S.changes, cluster=cluster, namespace_regex=namespace_regex, workload=workload
+        )
         if end is not None:
             lowest = least(dialect, c.started, func.coalesce(c.finished, c.ended, c.started))
             conds.append(lowest <= end)
@@ -540,10 +562,14 @@ class Ledger:
             return tuple(conn.execute(select(func.count(), func.max(c.id))).one())
 
     def stats(self) -> dict[str, int]:
-        """Row counts per table: ``spans``, ``changes``, ``sync_state``."""
+        """Row counts per table: ``spans``, ``waits``, ``changes``, ``sync_state`` (``waits`` is
+        0 on a ledger opened with migrations older than the table, which has none)."""
         out = {}
         with self._read() as conn:
-            for table in (S.spans, S.changes, S.sync_state):
+            for table in (S.spans, S.waits, S.changes, S.sync_state):
+                if table is S.waits and self.schema_version < S.WAITS_SINCE:
+                    out[table.name] = 0
+                    continue
                 out[table.name] = int(
                     conn.execute(select(func.count()).select_from(table)).scalar_one()
                 )
@@ -551,6 +577,58 @@ class Ledger:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+def _filters(
+    table: Table,
+    *,
+    cluster: str | None = None,
+    namespace_regex: str | None = None,
+    workload: str | None = None,
+    container: str | None = None,
+    start: float | None = None,
+    end: float | None = None,
+) -> tuple[list[ColumnElement[bool]], re.Pattern[str] | None]:
+    """The one place that turns the common filters into conditions on ``table`` (spans,
+    waits, changes): SQL conditions, and the namespace regex to apply to each row (a regex is
+    matched in Python, in full; a plain name also narrows the SQL). ``start``/``end`` select
+    rows whose ``[first_seen, last_seen]`` overlaps them (tables with those columns)."""
+    t = table.c
+    matcher = R.namespace_matcher(namespace_regex)
+    conds: list[ColumnElement[bool]] = []
+    if cluster is not None:
+        conds.append(S.prefix_eq(t.cluster, cluster))
+    literal_ns = R.literal_namespace(namespace_regex)
+    if literal_ns is not None:
+        conds.append(S.prefix_eq(t.namespace, literal_ns))
+    if workload is not None:
+        conds.append(R.workload_condition(table, workload))
+    if container is not None:
+        conds.append(t.container == container)
+    if start is not None:
+        conds.append(t.last_seen >= start)
+    if end is not None:
+        conds.append(t.first_seen <= end)
+    return conds, matcher
+
+
+def _wait_select(conds: list[ColumnElement[bool]]) -> Select[Any]:
+    t = S.waits.c
+    return (
+        select(S.waits)
+        .where(*conds)
+        .order_by(
+            t.cluster,
+            t.namespace,
+            t.workload,
+            t.container,
+            t.first_seen,
+            t.pod,
+            t.image,
+            t.reason,
+            t.id,
+        )
+    )
 
 
 def _span_select(conds: list[ColumnElement[bool]]) -> Select[Any]:

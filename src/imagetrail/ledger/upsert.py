@@ -1,4 +1,4 @@
-"""Dialect-specific SQL: the span and sync-state upserts (SQLite and PostgreSQL)."""
+"""Dialect-specific SQL: the span, wait and sync-state upserts (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Integer,
+    Table,
     bindparam,
     case,
     cast,
@@ -44,24 +45,25 @@ def _binary(dialect: str, expr: Any) -> Any:
     return collate(expr, "C") if dialect == "postgresql" else expr
 
 
-def span_upserter(dialect: str) -> Callable[[Connection, list[R.Row]], int]:
-    """A function that upserts a batch of span rows and returns how many rows changed."""
-    t = S.spans.c
-    names = [c.name for c in S.spans.columns if c.name != "id"]
+def span_upserter(dialect: str, table: Table = S.spans) -> Callable[[Connection, list[R.Row]], int]:
+    """A function that upserts a batch of span rows (or, with ``table=S.waits``, wait rows:
+    the same columns and merge, plus the reason) and returns how many rows changed."""
+    t = table.c
+    names = [c.name for c in table.columns if c.name != "id"]
     if dialect == "postgresql":
-        # One INSERT ... SELECT FROM unnest(arrays) per batch: 13 parameters however many rows,
-        # where a multi-row VALUES list would cost the driver time per placeholder.
+        # One INSERT ... SELECT FROM unnest(arrays) per batch: one parameter per column however
+        # many rows, where a multi-row VALUES list would cost the driver time per placeholder.
         arrays = [
             cast(
-                bindparam(n, type_=postgresql.ARRAY(S.spans.c[n].type)),
-                postgresql.ARRAY(S.spans.c[n].type),
+                bindparam(n, type_=postgresql.ARRAY(t[n].type)),
+                postgresql.ARRAY(t[n].type),
             )
             for n in names
         ]
         src = func.unnest(*arrays).table_valued(*names).render_derived(name="src")
-        ins: Any = postgresql.insert(S.spans).from_select(names, select(*(src.c[n] for n in names)))
+        ins: Any = postgresql.insert(table).from_select(names, select(*(src.c[n] for n in names)))
     else:
-        ins = sqlite.insert(S.spans)
+        ins = sqlite.insert(table)
     ex = ins.excluded
     ex_inf, old_inf = cast(ex.workload_inferred, Integer), cast(t.workload_inferred, Integer)
     better_owner = or_(
