@@ -4,6 +4,7 @@ HTML and Markdown with hostile label values, files, and the `imagetrail report` 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,10 +17,11 @@ import hostile
 from clirun import assert_one_error, invoke
 from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
-from imagetrail.model import Change, ChangeKind, Impact
+from imagetrail.model import Change, ChangeKind, CutShort, Impact
 from imagetrail.output import printable
 from imagetrail.query import Query, QueryContext, Window
 from imagetrail.report import (
+    Report,
     build_report,
     make_report,
     md,
@@ -398,3 +400,74 @@ def test_every_report_option_is_documented() -> None:
     assert {"--output", "--mail", "--notify", "--format"} <= options
     for option in sorted(options):
         assert f"`{option}" in text or f"/{option}" in text, option
+
+
+# ---------------------------------------------------------------------- failed rollouts
+def failed_changes(end: float) -> list[Change]:
+    """A failed attempt (25 minutes of ImagePullBackOff, undone) and a stuck one, built as
+    change detection makes them, with hostile names and reasons."""
+    base = Change(
+        hostile.CLUSTER, hostile.NAMESPACE, "Deployment", hostile.WORKLOAD, hostile.CONTAINER,
+        hostile.IMAGE_OLD, "sha256:" + "a" * 64, hostile.IMAGE_NEW + "-bad", None,
+        ChangeKind.UPGRADE, end - 5 * 3600, None,
+    )  # fmt: skip
+    failed = replace(
+        base, cut_short=CutShort.FAILED, ended=end - 5 * 3600 + 1500,
+        reasons=("ErrImagePull", "ImagePullBackOff"), pods=1, pods_ran=0,
+    )  # fmt: skip
+    stuck = replace(
+        base, started=end - 2400, reasons=(f"Bad|{hostile.PAYLOAD}",), pods=3, pods_ran=0
+    )
+    return [failed, stuck]
+
+
+def failed_report(ledger: Path) -> tuple[Report, float]:
+    ctx = context(ledger)
+    with Ledger.open(ledger, create=False) as opened:
+        end = opened.synced_until()
+    assert end is not None
+    query = Query(window=Window(start=end - 2 * DAY, end=end))
+    changes = failed_changes(end)
+    return build_report(ctx, query, impacts=None, now=end, changes=changes), end
+
+
+def test_failed_rollouts_are_listed_with_reasons_pods_and_how_long(hostile_ledger: Path) -> None:
+    report, _ = failed_report(hostile_ledger)
+    assert (report.summary.failed_rollouts, report.summary.stuck_rollouts) == (2, 1)
+    assert [c.state for c in report.failed] == ["stuck", "failed"]  # newest first
+    assert [i.reason for i in report.notable] == ["failed", "failed"]
+    text = render_markdown(report)
+    section = text.split("## Failed rollouts (2)")[1].split("## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| 20")]
+    assert len(rows) == 2
+    assert all(line.count(" | ") == 6 for line in rows)  # a pipe in a reason adds no cell
+    assert "| 0 of 3 ran | stuck (40m so far) |" in rows[0]
+    assert "| ErrImagePull, ImagePullBackOff | 0 of 1 ran | after 25m |" in rows[1]
+    assert "| Failed rollouts | 2 |" in text
+    summary = render_summary(report)
+    assert "- 2 failed rollouts (1 stuck)" in summary
+    assert "(failed " in summary  # the notable lines say how each ended
+    assert "(stuck): " in summary
+    assert "ErrImagePull, ImagePullBackOff, 0 of 1 ran" in summary
+
+
+def test_failed_rollouts_in_html_are_inert(hostile_ledger: Path) -> None:
+    report, _ = failed_report(hostile_ledger)
+    html = render_html(report, inline_images=True)
+    assert hostile.PAYLOAD not in html
+    doc = assert_inert(html)
+    for value in ("0 of 1 ran", "after 25m", "stuck (40m so far)", printable(hostile.IMAGE_NEW)):
+        assert value in doc.text, value
+    assert f"Bad|{hostile.PAYLOAD}" in doc.text  # shown as text
+    md_html = (
+        MarkdownIt("commonmark", {"html": True}).enable("table").render(render_markdown(report))
+    )
+    assert f"Bad|{hostile.PAYLOAD}" in assert_inert(md_html).text
+    assert_inert(MarkdownIt("commonmark", {"html": True}).render(render_summary(report)))
+
+
+def test_a_report_without_failed_rollouts_says_none(hostile_ledger: Path) -> None:
+    report = make_report(context(hostile_ledger), Query(window=Window.from_flags(since="2d")))
+    assert report.failed == ()
+    assert "## Failed rollouts (0)\n\nNone." in render_markdown(report)
+    assert "failed rollouts" not in render_summary(report)

@@ -36,6 +36,8 @@ NOTABLE_LIMIT = 20
 NAMESPACE_CHANGES_LIMIT = 15
 NAMESPACE_VERSIONS_LIMIT = 15
 STALE_LIMIT = 50
+FAILED_LIMIT = 20
+FAILED_STATES = ("failed", "stuck")
 HEATMAP_POINTS = 120
 NO_PROMETHEUS = "impact not available: no Prometheus configured (prometheus_url is unset)"
 
@@ -122,6 +124,7 @@ def build_report(
         listed,
         key=lambda r: (NOTABLE_REASONS.index(r.reason), -r.change.started),
     )
+    failed = sorted((c for c in changes if c.state in FAILED_STATES), key=lambda c: -c.started)
     regressions = None if impacts is None else sum(1 for r in listed if r.verdict == "regression")
     if impact_note is None:
         impact_note = (
@@ -143,6 +146,8 @@ def build_report(
             regressions=regressions,
             stale_images=len(stale),
             floating_images=len(floating),
+            failed_rollouts=len(failed),
+            stuck_rollouts=sum(1 for c in failed if c.state == "stuck"),
         ),
         notable=tuple(notable[:NOTABLE_LIMIT]),
         notable_total=len(notable),
@@ -153,11 +158,14 @@ def build_report(
         heatmap_rows_hidden=hidden,
         impact_note=impact_note,
         link=link.rstrip("/") + "/" if link else None,
+        failed=tuple(failed[:FAILED_LIMIT]),
     )
 
 
 def _listed(change: Change, verdict: Verdict | None) -> ReportChange:
-    if change.kind == ChangeKind.ROLLBACK:
+    if change.state in FAILED_STATES:
+        reason = "failed"
+    elif change.kind == ChangeKind.ROLLBACK:
         reason = "rollback"
     elif verdict == "regression":
         reason = "regression"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from imagetrail.model import Change, Verdict, VersionCount
 
 # Why a change is listed among the notable ones, in the order they are listed.
-NOTABLE_REASONS = ("rollback", "regression", "downgrade", "tag-repush", "other")
+NOTABLE_REASONS = ("failed", "rollback", "regression", "downgrade", "tag-repush", "other")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,8 @@ class Summary:
     regressions: int | None
     stale_images: int
     floating_images: int
+    failed_rollouts: int = 0  # failed or stuck rollouts started in the range
+    stuck_rollouts: int = 0  # of those, still stuck at the end of the data
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +91,5 @@ class Report:
     heatmap_rows_hidden: int  # images left out of the picture to keep it readable
     impact_note: str  # says whether the verdicts were computed, and if not, why
     link: str | None  # public_url of the web UI, when set
+    # Rollouts whose new pods never ran (failed) or do not run yet (stuck), newest first, capped.
+    failed: tuple[Change, ...] = ()

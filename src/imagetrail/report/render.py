@@ -76,11 +76,40 @@ def kind_text(change: Change) -> str:
     return f"{change.kind.value}, {state}" if state else change.kind.value
 
 
+def pods_text(change: Change) -> str:
+    """How many of the rollout's pods ran its new version: ``0 of 1 ran``."""
+    if change.pods is None:
+        return "—"
+    return f"{change.pods_ran or 0} of {change.pods} ran"
+
+
+def reasons_text(change: Change) -> str:
+    """Why its new pods did not run, printable: ``ErrImagePull, ImagePullBackOff``."""
+    return printable(", ".join(change.reasons)) or "—"
+
+
+def given_up_text(change: Change, end: float) -> str:
+    """How long until the rollout was given up (``after 25m``), or ``stuck`` with how long it
+    had been failing at ``end`` (the report's "now")."""
+    if change.state == "stuck":
+        return f"stuck ({format_duration(max(0.0, end - change.started))} so far)"
+    if change.ended is None:
+        return change.state.replace("-", " ")
+    return f"after {format_duration(max(0.0, change.ended - change.started))}"
+
+
 _env.filters["when"] = when
 _env.filters["duration"] = format_duration
 _env.filters["printable"] = printable
 _env.filters["breakable"] = breakable
-_env.globals.update(workload_of=workload_of, what_changed=what_changed, state_text=state_text)
+_env.globals.update(
+    workload_of=workload_of,
+    what_changed=what_changed,
+    state_text=state_text,
+    pods_text=pods_text,
+    reasons_text=reasons_text,
+    given_up_text=given_up_text,
+)
 
 
 def title(report: Report) -> str:
@@ -140,6 +169,7 @@ def render_markdown(report: Report, *, heatmap: str | None = None) -> str:
         f"| Changes | {s.changes} |",
         f"| Workloads changed | {s.workloads_changed} |",
         f"| Rollbacks | {s.rollbacks} |",
+        f"| Failed rollouts | {s.failed_rollouts} |",
         f"| Regressions | {'n/a' if s.regressions is None else s.regressions} |",
         f"| Images not updated for {format_duration(report.stale_after)} | {s.stale_images} |",
         f"| Images with a latest tag or no tag | {s.floating_images} |",
@@ -158,6 +188,7 @@ def render_markdown(report: Report, *, heatmap: str | None = None) -> str:
         out += [f"![image × time heatmap]({_md_link(heatmap)})", ""]
         if report.heatmap_rows_hidden:
             out += [f"{report.heatmap_rows_hidden} quieter images are not drawn.", ""]
+    out += _md_failed(report)
     out += [f"## Notable changes ({len(report.notable)} of {report.notable_total})", ""]
     if report.notable:
         out += [_CHANGE_HEAD, *(_md_change_row(i) for i in report.notable), ""]
@@ -205,6 +236,25 @@ def render_markdown(report: Report, *, heatmap: str | None = None) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
+def _md_failed(report: Report) -> list[str]:
+    out = [f"## Failed rollouts ({report.summary.failed_rollouts})", ""]
+    if not report.failed:
+        return [*out, "None.", ""]
+    out += [
+        "| started | workload | container | version tried | reasons | pods | given up |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in report.failed:
+        out.append(
+            f"| {when(c.started)} | {md(workload_of(c))} | {md(c.container)} "
+            f"| {md(c.to_image or '')} | {md(', '.join(c.reasons)) or '—'} | {pods_text(c)} "
+            f"| {given_up_text(c, report.end)} |"
+        )
+    if len(report.failed) < report.summary.failed_rollouts:
+        out.append(f"\n…and {report.summary.failed_rollouts - len(report.failed)} more.")
+    return [*out, ""]
+
+
 def _md_link(target: str) -> str:
     # A file name we chose, but it may hold spaces or parentheses: the <...> form takes them.
     return "<" + target.replace("<", "%3C").replace(">", "%3E") + ">"
@@ -220,6 +270,11 @@ def render_summary(report: Report) -> str:
         "",
         f"- {s.changes} changes in {s.workloads_changed} workloads",
         f"- {s.rollbacks} rollbacks, {regressions} regressions",
+        *(
+            [f"- {s.failed_rollouts} failed rollouts ({s.stuck_rollouts} stuck)"]
+            if s.failed_rollouts
+            else []
+        ),
         f"- {s.stale_images} images not updated for {format_duration(report.stale_after)}",
         f"- {s.floating_images} images with a latest tag or no tag",
     ]
@@ -230,6 +285,8 @@ def render_summary(report: Report) -> str:
             c = item.change
             verdict = f", {item.verdict}" if item.verdict else ""
             state = f" ({state_text(c)})" if state_text(c) else ""
+            if c.reasons:
+                state += f": {md(', '.join(c.reasons))}, {pods_text(c)}"
             lines.append(
                 f"- {item.reason}: {md(workload_of(c))} {md(transition(c))}{state}{verdict}"
             )
