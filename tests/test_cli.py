@@ -19,7 +19,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from imagetrail import cli
 from imagetrail import settings as settings_mod
 from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
+from imagetrail.model import Change, ChangeKind, CutShort, Span
 from imagetrail.sim import Fleet, SimConfig, simulate
 from imagetrail.timeutil import format_time
 from simdata import change_key
@@ -321,6 +322,46 @@ def test_the_cut_short_cart_upgrade_reads_aborted(demo: Demo) -> None:
     table = demo.run("changes", "--since", "14d", "-w", "prod-eu/shop/Deployment/cart")
     assert "aborted" in table.out
     assert "in progress" not in table.out
+
+
+def test_the_finished_cell_says_how_a_failed_or_stuck_rollout_stands() -> None:
+    t0 = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
+    tried = Change(
+        "kind", "scraper", "Deployment", "e2e-hpa", "hpa", "registry.k8s.io/hpa-example:v1",
+        None, "registry.k8s.io/hpa-example:v9.9.9", None, ChangeKind.UPGRADE, t0, None,
+        reasons=("ImagePullBackOff",), pods=1, pods_ran=0,
+    )  # fmt: skip
+    failed = replace(tried, cut_short=CutShort.FAILED, ended=t0 + 1500)
+    assert cli._settled(failed) == "failed 2027-01-15 08:25:00: ImagePullBackOff (0/1 pods ran)"
+    assert cli._settled(tried) == "stuck: ImagePullBackOff"
+    waited = replace(tried, finished=t0 + 720, pods_ran=1, waited=600.0)
+    assert cli._settled(waited) == "2027-01-15 08:12:00 (waited 10m)"
+    assert cli._settled(replace(waited, waited=None)) == "2027-01-15 08:12:00"
+
+
+def test_changes_on_a_cadvisor_ledger_say_failed_rollouts_need_ksm(
+    demo: Demo, tmp_path: Path
+) -> None:
+    path = tmp_path / "cadvisor.db"
+    end = time.time() // 60 * 60
+    spans = [
+        Span("c1", "shop", "Deployment", "web", f"web-{i}", "app", image, None, a, b,
+             signal="cadvisor")
+        for i, (image, a, b) in enumerate(
+            [("ghcr.io/acme/web:1.0", end - 5 * HOUR, end - HOUR),
+             ("ghcr.io/acme/web:1.1", end - HOUR - 60, end)]
+        )
+    ]  # fmt: skip
+    with Ledger.open(path) as ledger:
+        ledger.merge_spans(
+            spans, sync_key="cadvisor|http://prom|", synced_from=end - 6 * HOUR, synced_until=end
+        )
+    table = invoke(["changes", "--since", "1d", "--ledger", str(path)])
+    assert table.out.rstrip().endswith(cli.CADVISOR_NOTE)
+    assert cli.CADVISOR_NOTE not in invoke(["changes", "--since", "1d", "--ledger", str(path),
+                                            "-f", "json"]).out  # fmt: skip
+    # A kube-state-metrics ledger can see failed rollouts: no note.
+    assert cli.CADVISOR_NOTE not in demo.run("changes", "--since", "14d").out
 
 
 def test_the_cart_rollback_is_a_rollback(demo: Demo) -> None:

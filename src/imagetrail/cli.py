@@ -30,7 +30,7 @@ from imagetrail.output import (
     render_rows,
 )
 from imagetrail.query import Query, QueryContext, Window
-from imagetrail.timeutil import parse_time
+from imagetrail.timeutil import format_duration, parse_time
 
 console = Console()
 err_console = Console(stderr=True)
@@ -326,14 +326,46 @@ def changes(
         ],
         title="changes",
     )
+    if fmt == "table" and source == "ledger" and _reads_cadvisor(qc, q):
+        console.print(Text(CADVISOR_NOTE, style="dim"))
+
+
+CADVISOR_NOTE = "failed rollouts need kube-state-metrics (this ledger reads cAdvisor)"
+
+
+def _reads_cadvisor(qc: QueryContext, q: Query) -> bool:
+    """Does the ledger hold cAdvisor-signal data for this query? That signal cannot see
+    containers that never ran, so the table cannot show failed rollouts: say so, never guess."""
+    w = q.window
+    with qc.open_ledger(create=False) as ledger:
+        found = ledger.spans(
+            cluster=q.cluster,
+            namespace_regex=q.namespace,
+            workload=q.workload,
+            start=w.start,
+            end=w.end,
+            signal="cadvisor",
+        )
+    return any(q.keeps(s.cluster) for s in found)
 
 
 def _settled(change: Change) -> str:
-    """The table's "finished" cell: the time, or how the rollout stands."""
+    """The table's "finished" cell: the time, or how the rollout stands, with why its new pods
+    did not run (``failed <time>: ImagePullBackOff (0/1 pods ran)``, ``stuck: …``) or how long
+    they waited before they did (``… (waited 10m)``)."""
+    reasons = ", ".join(change.reasons)
     if change.finished is not None:
-        return _table_time(change.finished)
+        waited = f" (waited {format_duration(change.waited)})" if change.waited else ""
+        return _table_time(change.finished) + waited
+    if change.state == "stuck":
+        return f"stuck: {reasons}"
     if change.ended is not None:
-        return f"{change.state} {_table_time(change.ended)}"
+        text = f"{change.state} {_table_time(change.ended)}"
+        if change.reasons:
+            text += f": {reasons}"
+        if change.pods is not None:
+            text += f" ({change.pods_ran or 0}/{change.pods} pods ran)"
+        return text
     return change.state.replace("-", " ")
 
 
