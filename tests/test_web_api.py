@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +24,7 @@ from clirun import invoke
 from imagetrail import settings as settings_mod
 from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
-from imagetrail.model import Span
+from imagetrail.model import Span, Wait
 from imagetrail.output import CHANGE_COLUMNS
 from imagetrail.sync import rederive_changes
 from imagetrail.timeutil import format_time
@@ -382,3 +383,204 @@ def test_versions_and_workloads_default_to_the_same_instant(tmp_path: Path) -> N
     assert {v["image"] for v in versions} == {"nginx:1.0", "nginx:1.1"}
     assert set(workload["images"]) == {"nginx:1.0", "nginx:1.1"}
     assert workload["containers"] == 2
+
+
+# -- /api/v1/waits -------------------------------------------------------------------------------
+WAIT_FIELDS = {
+    "cluster",
+    "namespace",
+    "workload_kind",
+    "workload",
+    "pod",
+    "pod_uid",
+    "container",
+    "image",
+    "digest",
+    "first_seen",
+    "last_seen",
+    "reason",
+}
+
+
+def _wait(
+    cluster: str,
+    namespace: str,
+    workload: str,
+    pod: str,
+    image: str,
+    first: float,
+    last: float,
+    reason: str,
+    *,
+    container: str = "app",
+) -> Wait:
+    return Wait(
+        Span(
+            cluster=cluster,
+            namespace=namespace,
+            workload_kind="Deployment",
+            workload=workload,
+            pod=pod,
+            container=container,
+            image=image,
+            digest=None,
+            first_seen=first,
+            last_seen=last,
+            pod_uid=f"uid-{pod}",
+        ),
+        reason,
+    )
+
+
+@pytest.fixture
+def waits_api(tmp_path: Path) -> Iterator[tuple[Api, float, list[Wait]]]:
+    """Two clusters: a tag that does not exist (c1/shop/web), a missing secret (c2/data/api),
+    and a wait whose every label value is hostile; plus what ran beside them."""
+    t0 = time.time() // 60 * 60 - 6 * HOUR
+    running = [
+        Span(
+            "c1", "shop", "Deployment", "web", "web-1", "app", "acme/web:1", None, t0, t0 + 5 * HOUR
+        ),
+        Span(
+            "c2", "data", "Deployment", "api", "api-1", "app", "acme/api:1", None, t0, t0 + 5 * HOUR
+        ),
+    ]
+    waits = [
+        _wait(
+            "c1",
+            "shop",
+            "web",
+            "web-2",
+            "acme/web:9.9.9",
+            t0 + HOUR,
+            t0 + HOUR + 1500,
+            "ImagePullBackOff",
+        ),
+        _wait(
+            "c2",
+            "data",
+            "api",
+            "api-2",
+            "acme/api:2",
+            t0 + 3 * HOUR,
+            t0 + 3 * HOUR + 600,
+            "CreateContainerConfigError",
+        ),
+        _wait(
+            "c1",
+            "shop",
+            f"evil{HOSTILE}",
+            f"p-{HOSTILE}",
+            f"evil.example/x:{HOSTILE}",
+            t0 + 2 * HOUR,
+            t0 + 2 * HOUR + 300,
+            f"Crash{HOSTILE}",
+            container="=cmd|' /C calc'!A0",
+        ),
+        # Older than the default range of 7 days: only an explicit range shows it.
+        _wait(
+            "c1",
+            "shop",
+            "web",
+            "web-0",
+            "acme/web:0",
+            t0 - 9 * DAY,
+            t0 - 9 * DAY + 600,
+            "ErrImagePull",
+        ),
+    ]
+    path = tmp_path / "waits.db"
+    ledger = Ledger.open(path)
+    ledger.merge_spans(
+        running,
+        waits=waits,
+        sync_key="test|waits|",
+        synced_from=t0 - 9 * DAY,
+        synced_until=t0 + 5 * HOUR,
+    )
+    ledger.close()
+    client = Api(path)
+    yield client, t0, waits
+    client.close()
+
+
+def _wait_json(w: Wait) -> dict[str, Any]:
+    s = w.span
+    return {
+        "cluster": s.cluster,
+        "namespace": s.namespace,
+        "workload_kind": s.workload_kind,
+        "workload": s.workload,
+        "pod": s.pod,
+        "pod_uid": s.pod_uid,
+        "container": s.container,
+        "image": s.image,
+        "digest": s.digest,
+        "first_seen": format_time(s.first_seen),
+        "last_seen": format_time(s.last_seen),
+        "reason": w.reason,
+    }
+
+
+def test_waits_answer_the_scope_and_range_oldest_first(
+    waits_api: tuple[Api, float, list[Wait]],
+) -> None:
+    client, t0, waits = waits_api
+    pull, config, evil, old = waits
+    everything = {"from": str(int(t0 - 10 * DAY)), "to": str(int(t0 + 5 * HOUR))}
+    got = client.json("/api/v1/waits", **everything)
+    assert got == [_wait_json(w) for w in (old, pull, evil, config)]
+    assert all(set(row) == WAIT_FIELDS for row in got)
+    # Without a range: the last 7 days, as every answer.
+    assert client.json("/api/v1/waits") == [_wait_json(w) for w in (pull, evil, config)]
+
+    def pods(**params: Any) -> list[str]:
+        return [row["pod"] for row in client.json("/api/v1/waits", **params)]
+
+    assert pods(cluster="c2") == ["api-2"]
+    assert pods(cluster=["c1", "c2"]) == ["web-2", evil.span.pod, "api-2"]
+    assert pods(namespace="dat.") == ["api-2"]
+    assert pods(namespace=["data", "sh.p"]) == ["web-2", evil.span.pod, "api-2"]
+    assert pods(workload="shop/web") == ["web-2"]
+    assert pods(workload="c2/data/Deployment/api") == ["api-2"]
+    assert pods(workload="nothing-here") == []
+    # A range selects the waits overlapping it, whatever part of them is inside.
+    assert pods(**{"from": str(int(t0 + HOUR + 1400)), "to": str(int(t0 + HOUR + 1450))}) == [
+        "web-2"
+    ]
+    assert pods(**{"from": str(int(t0 + HOUR + 1501)), "to": str(int(t0 + 2 * HOUR - 1))}) == []
+    assert pods(since="2h", to=str(int(t0 + 5 * HOUR))) == ["api-2"]
+
+
+def test_waits_are_truncated_with_a_header_and_refuse_bad_input(
+    waits_api: tuple[Api, float, list[Wait]],
+) -> None:
+    client, _, _ = waits_api
+    response = client.get("/api/v1/waits", params={"limit": 2})
+    assert response.status_code == 200
+    assert response.headers["x-imagetrail-truncated"] == "3 waits, 2 returned"
+    assert [w["reason"] for w in response.json()] == ["ImagePullBackOff", f"Crash{HOSTILE}"]
+    assert "x-imagetrail-truncated" not in client.get("/api/v1/waits").headers
+    for params, needle in [
+        ({"since": "bogus"}, "invalid duration"),
+        ({"namespace": "(("}, "regex"),
+        ({"source": "prometheus"}, "ledger only"),
+        ({"limit": 0}, ""),
+    ]:
+        response = client.get("/api/v1/waits", params=params)
+        assert response.status_code in (400, 422), (params, response.text)
+        assert needle in response.text, (params, response.text)
+    assert "/api/v1/waits" in client.json("/openapi.json")["paths"]
+
+
+def test_hostile_waits_come_back_exact_as_json(waits_api: tuple[Api, float, list[Wait]]) -> None:
+    client, _, waits = waits_api
+    evil = waits[2]
+    raw = client.get("/api/v1/waits", params={"workload": evil.span.workload})
+    assert raw.status_code == 200
+    assert raw.headers["content-type"] == "application/json"
+    assert json.loads(raw.text) == [_wait_json(evil)]
+    # Nothing of the markup is left unquoted by JSON, nor altered.
+    (row,) = raw.json()
+    assert row["reason"] == f"Crash{HOSTILE}"
+    assert row["container"] == "=cmd|' /C calc'!A0"

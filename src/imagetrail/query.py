@@ -25,6 +25,7 @@ from imagetrail.model import (
     HistoryEntry,
     Span,
     VersionCount,
+    Wait,
     Workload,
     WorkloadSummary,
     matches_workload,
@@ -315,6 +316,24 @@ class QueryContext:
         """Spans overlapping the query's window, with the window actually used."""
         spans, start, end, _ = self._spans(query, default_range=default_range)
         return spans, start, end
+
+    def waits(self, query: Query, *, default_range: float | None = DEFAULT_RANGE) -> list[Wait]:
+        """Waits (a pod container listed but not running, and why) overlapping the query's
+        window (resolved as :meth:`spans` resolves it), as recorded in the ledger."""
+        if query.source == "prometheus":
+            raise InputError(
+                "waits are read from the ledger only",
+                hint="sync first (`imagetrail sync`), then ask without source=prometheus",
+            )
+        with self.open_ledger(create=False) as ledger:
+            found = ledger.waits(
+                cluster=query.cluster,
+                namespace_regex=query.namespace,
+                workload=query.workload,
+                start=self._wanted_start(query, default_range),
+                end=query.window.end,
+            )
+        return [w for w in found if query.keeps(w.span.cluster)]
 
     def _spans(
         self, query: Query, *, default_range: float | None = DEFAULT_RANGE, silent: bool = False

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from imagetrail.errors import InputError
 from imagetrail.impact import capacity_for, dora_for, impacts_for, lead_times_for
-from imagetrail.model import ChangeKind
+from imagetrail.model import ChangeKind, Wait
 from imagetrail.output import (
     CHANGE_COLUMNS,
     csv_cell,
@@ -230,6 +230,45 @@ def spans(
     if len(found) > limit:
         response.headers["X-Imagetrail-Truncated"] = f"{len(found)} spans, {limit} returned"
     return [record(s) for s in found[:limit]]
+
+
+@router.get(
+    "/waits",
+    summary="Waits: one pod container listed with an image but not running, and why",
+)
+def waits(
+    st: StateDep,
+    q: AskDep,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=100_000, description="At most this many waits.")] = 5000,
+) -> list[dict[str, Any]]:
+    found = st.qc.waits(q)
+    found.sort(
+        key=lambda w: (w.span.first_seen, w.span.cluster, w.span.namespace, w.span.pod, w.reason)
+    )
+    if len(found) > limit:
+        response.headers["X-Imagetrail-Truncated"] = f"{len(found)} waits, {limit} returned"
+    return [_wait_json(w) for w in found[:limit]]
+
+
+_WAIT_FIELDS = (
+    "cluster",
+    "namespace",
+    "workload_kind",
+    "workload",
+    "pod",
+    "pod_uid",
+    "container",
+    "image",
+    "digest",
+    "first_seen",
+    "last_seen",
+)
+
+
+def _wait_json(wait: Wait) -> dict[str, Any]:
+    span = record(wait.span)
+    return {name: span[name] for name in _WAIT_FIELDS} | {"reason": wait.reason}
 
 
 @router.get("/status", summary="What the ledger holds, the sync's health and the filter choices")

@@ -152,23 +152,52 @@
 
   // ------------------------------------------------------------------ rollout states
 
-  // How a change ended, for the "Finished" column: its time; "aborted <time>" or
-  // "superseded <time>" (when it was given up) with a badge; "in progress" only while it is.
+  // How a change ended, for the "Finished" column (Changes page and workload page alike):
+  // its time; "aborted <time>", "superseded <time>" or "failed <time>" (when it was given up)
+  // with a badge; a "stuck" badge for a rollout whose new pods are not running; "in progress"
+  // only while it is. A rollout whose pods waited says why under it (IT.attemptText).
   // An answer without `state` (an older server) shows what `finished` says.
+  const ENDED_TITLES = {
+    aborted: "the workload went back to the version it started from",
+    superseded: "another version (or the workload's removal) overtook this rollout",
+    failed: "the new version's pods never ran (or only crash-looped): given up",
+  };
   IT.changeEnd = function (c) {
     const state = typeof c.state === "string" ? c.state : null;
-    if (state === "aborted" || state === "superseded") {
-      return IT.el("span", { class: "change-end" },
-        IT.el("span", { class: "badge cut-short cut-" + state, text: state,
-          title: state === "aborted" ? "the workload went back to the version it started from"
-            : "another version (or the workload's removal) overtook this rollout" }),
-        " " + IT.time(c.ended));
+    const why = IT.attemptText(c);
+    const node = IT.el("span", { class: "change-end" });
+    if (Object.prototype.hasOwnProperty.call(ENDED_TITLES, state)) {
+      node.append(IT.el("span", { class: "badge cut-short cut-" + state, text: state,
+        title: ENDED_TITLES[state] + (why ? " — " + why : "") }), " " + IT.time(c.ended));
+    } else if (state === "stuck") {
+      node.append(IT.el("span", { class: "badge cut-short cut-stuck", text: "stuck",
+        title: "in progress, its new pods not running" + (why ? " — " + why : "") }));
+    } else if (c.finished) {
+      node.append(IT.time(c.finished));
+    } else if (state === null || state === "in-progress") {
+      node.classList.add("in-progress");
+      node.append("in progress");
+    } else {
+      node.classList.add("muted");
+      node.append(state);
     }
-    if (c.finished) return IT.el("span", { class: "change-end", text: IT.time(c.finished) });
-    if (state === null || state === "in-progress") {
-      return IT.el("span", { class: "change-end in-progress", text: "in progress" });
-    }
-    return IT.el("span", { class: "change-end muted", text: state });
+    // The space keeps the cell's text readable as one line too (copy, screen readers).
+    if (why) node.append(" ", IT.el("span", { class: "attempt", text: why }));
+    return node;
+  };
+
+  // Why a rollout's new pods did not run, as one line of plain text ("" when they did not
+  // wait): "ImagePullBackOff · 0 of 1 pods ran", "waited 10 min: CreateContainerConfigError".
+  // The pod count is left out once all of them ran.
+  IT.attemptText = function (c) {
+    const reasons = Array.isArray(c.reasons) ? c.reasons.map(String).join(", ") : "";
+    const waited = typeof c.waited === "number" && c.waited > 0
+      ? "waited " + IT.duration(c.waited) : "";
+    let text = waited && reasons ? waited + ": " + reasons : waited || reasons;
+    const pods = typeof c.pods === "number" ? c.pods : null;
+    const ran = typeof c.pods_ran === "number" ? c.pods_ran : 0;
+    if (text && pods !== null && ran < pods) text += " · " + ran + " of " + pods + " pods ran";
+    return text;
   };
 
   // Newest first by when a change started: a rollout still in progress (finished null) is

@@ -1,5 +1,6 @@
-// One workload: version timeline per container or per pod, change markers, deployment markers
-// (events posted by CI/CD pipelines), change log and deployments.
+// One workload: version timeline per container or per pod, change markers, the periods its pods
+// waited without running (failed and stuck rollouts), deployment markers (events posted by
+// CI/CD pipelines), change log and deployments.
 // Without a workload (or with an ambiguous one): a picker.
 "use strict";
 
@@ -14,6 +15,13 @@
   // Two versions of one chart whose colours collide (a hash into a small palette) differ by
   // a hatch pattern.
   const PATTERNS = ["", "/", "x", ".", "\\", "+", "-", "|"];
+  // Every container is "ContainerCreating" for a moment before it runs: such a wait is drawn
+  // only when it lasted as long as analysis/attempts.py takes it for a stuck rollout.
+  const BENIGN_REASONS = ["ContainerCreating", "PodInitializing"];
+  const BENIGN_WAIT_S = 300;
+  // Waits of one container and image less than this apart are one bar per container (a pod
+  // going from ErrImagePull to ImagePullBackOff and back is one waiting period).
+  const WAIT_JOIN_MS = 120 * 1000;
   const result = document.getElementById("result");
   let ctl = null;
   let page = null;
@@ -44,7 +52,7 @@
       return;
     }
     const params = IT.apiParams(state, DEFAULT_SINCE);
-    const [window_, history, spans, changes, deployments] = await Promise.all([
+    const [window_, history, spans, changes, deployments, waits] = await Promise.all([
       // The range exactly as the server resolves it for these parameters (a relative "7d",
       // unix seconds, a missing end): the heatmap answer says it; a few columns suffice.
       IT.api("/api/v1/heatmap", IT.apiParams(state, DEFAULT_SINCE,
@@ -57,9 +65,10 @@
         if (err && err.name === "AbortError") throw err;
         return [];
       }),
+      IT.api("/api/v1/waits", IT.apiParams(state, DEFAULT_SINCE, { limit: SPAN_LIMIT }), signal),
     ]);
     const range = { from: window_.from, to: window_.to };
-    last = { state, range, history, spans, changes, deployments };
+    last = { state, range, history, spans, changes, deployments, waits };
     draw(last);
   }
 
@@ -164,14 +173,61 @@
     return { base: new Date(start).toISOString(), x: width };
   }
 
-  function draw({ state, range, history, spans, changes, deployments }) {
+  const ms = (t) => new Date(t).getTime();
+
+  // The waits worth drawing: all but a short moment of "ContainerCreating".
+  function notBenign(waits) {
+    return waits.filter((w) => !BENIGN_REASONS.includes(w.reason) ||
+      (ms(w.last_seen) - ms(w.first_seen)) / 1000 >= BENIGN_WAIT_S);
+  }
+
+  // Waiting bars: one per wait per pod (pods view), or per container one per stretch of
+  // waits of one image (container view), with their reasons in order of appearance.
+  function waitingBars(waits, perPod, manyClusters) {
+    const ordered = waits.slice().sort((a, b) => ms(a.first_seen) - ms(b.first_seen));
+    if (perPod) {
+      return ordered.map((w) => ({ row: w.container + " · " + w.pod +
+        (manyClusters ? " · " + w.cluster : ""), image: w.image, from: w.first_seen,
+      to: w.last_seen, reasons: [w.reason], pods: new Set([w.pod_uid || w.pod]), pod: w.pod }));
+    }
+    const open = new Map();
+    const out = [];
+    for (const w of ordered) {
+      const key = w.container + "\u0000" + w.image;
+      const cur = open.get(key);
+      if (cur && ms(w.first_seen) <= ms(cur.to) + WAIT_JOIN_MS) {
+        if (ms(w.last_seen) > ms(cur.to)) cur.to = w.last_seen;
+        if (!cur.reasons.includes(w.reason)) cur.reasons.push(w.reason);
+        cur.pods.add(w.pod_uid || w.pod);
+        continue;
+      }
+      const bar = { row: w.container, image: w.image, from: w.first_seen, to: w.last_seen,
+        reasons: [w.reason], pods: new Set([w.pod_uid || w.pod]), pod: w.pod };
+      open.set(key, bar);
+      out.push(bar);
+    }
+    return out;
+  }
+
+  function waitHover(b) {
+    return [
+      "waiting, not running: " + b.reasons.join(", "),
+      b.image,
+      IT.time(b.from) + " → " + IT.time(b.to) + " (" +
+        IT.duration((ms(b.to) - ms(b.from)) / 1000) + ")",
+      b.pods.size === 1 ? "pod " + b.pod : b.pods.size + " pods",
+    ].map((l) => IT.plotText(l)).join("<br>");
+  }
+
+  function draw({ state, range, history, spans, changes, deployments, waits }) {
     if (window.Plotly) for (const p of result.querySelectorAll(".plot")) window.Plotly.purge(p);
     IT.clear(result);
     const ids = Array.from(new Set(spans.map(IT.workloadId)));
     const title = ids.length === 1 ? ids[0] : state.workload;
     result.append(IT.el("h2", { class: "workload-title" }, "Workload ",
       IT.el("code", { id: "workload-id", text: title })));
-    if (!history.length && !spans.length) {
+    const shownWaits = notBenign(waits || []);
+    if (!history.length && !spans.length && !shownWaits.length) {
       result.append(IT.el("p", { class: "empty", id: "empty",
         text: "This workload ran nothing in this time range. Try a longer range." }));
       return;
@@ -182,6 +238,7 @@
       plural(new Set(history.map((h) => h.container)).size, "container") + ", " +
       plural(new Set(spans.map((s) => s.pod_uid || s.pod)).size, "pod") + ", " +
       changes.length + (changes.length === 1 ? " change" : " changes") +
+      (shownWaits.length ? ", " + plural(shownWaits.length, "waiting period") : "") +
       (asked.get("since") ? " in the last " + asked.get("since") : "") +
       " · " + IT.time(range.from) + " → " + IT.time(range.to)));
 
@@ -200,8 +257,10 @@
       const key = versionKey(b.image, b.digest);
       if (!versions.includes(key)) versions.push(key);
     }
+    const waitBars = waitingBars(shownWaits, state.view === "pods", ids.length > 1);
     const rowNames = [];
-    for (const b of bars.slice().sort((a, c) => (a.row < c.row ? -1 : a.row > c.row ? 1 : 0))) {
+    for (const b of bars.concat(waitBars).sort((a, c) =>
+      (a.row < c.row ? -1 : a.row > c.row ? 1 : 0))) {
       if (!rowNames.includes(b.row)) rowNames.push(b.row);
     }
     const rowOf = new Map(rowNames.map((r, i) => [r, i]));
@@ -224,8 +283,9 @@
       PATTERNS.length];
     const versionBars = versions.map((key) =>
       bars.filter((b) => versionKey(b.image, b.digest) === key));
-    const barGeometry = (minMs) => versionBars.map((mine) =>
-      mine.map((b) => drawnBar(b, shown, minMs)));
+    // The version bars' traces, then the waiting bars' one (when there are waits).
+    const barGeometry = (minMs) => versionBars.concat(waitBars.length ? [waitBars] : [])
+      .map((mine) => mine.map((b) => drawnBar(b, shown, minMs)));
     const geometry = barGeometry(minMsFor(plot.clientWidth || 1200));
     const traces = versions.map((key, vi) => {
       const mine = versionBars[vi];
@@ -247,6 +307,33 @@
         hovertemplate: "%{customdata}<extra></extra>",
       };
     });
+    // Waiting periods: a narrower hatched outline over the row, in the warning colour and
+    // labelled with the reason, so that it is never taken for a version that ran.
+    if (waitBars.length) {
+      const g = geometry[versions.length];
+      traces.push({
+        type: "bar",
+        orientation: "h",
+        name: "waiting, not running",
+        base: g.map((b) => b.base),
+        x: g.map((b) => b.x),
+        y: waitBars.map((b) => rowOf.get(b.row)),
+        width: 0.45,
+        marker: { color: "rgba(0,0,0,0)", line: { color: theme.warn, width: 1.5 },
+          pattern: { shape: "/", fgcolor: theme.warn, bgcolor: "rgba(0,0,0,0)",
+            fillmode: "replace", solidity: 0.25 } },
+        text: waitBars.map((b) => IT.plotText(b.reasons.join(", "))),
+        // Beside the bar's start, readable whatever the bar's width (plotly would shrink
+        // text kept inside a narrow bar to nothing).
+        textposition: "inside",
+        insidetextanchor: "start",
+        constraintext: "none",
+        cliponaxis: false,
+        textfont: { color: theme.fg, size: 11 },
+        customdata: waitBars.map(waitHover),
+        hovertemplate: "%{customdata}<extra></extra>",
+      });
+    }
     // Change markers: on the container's row in the per-container view; lines in both views.
     const shapes = changes.map((c) => ({
       type: "line", xref: "x", yref: "paper", x0: c.started, x1: c.started, y0: 0, y1: 1,
@@ -263,8 +350,10 @@
           line: { color: theme.bg, width: 1.5 } },
         customdata: changes.map((c) => IT.plotText(c.kind + " at " + IT.time(c.started)) +
           "<br>" + IT.plotText((c.from_image || "—") + " → " + (c.to_image || "—")) +
-          (c.state === "aborted" || c.state === "superseded"
-            ? "<br>" + IT.plotText(c.state + " " + IT.time(c.ended)) : "")),
+          (c.state === "aborted" || c.state === "superseded" || c.state === "failed"
+            ? "<br>" + IT.plotText(c.state + " " + IT.time(c.ended))
+            : c.state === "stuck" ? "<br>stuck" : "") +
+          (IT.attemptText(c) ? "<br>" + IT.plotText(IT.attemptText(c)) : "")),
         hovertemplate: "%{customdata}<extra></extra>",
       });
     }
@@ -318,7 +407,7 @@
       window.Plotly.update(plot, { base: exact.map((g) => g.map((b) => b.base)),
         x: exact.map((g) => g.map((b) => b.x)) },
       { "xaxis.type": "date", "xaxis.range": [range.from, range.to] },
-      versions.map((_, i) => i));
+      exact.map((_, i) => i));
     }
     plot.on("plotly_click", (ev) => {
       const point = ev && ev.points && ev.points[0];
@@ -329,6 +418,10 @@
 
     result.append(IT.el("h2", { text: "Versions" }),
       IT.el("div", { class: "scroll" }, versionTable(history)));
+    if (shownWaits.length) {
+      result.append(IT.el("h2", { text: "Waiting, not running" }),
+        IT.el("div", { class: "scroll" }, waitTable(shownWaits)));
+    }
 
     result.append(IT.el("h2", { text: "Change log" }));
     if (!changes.length) {
@@ -363,6 +456,25 @@
         IT.el("td", { class: "nowrap to", text: IT.time(h.last_seen) }),
         IT.el("td", { class: "nowrap num duration",
           text: IT.duration((new Date(h.last_seen) - new Date(h.first_seen)) / 1000) })))));
+  }
+
+  // Every wait of a pod container (the bars' true times, per pod), oldest first.
+  function waitTable(waits) {
+    const rows = waits.slice().sort((a, b) => ms(a.first_seen) - ms(b.first_seen) ||
+      (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0));
+    return IT.el("table", { class: "data", id: "waits-list" },
+      IT.el("caption", { class: "sr", text: "Periods its pods waited without running" }),
+      IT.el("thead", {}, IT.el("tr", {}, ["Container", "Pod", "Image", "Reason", "From", "To",
+        "Duration"].map((h) => IT.el("th", { scope: "col", text: h })))),
+      IT.el("tbody", {}, rows.map((w) => IT.el("tr", {},
+        IT.el("td", { class: "container", text: w.container }),
+        IT.el("td", { class: "pod", text: w.pod }),
+        IT.el("td", { class: "image" }, IT.el("code", { class: "image", text: w.image })),
+        IT.el("td", { class: "reason", text: w.reason }),
+        IT.el("td", { class: "nowrap from", text: IT.time(w.first_seen) }),
+        IT.el("td", { class: "nowrap to", text: IT.time(w.last_seen) }),
+        IT.el("td", { class: "nowrap num duration",
+          text: IT.duration((ms(w.last_seen) - ms(w.first_seen)) / 1000) })))));
   }
 
   function deployTable(deploys) {

@@ -1,0 +1,393 @@
+"""Failed and stuck rollouts as the user sees them (issue 18), in a real Chromium.
+
+A small ledger with the three kinds of attempt the issue names — a tag that does not exist,
+given up after 25 minutes; a missing config fixed in place after 10 minutes; a crash-looping
+release still stuck at the end of the data — and a wait whose every label value is hostile.
+The Changes page and the workload page must say "failed" / "stuck" with the reasons and pod
+counts, the waiting time of the fixed rollout, and draw the waiting periods on the timeline
+as waiting (never as a version that ran). Expected values come from the API's own answers and
+from the ledger as built, never from the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+import hostile
+from browser import (
+    PageWatch,
+    api_get,
+    launch,
+    new_context,
+    open_page,
+    renders,
+    screenshot,
+    serve_ledger,
+    wait_rendered,
+)
+from imagetrail.ledger import Ledger
+from imagetrail.model import Span, Wait
+from imagetrail.sync import rederive_changes
+
+pytestmark = pytest.mark.slow
+
+HOUR = 3600.0
+STEP = 60.0  # the ledger's sampling step (its scrape interval)
+WAITING = "waiting, not running"
+CLUSTER, NAMESPACE = "prod", "shop"
+WEB, API, WORKER = (f"{CLUSTER}/{NAMESPACE}/Deployment/{n}" for n in ("web", "api", "worker"))
+EVIL = f"{CLUSTER}/{NAMESPACE}/Deployment/evil"
+EVIL_REASON = f"Crash{hostile.PAYLOAD}\"'<b>x"
+EVIL_POD = f"evil-{hostile.PAYLOAD}"
+
+
+def _span(workload: str, pod: str, image: str, first: float, last: float) -> Span:
+    return Span(
+        cluster=CLUSTER,
+        namespace=NAMESPACE,
+        workload_kind="Deployment",
+        workload=workload,
+        pod=pod,
+        container="app",
+        image=image,
+        digest="sha256:" + hashlib.sha256(image.encode()).hexdigest(),
+        first_seen=first,
+        last_seen=last,
+        pod_uid=f"uid-{pod}",
+    )
+
+
+def _wait(workload: str, pod: str, image: str, first: float, last: float, reason: str) -> Wait:
+    # Never pulled: no digest.
+    return Wait(replace(_span(workload, pod, image, first, last), digest=None), reason)
+
+
+def build_attempts_ledger(path: Path, *, end: float) -> dict[str, Any]:
+    """The attempts ledger at ``path``; returns the times the tests check against."""
+    t0 = end - 12 * HOUR
+    pull = t0 + 2 * HOUR  # web's new pod cannot pull acme/web:9.9.9 for 25 minutes
+    config = t0 + 4 * HOUR  # api's new pod lacks its config for 10 minutes, then runs
+    stuck = end - HOUR  # worker's new pod crash-loops until the end of the data
+    evil = t0 + 6 * HOUR
+    spans = [
+        _span("web", "web-1", "acme/web:1.0", t0, end),
+        _span("api", "api-1", "acme/api:1.0", t0, config + 660),
+        _span("api", "api-2", "acme/api:2.0", config + 600, end),
+        _span("worker", "worker-1", "acme/worker:1.0", t0, end),
+        _span("evil", "evil-1", "acme/evil:1.0", t0, end),
+    ]
+    waits = [
+        _wait("web", "web-2", "acme/web:9.9.9", pull, pull + 120, "ErrImagePull"),
+        _wait("web", "web-2", "acme/web:9.9.9", pull + 180, pull + 1500, "ImagePullBackOff"),
+        _wait("api", "api-2", "acme/api:2.0", config, config + 540, "CreateContainerConfigError"),
+        _wait("worker", "worker-2", "acme/worker:2.0", stuck, end, "CrashLoopBackOff"),
+        # Every rollout's moment of ContainerCreating is not a waiting period worth drawing.
+        _wait("api", "api-2", "acme/api:2.0", config + 545, config + 590, "ContainerCreating"),
+        _wait("evil", EVIL_POD, f"acme/evil:2.0{hostile.PAYLOAD}", evil, evil + 900, EVIL_REASON),
+    ]
+    ledger = Ledger.open(path)
+    try:
+        ledger.merge_spans(
+            spans, waits=waits, sync_key="attempts|test|", synced_from=t0, synced_until=end
+        )
+        rederive_changes(ledger, tolerance=STEP)
+    finally:
+        ledger.close()
+    return {"start": t0, "end": end, "pull": pull, "config": config, "stuck": stuck}
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def attempts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Base URL of the app over the attempts ledger, and its times."""
+    path = tmp_path_factory.mktemp("web-attempts") / "attempts.db"
+    times = build_attempts_ledger(path, end=time.time() // 60 * 60)
+    with serve_ledger(path) as url:
+        yield url, times
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def watch(browser: Browser) -> Iterator[PageWatch]:
+    context = new_context(browser)
+    page = context.new_page()
+    w = PageWatch(page)
+    try:
+        yield w
+        w.check()  # no dialog, script error or CSP violation on any of these pages
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(watch: PageWatch) -> Page:
+    return watch.page
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def ts(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def shown_time(value: str) -> str:
+    """A time as the pages write it (IT.time)."""
+    return datetime.fromtimestamp(ts(value), UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def window(times: dict[str, Any]) -> dict[str, str]:
+    return {"from": iso(times["start"]), "to": iso(times["end"])}
+
+
+def one_change(base: str, workload: str, times: dict[str, Any]) -> dict[str, Any]:
+    (change,) = api_get(base, "/api/v1/changes", workload=workload, **window(times))
+    assert isinstance(change, dict)
+    return change
+
+
+def finished_cell(page: Page, row_text: str) -> str:
+    """The Finished cell of the change-log row that holds ``row_text`` (whitespace folded)."""
+    row = page.locator("#changes-table tbody tr", has_text=row_text)
+    assert row.count() == 1, row_text
+    return " ".join((row.locator("td.finished").text_content() or "").split())
+
+
+def timeline(page: Page) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = page.evaluate(
+        "JSON.parse(JSON.stringify(document.getElementById('timeline').data))"
+    )
+    return data
+
+
+def plotly_ms(value: Any) -> float:
+    """A plotly date value (ISO string, possibly without a zone: UTC) in seconds."""
+    text = str(value).strip().replace(" ", "T")
+    if not text.endswith("Z") and "+" not in text[10:]:
+        text += "Z"
+    return ts(text)
+
+
+def shown_duration(seconds: float) -> str:
+    """IT.duration."""
+    s = round(seconds)
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{round(s / 60)} min"
+    if s < 172800:
+        return f"{round(s / 3600)} h"
+    return f"{round(s / 86400)} d"
+
+
+def attempt_text(
+    reasons: list[str], pods: int | None, pods_ran: int | None, waited: float | None
+) -> str:
+    """What the pages write under a rollout's state (IT.attemptText)."""
+    why = ", ".join(reasons)
+    if waited:
+        said = f"waited {shown_duration(waited)}"
+        why = f"{said}: {why}" if why else said
+    if why and pods is not None and (pods_ran or 0) < pods:
+        why += f" · {pods_ran or 0} of {pods} pods ran"
+    return why
+
+
+# ---------------------------------------------------------------------------- Changes page
+
+
+def test_changes_page_says_failed_and_stuck_with_the_reasons(
+    attempts: tuple[str, dict[str, Any]], page: Page
+) -> None:
+    base, times = attempts
+    web = one_change(base, WEB, times)
+    api = one_change(base, API, times)
+    worker = one_change(base, WORKER, times)
+    # The ledger as built: what the page must then say.
+    assert (web["state"], web["reasons"], web["pods"], web["pods_ran"]) == (
+        "failed",
+        ["ErrImagePull", "ImagePullBackOff"],
+        1,
+        0,
+    )
+    assert abs(ts(web["ended"]) - (times["pull"] + 1500)) <= 2 * STEP
+    assert api["state"] == "finished"
+    assert api["reasons"][0] == "CreateContainerConfigError"
+    assert abs(api["waited"] - 600) <= 2 * STEP
+    assert (worker["state"], worker["reasons"], worker["pods_ran"]) == (
+        "stuck",
+        ["CrashLoopBackOff"],
+        0,
+    )
+
+    open_page(page, base + "/changes?" + urlencode(window(times)))
+    assert finished_cell(page, "acme/web") == (
+        f"failed {shown_time(web['ended'])} ErrImagePull, ImagePullBackOff · 0 of 1 pods ran"
+    )
+    assert finished_cell(page, "acme/worker") == "stuck CrashLoopBackOff · 0 of 1 pods ran"
+    minutes = round(api["waited"] / 60)
+    assert finished_cell(page, "acme/api") == (
+        f"{shown_time(api['finished'])} waited {minutes} min: {', '.join(api['reasons'])}"
+    )
+    web_row = page.locator("#changes-table tbody tr", has_text="acme/web")
+    assert web_row.locator("td.finished .badge").text_content() == "failed"
+    assert web_row.locator("td.finished .badge.cut-failed").count() == 1
+    worker_row = page.locator("#changes-table tbody tr", has_text="acme/worker")
+    assert worker_row.locator("td.finished .badge.cut-stuck").text_content() == "stuck"
+    # The fixed rollout finished: no state badge, only its waiting time.
+    api_row = page.locator("#changes-table tbody tr", has_text="acme/api")
+    assert api_row.locator("td.finished .badge").count() == 0
+    # The kind is still the kind of the change it was: failed is a state, not a kind.
+    assert web_row.locator("td .badge.kind-upgrade").text_content() == "upgrade"
+    # A hostile reason is text.
+    assert EVIL_REASON in (
+        page.locator("#changes-table tbody tr", has_text="acme/evil").text_content() or ""
+    )
+    screenshot(page, "attempts-changes")
+
+    # The kind filter keeps working on them: they are upgrades.
+    upgrades = api_get(base, "/api/v1/changes", kind="upgrade", **window(times))
+    assert {c["workload"] for c in upgrades} >= {"web", "api", "worker"}
+    drawn = renders(page)
+    page.locator("#k-upgrade").check()
+    wait_rendered(page, drawn)
+    assert page.locator("#changes-table tbody tr").count() == len(upgrades)
+    assert page.locator("#changes-table td.finished .badge.cut-failed").count() == sum(
+        c["state"] == "failed" for c in upgrades
+    )
+    drawn = renders(page)
+    page.locator("#k-upgrade").uncheck()
+    page.locator("#k-rollback").check()
+    wait_rendered(page, drawn + 1)
+    page.wait_for_selector("#empty")
+
+
+# ---------------------------------------------------------------------------- workload page
+
+
+def test_workload_page_draws_the_waiting_period_with_its_reason(
+    attempts: tuple[str, dict[str, Any]], page: Page
+) -> None:
+    base, times = attempts
+    waits = api_get(base, "/api/v1/waits", workload=WEB, **window(times))
+    assert {w["reason"] for w in waits} == {"ErrImagePull", "ImagePullBackOff"}
+    first = min(ts(w["first_seen"]) for w in waits)
+    last = max(ts(w["last_seen"]) for w in waits)
+    assert abs(first - times["pull"]) <= STEP
+    assert abs(last - (times["pull"] + 1500)) <= STEP
+    # Six hours around the attempt: 25 minutes are wide enough to draw to scale.
+    start, end = times["pull"] - 3 * HOUR, times["pull"] + 3 * HOUR
+    open_page(
+        page, base + "/workload?" + urlencode({"workload": WEB, "from": iso(start), "to": iso(end)})
+    )
+    data = timeline(page)
+    (trace,) = [t for t in data if t["name"] == WAITING]
+    (index,) = [i for i, t in enumerate(data) if t["name"] == WAITING]
+    assert trace["type"] == "bar"
+    assert len(trace["base"]) == 1  # the pod's two reasons are one waiting period
+    drawn_from = plotly_ms(trace["base"][0])
+    assert abs(drawn_from - first) <= STEP
+    assert abs(drawn_from + trace["x"][0] / 1000 - last) <= STEP
+    assert "ErrImagePull, ImagePullBackOff" in trace["customdata"][0]
+    assert trace["text"] == ["ErrImagePull, ImagePullBackOff"]
+    # Drawn as waiting, not as a version: no fill, an outline, a hatch; and the image that
+    # never ran has no version bar of its own.
+    assert trace["marker"]["color"].replace(" ", "") == "rgba(0,0,0,0)"
+    assert trace["marker"]["pattern"]["shape"] == "/"
+    versions = {t["name"] for t in data if t["type"] == "bar" and t["name"] != WAITING}
+    assert versions == {"acme/web:1.0"}
+
+    # What the user sees: the bar is on the chart, its hover says why.
+    bar = page.locator("#timeline .barlayer .trace").nth(index).locator(".point path").first
+    box = bar.bounding_box()
+    assert box is not None
+    assert box["width"] > 20
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    hover = page.locator("#timeline .hoverlayer .hovertext")
+    hover.first.wait_for()
+    said = hover.first.text_content() or ""
+    assert "waiting, not running: ErrImagePull, ImagePullBackOff" in said
+    assert "acme/web:9.9.9" in said
+    assert "web-2" in said
+    # ... and the list under the chart has each wait with its true times.
+    rows = page.locator("#waits-list tbody tr")
+    assert rows.count() == len(waits)
+    assert sorted(rows.locator("td.reason").all_text_contents()) == sorted(
+        w["reason"] for w in waits
+    )
+    # The change log says what the Changes page says (one shared helper).
+    cell = " ".join((page.locator("#changes-table td.finished").text_content() or "").split())
+    web = one_change(base, WEB, times)
+    assert cell == (
+        f"failed {shown_time(web['ended'])} ErrImagePull, ImagePullBackOff · 0 of 1 pods ran"
+    )
+    screenshot(page, "attempts-workload")
+
+    # Per pod: the pod that never ran has a row of its own, with one bar per wait.
+    drawn = renders(page)
+    page.select_option("#t-view", "pods")
+    wait_rendered(page, drawn)
+    data = timeline(page)
+    (trace,) = [t for t in data if t["name"] == WAITING]
+    assert len(trace["base"]) == 2
+    rows_of = page.evaluate("document.getElementById('timeline').layout.yaxis.ticktext")
+    assert "app · web-2" in rows_of
+    assert {rows_of[y] for y in trace["y"]} == {"app · web-2"}
+
+
+def test_a_short_container_creating_is_not_drawn_and_a_fixed_rollout_shows_its_wait(
+    attempts: tuple[str, dict[str, Any]], page: Page
+) -> None:
+    base, times = attempts
+    waits = api_get(base, "/api/v1/waits", workload=API, **window(times))
+    assert {w["reason"] for w in waits} == {"CreateContainerConfigError", "ContainerCreating"}
+    start, end = times["config"] - 2 * HOUR, times["config"] + 2 * HOUR
+    open_page(
+        page, base + "/workload?" + urlencode({"workload": API, "from": iso(start), "to": iso(end)})
+    )
+    (trace,) = [t for t in timeline(page) if t["name"] == WAITING]
+    assert trace["text"] == ["CreateContainerConfigError"]
+    assert page.locator("#waits-list td.reason").all_text_contents() == [
+        "CreateContainerConfigError"
+    ]
+    api = one_change(base, API, times)
+    cell = " ".join((page.locator("#changes-table td.finished").text_content() or "").split())
+    minutes = round(api["waited"] / 60)
+    assert cell.endswith(f"waited {minutes} min: {', '.join(api['reasons'])}")
+
+
+def test_hostile_wait_values_are_text(attempts: tuple[str, dict[str, Any]], page: Page) -> None:
+    base, times = attempts
+    open_page(page, base + "/workload?" + urlencode({"workload": EVIL, **window(times)}))
+    assert page.locator("#waits-list td.reason").all_text_contents() == [EVIL_REASON]
+    assert page.locator("#waits-list td.pod").all_text_contents() == [EVIL_POD]
+    (trace,) = [t for t in timeline(page) if t["name"] == WAITING]
+    # Escaped for plotly: shown as the characters, never as tags.
+    assert "&lt;img" in trace["text"][0]
+    assert "<img" not in trace["text"][0]
+    assert page.locator("img[src=x], #timeline b").count() == 0
