@@ -9,19 +9,26 @@ a stuck one has neither ``cut_short`` nor ``ended``, and ``pods_ran`` 0.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from imagetrail import settings as settings_mod
 from imagetrail.analysis.current import current_state, failing_rollouts
 from imagetrail.analysis.dora import dora
 from imagetrail.analysis.impact import Windows, assess
-from imagetrail.impact import is_final
-from imagetrail.model import Change, ChangeKind, CutShort, Span
+from imagetrail.impact import ImpactRunner, events_expr, is_final
+from imagetrail.model import Change, ChangeKind, CutShort, EventCount, Impact, Span
+from imagetrail.output import impact_json
+from imagetrail.query import QueryContext
 from imagetrail.web.exporter import _failing_metric
+from servers import backfill_prometheus_tsdb, start_prometheus
 
 T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 H = 3600.0
@@ -195,3 +202,135 @@ def test_a_stuck_attempt_gets_a_verdict_that_is_not_final() -> None:
     assert verdict.verdict == "insufficient-data"
     assert verdict.reason == "the new version is not running yet: ErrImagePull, ImagePullBackOff"
     assert not is_final(verdict, data_end=T0 + 9 * H)
+
+
+# -- impact events against a real Prometheus ------------------------------------------------------
+EVENT_POD = 'api-new"\n{x}'  # a hostile pod name: escaped in the selector, still matched
+Value = Callable[[float], "float | None"]
+
+
+def _om_labels(pod: str, **extra: str) -> str:
+    pairs = {"cluster": "prod", "namespace": "shop", "pod": pod, "container": "api", **extra}
+    quoted = (
+        (k, v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n"))
+        for k, v in pairs.items()
+    )
+    return ",".join(f'{k}="{v}"' for k, v in quoted)
+
+
+def _openmetrics(t: float) -> str:
+    """Series of one workload container around a change at ``t`` (finished at ``t + 600``):
+    before, an old pod restarts after an OOM kill and another shows an old Error (no restart
+    in the window: not news); after, the new pod crash-loops (Error); a pod of another
+    workload waits in ImagePullBackOff throughout (not this change's)."""
+    grid = [t - 4200 + 30 * k for k in range(320)]
+    out: list[str] = []
+    typed: set[str] = set()
+
+    def add(name: str, labels: str, value: Value) -> None:
+        if name not in typed:
+            typed.add(name)
+            out.append(f"# TYPE {name} gauge")
+        for ts in grid:
+            v = value(ts)
+            if v is not None:
+                out.append(f"{name}{{{labels}}} {v} {ts:.0f}")
+
+    def old(v: float) -> Value:
+        return lambda ts: v if ts < t + 300 else None
+
+    restarts = "kube_pod_container_status_restarts_total"
+    reason = "kube_pod_container_status_last_terminated_reason"
+    waiting = "kube_pod_container_status_waiting_reason"
+    # One family's series must be together: restarts first, then reasons, then waiting.
+    add(
+        restarts,
+        _om_labels("api-old-1"),
+        lambda ts: (2.0 if ts >= t - 1800 else 0.0) if ts < t + 300 else None,
+    )
+    add(restarts, _om_labels("api-old-2"), old(1.0))
+    add(restarts, _om_labels(EVENT_POD), lambda ts: float((ts - t) // 300) if ts >= t else None)
+    add(reason, _om_labels("api-old-1", reason="OOMKilled"), old(1.0))
+    add(reason, _om_labels("api-old-2", reason="Error"), old(1.0))
+    add(reason, _om_labels(EVENT_POD, reason="Error"), lambda ts: 1.0 if ts >= t + 900 else None)
+    add(
+        waiting,
+        _om_labels(EVENT_POD, reason="CrashLoopBackOff"),
+        lambda ts: 1.0 if ts >= t + 900 else None,
+    )
+    add(waiting, _om_labels("other-1", reason="ImagePullBackOff"), lambda ts: 1.0)
+    return "\n".join(out) + "\n# EOF\n"
+
+
+@pytest.mark.slow
+def test_impact_events_from_a_real_prometheus(tmp_path: Path) -> None:
+    t = (time.time() // 3600 - 48) * 3600.0  # two days ago: well inside the retention
+    (tmp_path / "events.om").write_text(_openmetrics(t))
+    backfill_prometheus_tsdb([tmp_path / "events.om"], tmp_path / "tsdb")
+    server = start_prometheus(tmp_path / "tsdb")
+    try:
+        s = settings_mod.load(
+            {"prometheus_url": server.url}, environ={}, config_path=_empty(tmp_path)
+        )
+        runner = ImpactRunner(QueryContext(s))
+        upgrade = change(started=t, finished=t + 600, workload="api")
+        upgrade = replace(upgrade, cluster="prod", namespace="shop", container="api")
+        spans = [
+            Span("prod", "shop", "Deployment", "api", pod, "api", image, None, a, b)
+            for pod, image, a, b in (
+                ("api-old-1", OLD, t - 4200, t + 300),
+                ("api-old-2", OLD, t - 4200, t + 300),
+                (EVENT_POD, NEW, t, t + 5300),
+            )
+        ]
+        attempt = replace(FAILED, cluster="prod", namespace="shop", workload="api", container="api",
+                          started=t + 5400, ended=t + 5500)  # fmt: skip
+        changes = [upgrade, attempt]
+        plans = runner.plan(changes, spans, changes, data_end=t + 5400)
+        impact, failed = runner.judge(plans)
+    finally:
+        server.stop()
+    assert impact.after is not None
+    assert impact.events == (
+        EventCount("terminated", "Error", 0, 1),  # the old Error did not restart: not counted
+        EventCount("terminated", "OOMKilled", 1, 0),
+        EventCount("waiting", "CrashLoopBackOff", 0, 1),
+    )
+    assert impact_json(impact)["events"] == [
+        {"state": "terminated", "reason": "Error", "before": 0, "after": 1},
+        {"state": "terminated", "reason": "OOMKilled", "before": 1, "after": 0},
+        {"state": "waiting", "reason": "CrashLoopBackOff", "before": 0, "after": 1},
+    ]
+    # The attempt that never ran: events before it (the crash-looping pod), no after-window.
+    assert failed.reason.startswith("the new version never ran: ErrImagePull, ImagePullBackOff")
+    assert failed.after is None
+    assert failed.events == (
+        EventCount("terminated", "Error", 1, None),
+        EventCount("waiting", "CrashLoopBackOff", 1, None),
+    )
+
+
+def _empty(tmp_path: Path) -> Path:
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    return path
+
+
+def test_the_events_query_escapes_and_counts_per_window(tmp_path: Path) -> None:
+    s = settings_mod.load({}, environ={}, config_path=_empty(tmp_path))
+    key = ("prod", "shop", "Deployment", "api", 'api"}')
+    expr = events_expr(s, key, [EVENT_POD], 3600.0)
+    assert expr.count("[1h]") == 3
+    assert 'container="api\\"}"' in expr
+    assert expr.count('"state", "waiting"') == 1
+    assert expr.count('"state", "terminated"') == 1
+    assert "and on (cluster, namespace, pod, container)" in expr
+
+
+def test_a_failed_attempt_has_no_after_events_in_json() -> None:
+    impact = Impact(FAILED, "insufficient-data", "x", (T0 - H, T0), None, (),
+                    (EventCount("waiting", "ImagePullBackOff", 0, None),))  # fmt: skip
+    assert impact_json(impact)["events"] == [
+        {"state": "waiting", "reason": "ImagePullBackOff", "before": 0, "after": None}
+    ]
+    assert impact_json(replace(impact, events=None))["events"] is None

@@ -381,13 +381,13 @@ def test_progress_counts_every_query(world: World) -> None:
     seen: list[tuple[int, int]] = []
     impacts_for(qc, changes, progress=lambda done, total: seen.append((done, total)))
     judged = [c for c in changes if c.finished is not None]
-    # six built-in signals, two windows each, for every finished change
-    assert seen[-1] == (len(judged) * 12, len(judged) * 12)
+    # six built-in signals and the events query, two windows each, for every finished change
+    assert seen[-1] == (len(judged) * 14, len(judged) * 14)
     assert [d for d, _ in seen] == list(range(1, len(seen) + 1))
     # now recorded: a second run asks Prometheus only about the change that is not final
     seen.clear()
     impacts_for(qc, changes, progress=lambda done, total: seen.append((done, total)))
-    assert seen[-1] == (12, 12)
+    assert seen[-1] == (14, 14)
 
 
 def test_serve_records_verdicts_after_each_sync_pass(world: World, tmp_path: Path) -> None:

@@ -25,11 +25,17 @@ import numpy as np
 from imagetrail.analysis.dora import DoraFigures, dora
 from imagetrail.analysis.impact import SignalData, Thresholds, Windows, assess, windows
 from imagetrail.errors import ConfigError, InputError, LedgerError
-from imagetrail.model import Change, ChangeKind, Impact, Span, matches_workload
+from imagetrail.model import Change, ChangeKind, EventCount, Impact, Span, matches_workload
 from imagetrail.query import Query, QueryContext, Window, one_workload
 from imagetrail.settings import Settings
 from imagetrail.sources.promapi import PromClient
-from imagetrail.sources.promql import duration, matcher, quote, regex_literal
+from imagetrail.sources.promql import (
+    check_label_name,
+    duration,
+    matcher,
+    quote,
+    regex_literal,
+)
 from imagetrail.sources.template import pods_regex, substitute
 
 log = logging.getLogger("imagetrail.impact")
@@ -109,6 +115,33 @@ def pods_selector(
     return ",".join((in_cluster, matcher("namespace", "=", namespace), pod))
 
 
+def events_expr(settings: Settings, key: WorkloadKey, pods: Sequence[str], seconds: float) -> str:
+    """PromQL counting, per ``state`` (``waiting``/``terminated``) and ``reason``, the pod
+    containers of one workload container that were waiting with that reason at some point of
+    the ``seconds`` before the query's time, or restarted then with that last terminated
+    reason. Every label value is escaped by the selector builders."""
+    cluster, namespace, _, workload, container = key
+    sel = pods_selector(settings, cluster, namespace, workload, pods)
+    sel = "{" + sel + "," + matcher("container", "=", container) + "}"
+    window = "[" + duration(max(1.0, round(seconds))) + "]"
+    ids = ", ".join((check_label_name(settings["cluster_label"]), "namespace", "pod", "container"))
+    waiting = (
+        f"count by (reason) (max_over_time(kube_pod_container_status_waiting_reason{sel}"
+        f"{window}) == 1)"
+    )
+    # The last terminated reason stays on a container until it terminates again: only the
+    # containers that restarted inside the window count, so an old OOM kill is not news.
+    terminated = (
+        "count by (reason) ("
+        f"(max_over_time(kube_pod_container_status_last_terminated_reason{sel}{window}) == 1)"
+        f" and on ({ids}) (increase(kube_pod_container_status_restarts_total{sel}{window}) > 0))"
+    )
+    return (
+        f'label_replace({waiting}, "state", "waiting", "", "")\nor\n'
+        f'label_replace({terminated}, "state", "terminated", "", "")'
+    )
+
+
 def _in_scope(spec: Mapping[str, str], key: WorkloadKey) -> bool:
     """Does a user query scoped by ``namespace`` (regex) / ``workload`` apply to ``key``?"""
     cluster, namespace, kind, name, _ = key
@@ -185,6 +218,11 @@ class ImpactRunner:
             expr = substitute(spec["query"], values, block=self.block)
             out.append((SignalDef(name, "template", spec["query"]), expr))
         return out
+
+    def events_expr(self, key: WorkloadKey, pods: Sequence[str], seconds: float) -> str:
+        """One instant query (at a window's end, over its ``seconds``) counting the pod
+        containers per state and reason (docs/impact.md, "Events")."""
+        return events_expr(self.settings, key, pods, seconds)
 
     # -- planning ----------------------------------------------------------------------------
     def _blocks(self, lo: float, hi: float, *, backwards: bool) -> list[float]:
@@ -274,7 +312,17 @@ class ImpactRunner:
         jobs = [
             (i, d, expr, side) for i, sigs in exprs.items() for d, expr in sigs for side in (0, 1)
         ]
+        # Events: one query per existing window, also for rollouts that never finished.
+        event_jobs = [
+            (i, side, window)
+            for i, p in enumerate(plans)
+            if p.change.kind not in (ChangeKind.ADDED, ChangeKind.REMOVED) and p.pods
+            for side, window in enumerate((p.span.before, p.span.after))
+            if window is not None and window[1] > window[0]
+        ]
+        events: dict[tuple[int, int], dict[tuple[str, str], int]] = {}
         results: dict[tuple[int, str, int], tuple[float, ...]] = {}
+        total = len(jobs) + len(event_jobs)
         with PromClient(self.ctx.prom_config()) as client:
             done = 0
             lock = threading.Lock()
@@ -284,13 +332,31 @@ class ImpactRunner:
                 i, d, expr, side = job
                 ends = plans[i].covered[side]
                 results[(i, d.name, side)] = self._values(client, expr, ends, d.absent_is_zero)
+                tick()
+
+            def tick() -> None:
+                nonlocal done
                 if progress is not None:
                     with lock:
                         done += 1
-                        progress(done, len(jobs))
+                        progress(done, total)
+
+            def run_events(job: tuple[int, int, tuple[float, float]]) -> None:
+                i, side, (lo, hi) = job
+                p = plans[i]
+                expr = self.events_expr(_key(p.change), p.pods, hi - lo)
+                counts: dict[tuple[str, str], int] = {}
+                for series in client.query(expr, time=hi).series:
+                    value = series.values[-1][1] if series.values else math.nan
+                    if math.isfinite(value):
+                        state = series.labels.get("state", "")
+                        counts[(state, series.labels.get("reason", ""))] = int(value)
+                events[(i, side)] = counts
+                tick()
 
             with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
                 list(pool.map(run, jobs))
+                list(pool.map(run_events, event_jobs))
         out = []
         for i, p in enumerate(plans):
             signals = [
@@ -299,8 +365,33 @@ class ImpactRunner:
                 )
                 for d, _ in exprs.get(i, [])
             ]
-            out.append(assess(p.change, p.span, signals, self.thresholds))
+            verdict = assess(p.change, p.span, signals, self.thresholds)
+            out.append(
+                replace(verdict, events=_event_counts(p, events.get((i, 0)), events.get((i, 1))))
+            )
         return out
+
+
+def _event_counts(
+    plan: _Plan,
+    before: Mapping[tuple[str, str], int] | None,
+    after: Mapping[tuple[str, str], int] | None,
+) -> tuple[EventCount, ...] | None:
+    """Both windows' counts side by side; a window that exists but saw nothing counts 0, one
+    that does not exist (no after-window: the rollout never finished) is None."""
+    if before is None and after is None:
+        return None  # no window was read (no pods, or a change without windows)
+    has_after = plan.span.after is not None and after is not None
+    keys = sorted(set(before or {}) | set(after or {}))
+    return tuple(
+        EventCount(
+            state="terminated" if state == "terminated" else "waiting",
+            reason=reason,
+            before=(before or {}).get((state, reason), 0) if before is not None else None,
+            after=(after or {}).get((state, reason), 0) if has_after else None,
+        )
+        for state, reason in keys
+    )
 
 
 def _context_spans(

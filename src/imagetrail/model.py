@@ -316,6 +316,19 @@ class SignalResult:
 
 
 @dataclass(frozen=True, slots=True)
+class EventCount:
+    """Pod containers of a change's workload container seen in one state during a window
+    (see docs/impact.md, "Events"): ``waiting`` with a kube-state-metrics waiting reason
+    (``ImagePullBackOff``, ``CrashLoopBackOff``…), or ``terminated`` (restarted) with a last
+    terminated reason (``OOMKilled``, ``Error``…). ``None``: that window does not exist."""
+
+    state: Literal["waiting", "terminated"]
+    reason: str
+    before: int | None
+    after: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Impact:
     """The verdict on one change, with the evidence and the windows compared."""
 
@@ -325,3 +338,5 @@ class Impact:
     before: tuple[float, float]
     after: tuple[float, float] | None  # None: the rollout has not finished
     signals: tuple[SignalResult, ...]
+    # Container states before and after; None when not read (a verdict recorded in the ledger).
+    events: tuple[EventCount, ...] | None = None

@@ -233,6 +233,14 @@ def impact_json(impact: Impact) -> dict[str, Any]:
         }
         for s in impact.signals
     ]
+    out["events"] = (
+        None
+        if impact.events is None
+        else [
+            {"state": e.state, "reason": e.reason, "before": e.before, "after": e.after}
+            for e in impact.events
+        ]
+    )
     return out
 
 
