@@ -295,11 +295,6 @@ def test_attempts_move_no_time_of_the_changes_that_ran(ledger: Path, cluster: st
         assert all(not reasons(r) for r in changes(ledger, f"{cluster}-base"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="analysis.attempts lists the benign ContainerCreating (the image pull every new "
-    "pod shows for a scrape) among the reasons of an attempt that counts for another reason",
-)
 def test_reasons_say_only_why_the_version_did_not_run(ledger: Path) -> None:
     found = {
         (r["cluster"], r["to_image"]): reasons(r)

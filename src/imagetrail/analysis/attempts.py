@@ -53,6 +53,11 @@ class _Attempt:
     def counts(self) -> bool:
         return bool(set(self.reasons) - BENIGN) or self.end - self.start >= BENIGN_WAIT
 
+    def shown(self) -> tuple[str, ...]:
+        """Why the version did not run: the benign reasons only when they are all there
+        was (a start stuck for ``BENIGN_WAIT``), not beside the reason that kept it."""
+        return tuple(r for r in self.reasons if r not in BENIGN) or tuple(self.reasons)
+
 
 def _attempts(waits: Iterable[Wait], merge_gap: float) -> list[_Attempt]:
     by_image: dict[str, list[Wait]] = defaultdict(list)
@@ -102,7 +107,7 @@ def join_attempts(
         )
         current = _current(segs, attempt.start)
         if index is not None:
-            result[index] = _joined(result[index], attempt, spans)
+            result[index] = _joined(result[index], attempt, spans, tolerance)
         elif current is not None and current[0] == attempt.image:
             continue  # the running version's own pods restarting or being added
         elif key[2] not in _JOB_KINDS or current is not None:
@@ -119,7 +124,7 @@ def _current(segs: Sequence[Segment], t: float) -> Version | None:
     return found
 
 
-def _joined(change: Change, attempt: _Attempt, spans: Sequence[Span]) -> Change:
+def _joined(change: Change, attempt: _Attempt, spans: Sequence[Span], tolerance: float) -> Change:
     """The change to the attempt's version, with how its pods fared."""
     until = change.settled if change.settled is not None else math.inf
     ran = {
@@ -135,10 +140,11 @@ def _joined(change: Change, attempt: _Attempt, spans: Sequence[Span]) -> Change:
     return replace(
         change,
         cut_short=cut,
-        reasons=tuple(attempt.reasons),
+        reasons=attempt.shown(),
         pods=len(pods),
         pods_ran=len(healthy),
-        waited=max(0.0, change.started - attempt.start) or None,
+        # Pulling the image takes a scrape or two in every rollout: not worth saying.
+        waited=waited if (waited := change.started - attempt.start) > tolerance else None,
     )
 
 
@@ -174,7 +180,7 @@ def _failed(
         finished=None,
         cut_short=CutShort.FAILED if given_up else None,
         ended=attempt.end if given_up else None,
-        reasons=tuple(attempt.reasons),
+        reasons=attempt.shown(),
         pods=len(attempt.pods),
         pods_ran=0,
     )
