@@ -5,6 +5,7 @@ a real Prometheus."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,9 +17,15 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection, delete, event
 
 from imagetrail.errors import InputError, LedgerError
+from imagetrail.imageref import resolve
 from imagetrail.ledger import Ledger
 from imagetrail.ledger import schema as S
 from imagetrail.model import Change, ChangeKind, CutShort, Span, Wait
+from imagetrail.sources.promapi import PromClient, PromConfig, QueryResult
+from imagetrail.sources.prometheus import PrometheusSource
+from imagetrail.sync import collect, merge_in_memory, sync_once
+from replay import FIXTURES, SCRAPES, read_scrape, write_replay
+from servers import Server, backfill_prometheus_tsdb, start_prometheus
 
 HYPOTHESIS = settings(
     max_examples=25,
@@ -306,3 +313,158 @@ def test_waits_spans_and_watermark_are_written_together_or_not_at_all(ledger: Le
     assert state is not None
     assert state.synced_until == 20.0
     assert [w.span.pod for w in ledger.waits()] == ["web-9"]
+
+
+# -- reading waits from real kube-state-metrics scrapes ------------------------------------------
+
+START = 1_762_000_000.0
+MINUTES = 30
+SCRAPE = 30.0
+END = START + MINUTES * 60
+
+
+class CountingClient(PromClient):
+    """The real client, counting the queries a read sends (range and instant)."""
+
+    def __init__(self, config: PromConfig) -> None:
+        super().__init__(config)
+        self.sent: list[str] = []
+
+    def query(self, promql: str, *, time: float | None = None) -> QueryResult:
+        self.sent.append("instant")
+        return super().query(promql, time=time)
+
+    def query_range(self, promql: str, *, start: float, end: float, step: float) -> QueryResult:
+        self.sent.append("range")
+        return super().query_range(promql, start=start, end=end, step=step)
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The real scrapes of every cluster, repeated every 30 s for 30 minutes."""
+    work = tmp_path_factory.mktemp("replay")
+    backfill_prometheus_tsdb([write_replay(work, start=START, minutes=MINUTES)], work / "tsdb")
+    server = start_prometheus(work / "tsdb")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _labels(text: str) -> dict[str, str]:
+    return dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', text))
+
+
+def scraped_waits() -> set[tuple[str, str, str, str, str, str | None, str]]:
+    """What the kube-state-metrics scrapes say waits: (cluster, namespace, pod, container,
+    image, digest, reason), the image as kube_pod_container_info lists it for that container."""
+    out = set()
+    for cluster, files in SCRAPES.items():
+        for name in files:
+            if "ksm" not in name:
+                continue
+            samples = read_scrape(FIXTURES / name)
+            info = {}
+            for metric, text, _ in samples:
+                if metric == "kube_pod_container_info":
+                    labels = _labels(text)
+                    key = (labels["namespace"], labels["pod"], labels["uid"], labels["container"])
+                    info[key] = resolve(labels["image"], labels["image_id"], labels["image_spec"])
+            for metric, text, value in samples:
+                if metric == "kube_pod_container_status_waiting_reason" and value > 0:
+                    labels = _labels(text)
+                    key = (labels["namespace"], labels["pod"], labels["uid"], labels["container"])
+                    image, digest = info[key]
+                    out.add((cluster, key[0], key[1], key[3], image, digest, labels["reason"]))
+    return out
+
+
+def test_the_scrapes_hold_waiting_containers() -> None:
+    # Kubernetes 1.22's scrape has a crash-looping container and a CronJob pod being created;
+    # 1.31's lists the same kind of pods without a waiting reason (no waits).
+    assert scraped_waits() == {
+        ("kind-1-22", "scraper", "e2e-container-creating", "alpine",
+         "docker.io/library/alpine:latest",
+         "sha256:02bb6f428431fbc2809c5d1b41eab5a68350194fb508869a33cb1af4444c9b11",
+         "CrashLoopBackOff"),
+        ("kind-1-22", "scraper", "e2e-cronjob-28091690-frw7r", "compute-pi-digits",
+         "docker.io/library/perl:5.34.0", None, "ContainerCreating"),
+    }  # fmt: skip
+
+
+def _read(wait: Wait) -> tuple[str, str, str, str, str, str | None, str]:
+    s = wait.span
+    return (s.cluster, s.namespace, s.pod, s.container, s.image, s.digest, wait.reason)
+
+
+@pytest.mark.parametrize("bucket", [3600.0, 600.0])
+def test_chunk_waits_read_what_the_scrapes_say(replay: Server, bucket: float) -> None:
+    with PromClient(PromConfig(url=replay.url)) as client:
+        source = PrometheusSource(client, resolution=SCRAPE, bucket=bucket)
+        waits = source.chunk_waits(START - 300, END + 300)
+        assert source.chunk("cadvisor", START - 300, END + 300)[1] == []  # cAdvisor cannot see
+    assert sorted(map(_read, waits)) == sorted(scraped_waits())
+    for w in waits:
+        # Every scrape of the replay says so: from its first sample to its last.
+        assert abs(w.span.first_seen - START) <= SCRAPE, w
+        assert abs(w.span.last_seen - END) <= SCRAPE, w
+        assert w.span.pod_uid  # pods that reuse a name stay apart
+    owners = {w.span.pod: (w.span.workload_kind, w.span.workload) for w in waits}
+    assert owners == {
+        "e2e-container-creating": ("Pod", "e2e-container-creating"),  # a bare pod
+        "e2e-cronjob-28091690-frw7r": ("CronJob", "e2e-cronjob"),  # via kube_job_owner
+    }
+
+
+def test_waits_cost_one_range_query_and_the_refines_of_their_edges(replay: Server) -> None:
+    """Per chunk: spans alone, then spans and waits sharing the attribute and owner queries."""
+    with CountingClient(PromConfig(url=replay.url)) as client:
+        source = PrometheusSource(client, resolution=SCRAPE, concurrency=1)
+        spans, none = source.chunk("ksm", START - 300, END + 300, waits=False)
+        spans_only = Counter(client.sent)
+        client.sent.clear()
+        same_spans, waits = source.chunk("ksm", START - 300, END + 300)
+        both = Counter(client.sent)
+    assert none == []
+    assert len(waits) == 2
+    assert sorted(same_spans, key=repr) == sorted(spans, key=repr)
+    # One presence range query more; two refine queries (first and last edge: one bucket, one
+    # batch of pods) for the waits.
+    assert both["range"] == spans_only["range"] + 1
+    assert both["instant"] == spans_only["instant"] + 2
+
+
+@pytest.mark.parametrize("chunk", [900.0, 7 * 86400.0])
+def test_sync_writes_the_waits_of_each_chunk_with_its_spans(
+    replay: Server, ledger_url: str, chunk: float
+) -> None:
+    with (
+        PromClient(PromConfig(url=replay.url)) as client,
+        Ledger.open(ledger_url) as ledger,
+    ):
+        source = PrometheusSource(client, resolution=SCRAPE)
+        result = sync_once(
+            ledger, source, url=replay.url, signal="ksm", since=START - 300, until=END + 300,
+            chunk=chunk,
+        )  # fmt: skip
+        stored = ledger.waits()
+        # A chunk's waits are cut at its borders; the ledger joins the pieces.
+        assert sorted(map(_read, stored)) == sorted(scraped_waits())
+        for w in stored:
+            assert abs(w.span.first_seen - START) <= SCRAPE, w
+            assert abs(w.span.last_seen - END) <= SCRAPE, w
+        # Running versions are what the spans alone say, read in the same chunks.
+        running = merge_in_memory(collect(source, "ksm", START - 300, END + 300, chunk=chunk))
+        assert {(s.key(), s.first_seen, s.last_seen) for s in ledger.spans()} == {
+            (s.key(), s.first_seen, s.last_seen) for s in running
+        }
+        assert result.chunks >= 1
+        assert ledger.stats()["waits"] == 2
+        assert not ledger.changes_stale()  # derived with the waits at the end of the sync
+        assert ledger.waits(cluster="kind-1-31") == []
+        assert [w.reason for w in ledger.waits(workload="cronjob/e2e-cronjob")] == [
+            "ContainerCreating"
+        ]
+        # A second sync re-reads the tail: the same waits, merged into the same rows.
+        sync_once(ledger, source, url=replay.url, signal="ksm", until=END + 300, chunk=chunk)
+        assert ledger.waits() == stored

@@ -1,8 +1,9 @@
 """Sync: Prometheus → ledger, in resumable chunks.
 
-Each chunk's spans and the new sync watermark are written in one transaction, so a sync that is
-killed resumes exactly where the last committed chunk ended, and re-reading a chunk merges to the
-same rows (first_seen = min, last_seen = max). Chunks are aligned to multiples of the chunk size
+Each chunk's spans, its waits (``ksm``: pod containers listed but not running, and why) and the
+new sync watermark are written in one transaction, so a sync that is killed resumes exactly where
+the last committed chunk ended, and re-reading a chunk merges to the same rows (first_seen = min,
+last_seen = max). Chunks are aligned to multiples of the chunk size
 so that any two runs cut time the same way.
 """
 
@@ -36,7 +37,7 @@ class SyncResult:
     start: float
     end: float
     chunks: int
-    spans_written: int
+    spans_written: int  # rows inserted or changed: spans and waits
     changes: int
     seconds: float
 
@@ -85,17 +86,22 @@ _TOO_BIG = (
 MIN_CHUNK = 600.0
 
 
-def read_chunk(source: PrometheusSource, signal: Signal, start: float, end: float) -> list[Span]:
-    """One chunk's spans; halves the chunk while the server says it is too big to answer."""
+def read_chunk(
+    source: PrometheusSource, signal: Signal, start: float, end: float, *, waits: bool = False
+) -> tuple[list[Span], list[Wait]]:
+    """One chunk's spans (and, with ``waits``, its waits); halves the chunk while the server
+    says it is too big to answer."""
     try:
-        return source.chunk_spans(signal, start, end)
+        return source.chunk(signal, start, end, waits=waits)
     except QueryRejected as exc:
         text = exc.message.lower()
         if end - start <= MIN_CHUNK or not any(word in text for word in _TOO_BIG):
             raise
         log.info("server refused %s..%s as too big; reading it in halves", start, end)
         mid = start + (end - start) / 2
-        return read_chunk(source, signal, start, mid) + read_chunk(source, signal, mid, end)
+        early = read_chunk(source, signal, start, mid, waits=waits)
+        late = read_chunk(source, signal, mid, end, waits=waits)
+        return early[0] + late[0], early[1] + late[1]
 
 
 def collect(
@@ -106,19 +112,23 @@ def collect(
     *,
     chunk: float,
     concurrency: int = 2,
-    on_chunk: Callable[[float, float, list[Span]], None] | None = None,
+    waits: bool = False,
+    on_chunk: Callable[[float, float, list[Span], list[Wait]], None] | None = None,
 ) -> list[Span]:
-    """Read every span in (start, end], chunk by chunk, results delivered in time order."""
+    """Read every span in (start, end], chunk by chunk, results delivered in time order.
+
+    ``waits``: read each chunk's waits too (one more presence query a chunk), handed to
+    ``on_chunk`` with its spans; the live path asks for spans only."""
     pieces = list(chunks(start, end, chunk))
     out: list[Span] = []
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        for (a, b), spans in zip(
+        for (a, b), (spans, waited) in zip(
             pieces,
-            pool.map(lambda p: read_chunk(source, signal, p[0], p[1]), pieces),
+            pool.map(lambda p: read_chunk(source, signal, p[0], p[1], waits=waits), pieces),
             strict=True,
         ):
             if on_chunk is not None:
-                on_chunk(a, b, spans)
+                on_chunk(a, b, spans, waited)
             out.extend(spans)
     return out
 
@@ -188,15 +198,26 @@ def sync_once(
     if progress is not None:
         progress(0, len(pieces), start)
 
-    def write(a: float, b: float, spans: list[Span]) -> None:
+    def write(a: float, b: float, spans: list[Span], waits: list[Wait]) -> None:
         nonlocal written, done
-        written += ledger.merge_spans(spans, sync_key=key, synced_from=synced_from, synced_until=b)
+        written += ledger.merge_spans(
+            spans, waits=waits, sync_key=key, synced_from=synced_from, synced_until=b
+        )
         done += 1
         if progress is not None:
             progress(done, len(pieces), b)
 
     try:
-        collect(source, chosen, start, end, chunk=chunk, concurrency=concurrency, on_chunk=write)
+        collect(
+            source,
+            chosen,
+            start,
+            end,
+            chunk=chunk,
+            concurrency=concurrency,
+            waits=True,
+            on_chunk=write,
+        )
     except ImagetrailError as exc:
         ledger.record_sync_error(key, exc.message)
         raise

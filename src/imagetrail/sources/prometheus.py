@@ -19,6 +19,12 @@ Spans cut at chunk borders are joined by the ledger's merge (min of first, max o
 kube-state-metrics lists containers that do not run (completed Job pods, waiting containers):
 the ``ksm`` signal therefore counts the samples where ``kube_pod_container_status_running`` is 1
 and takes the image from ``kube_pod_container_info`` of the same pod container.
+
+**Waits** (``ksm`` only: cAdvisor never sees a container that did not run) are found the same
+way, keyed by pod container *and* waiting reason, from
+``kube_pod_container_status_waiting_reason`` (1 while waiting for that reason; older
+kube-state-metrics also emit 0 for the other reasons, which the ``> 0`` filters drop). They
+share the chunk's attribute and owner queries with the spans.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from imagetrail.imageref import is_sandbox, resolve
-from imagetrail.model import Heatmap, Signal, Span
+from imagetrail.model import Heatmap, Signal, Span, Wait
 from imagetrail.sources.promapi import PromClient, QueryResult
 from imagetrail.sources.promql import check_regex, duration, matcher, regex_literal, selector
 
@@ -41,6 +47,7 @@ KSM_INFO = "kube_pod_container_info"
 KSM_RUNNING = "kube_pod_container_status_running"
 KSM_TERMINATED = "kube_pod_container_status_terminated"
 KSM_RESTARTS = "kube_pod_container_status_restarts_total"
+KSM_WAITING_REASON = "kube_pod_container_status_waiting_reason"
 CADVISOR_CPU = "container_cpu_usage_seconds_total"
 
 # Pod-name patterns used only when kube-state-metrics owner metrics are missing.
@@ -84,6 +91,13 @@ _NOT_TERMINATED = _Gate(
     "count_over_time({sel0}[{w}]) - sum_over_time({sel0}[{w}])",
     "timestamp({sel0}) * (1 - {sel0})",
 )
+# Waiting: one series per pod container and reason, 1 while the container waits for it.
+_WAITING = _Gate(
+    (KSM_WAITING_REASON,),
+    (),
+    "max_over_time({sel0}[{w}])",
+    "timestamp({sel0}) * {sel0}",
+)
 # The pod's uid is in cAdvisor's cgroup path (`/kubepods/burstable/pod<uid>/<container>`, or
 # `kubepods-burstable-pod<uid with _>.slice` with the systemd driver): it keeps apart pods that
 # reuse a name (StatefulSets).
@@ -124,6 +138,13 @@ class _Plan:
 # kube_pod_container_info of the same pod container.
 _KSM = _Plan(
     ("namespace", "pod", "uid", "container"), _STARTED, _NOT_TERMINATED, ("uid", "container")
+)
+# ksm waits: a pod container waits for a reason from its first to its last sample saying so.
+_KSM_WAITS = _Plan(
+    ("namespace", "pod", "uid", "container", "reason"),
+    _WAITING,
+    _WAITING,
+    ("uid", "container", "reason"),
 )
 # cadvisor: a container is there while its CPU counter is scraped; legacy label names included.
 _CADVISOR = _Plan(
@@ -260,14 +281,63 @@ class PrometheusSource:
         images = tuple(sorted(rows))
         return Heatmap(times, images, tuple(tuple(rows[i]) for i in images))
 
-    # -- spans -----------------------------------------------------------------------------
+    # -- spans and waits --------------------------------------------------------------------
     def chunk_spans(self, signal: Signal, start: float, end: float) -> list[Span]:
         """Spans seen in the chunk ``(start, end]`` for one signal (edges exact to the sample)."""
+        return self.chunk(signal, start, end, waits=False)[0]
+
+    def chunk_waits(self, start: float, end: float) -> list[Wait]:
+        """Waits (kube-state-metrics) seen in the chunk ``(start, end]``: per pod container and
+        waiting reason, its first and last sample saying so (exact to the sample), with the
+        image kube_pod_container_info lists (a digest only once the image was pulled)."""
+        return self.chunk("ksm", start, end, spans=False)[1]
+
+    def chunk(
+        self, signal: Signal, start: float, end: float, *, spans: bool = True, waits: bool = True
+    ) -> tuple[list[Span], list[Wait]]:
+        """A chunk's spans and (``ksm`` only) waits, sharing the attribute and owner queries.
+
+        Waits cost one presence range query, plus refine queries only for the buckets holding
+        a wait's first or last sample; the ``cadvisor`` signal has none.
+        """
         bucket = min(self.bucket, end - start)
         plan = _KSM if signal == "ksm" else _CADVISOR
+        span_edges = self._span_edges(plan, start, end, bucket) if spans else {}
+        wait_edges = self._edges(_KSM_WAITS, start, end, bucket) if waits and plan is _KSM else {}
+        if not span_edges and not wait_edges:
+            return [], []
+        attributes = self._ksm_attributes(start, end) if plan is _KSM else {}
+        owners = self.owners(start, end)
+        found: list[Span] = []
+        for key, (first, last) in span_edges.items():
+            labels = dict(zip((self.cluster_label, *plan.key_labels), key, strict=True))
+            if plan is _KSM:
+                info = _pick(attributes.get(key), pulled=True)
+                if info is None:
+                    continue
+                labels |= info
+            span = self._span(signal, labels, first, last, owners)
+            if span is not None:
+                found.append(span)
+        waited: list[Wait] = []
+        for key, (first, last) in wait_edges.items():
+            # A waiting container's image is listed before it is pulled (empty image_id).
+            info = _pick(attributes.get(key[:-1]), pulled=False)
+            if info is None:
+                continue
+            labels = dict(zip((self.cluster_label, *_KSM_WAITS.key_labels), key, strict=True))
+            span = self._span("ksm", labels | info, first, last, owners)
+            if span is not None:
+                waited.append(Wait(span, key[-1]))
+        return found, waited
+
+    def _span_edges(
+        self, plan: _Plan, start: float, end: float, bucket: float
+    ) -> dict[tuple[str, ...], tuple[float, float]]:
+        """First and last sample of each pod container that ran in the chunk."""
         ran = self._presence(plan, plan.first, start, end)
         if not ran and plan is _CADVISOR:
-            return []
+            return {}
         last_gate = plan.last
         there = ran if last_gate is plan.first else self._presence(plan, last_gate, start, end)
         if not there:  # an exporter without the terminated metric: running decides both edges
@@ -283,23 +353,18 @@ class PrometheusSource:
         )
         for key in carried:
             firsts[key] = start  # the ledger's merge keeps the true, earlier first sample
-        if not firsts:
-            return []
-        attributes = self._ksm_attributes(start, end) if plan is _KSM else {}
-        owners = self.owners(start, end)
-        spans: list[Span] = []
-        for key, first in firsts.items():
-            last = max(lasts.get(key, first), first)
-            labels = dict(zip((self.cluster_label, *plan.key_labels), key, strict=True))
-            if plan is _KSM:
-                info = attributes.get(key)
-                if info is None:
-                    continue
-                labels |= info
-            span = self._span(signal, labels, first, last, owners)
-            if span is not None:
-                spans.append(span)
-        return spans
+        return {key: (first, max(lasts.get(key, first), first)) for key, first in firsts.items()}
+
+    def _edges(
+        self, plan: _Plan, start: float, end: float, bucket: float
+    ) -> dict[tuple[str, ...], tuple[float, float]]:
+        """First and last sample passing ``plan``'s gate of each key present in the chunk."""
+        there = self._presence(plan, plan.first, start, end)
+        if not there:
+            return {}
+        firsts = self._refine(plan, plan.first, "first", there, bucket)
+        lasts = self._refine(plan, plan.last, "last", there, bucket)
+        return {key: (first, max(lasts.get(key, first), first)) for key, first in firsts.items()}
 
     def _presence(
         self, plan: _Plan, gate: _Gate, start: float, end: float
@@ -446,23 +511,23 @@ class PrometheusSource:
             query(duration(bucket)), start=end - (n - 1) * bucket, end=end, step=bucket
         )
 
-    def _ksm_attributes(self, start: float, end: float) -> dict[tuple[str, ...], dict[str, str]]:
-        """Image, image id and spec per pod container, from kube_pod_container_info."""
+    def _ksm_attributes(
+        self, start: float, end: float
+    ) -> dict[tuple[str, ...], list[tuple[float, dict[str, str]]]]:
+        """Image, image id and spec per pod container, from kube_pod_container_info: every
+        set of values seen in the chunk, with how many samples said so (see :func:`_pick`)."""
         by = f"{self.cluster_label}, namespace, pod, uid, container, image, image_id, image_spec"
         sel = selector(KSM_INFO, self._matchers())
         result = self._over_buckets(
             lambda w: f"max by ({by}) (count_over_time({sel}[{w}]))", start, end
         )
-        best: dict[tuple[str, ...], tuple[float, dict[str, str]]] = {}
+        found: dict[tuple[str, ...], list[tuple[float, dict[str, str]]]] = {}
         for series in result.series:
             labels = series.labels
-            key = self._key(_KSM, labels)
             samples = sum(v for _, v in series.values)
             info = {k: labels.get(k, "") for k in ("image", "image_id", "image_spec")}
-            # A container whose image was changed in place: keep the one seen longest.
-            if key not in best or samples > best[key][0]:
-                best[key] = (samples, info)
-        return {k: v[1] for k, v in best.items()}
+            found.setdefault(self._key(_KSM, labels), []).append((samples, info))
+        return found
 
     def _keep_cadvisor(self, labels: Mapping[str, str]) -> bool:
         container = labels.get("container") or labels.get("container_name", "")
@@ -564,6 +629,24 @@ class PrometheusSource:
             default_cluster=self.default_cluster,
             include_sandbox=self.include_sandbox,
         )
+
+
+def _pick(
+    candidates: Sequence[tuple[float, dict[str, str]]] | None, *, pulled: bool
+) -> dict[str, str] | None:
+    """One pod container's attributes among those kube_pod_container_info listed in a chunk.
+
+    A container lists its image with an empty ``image_id`` until the image is pulled, then with
+    it: a span (it ran) takes the pulled form, a wait the one from before (``pulled=False``),
+    when both were seen. Otherwise (an image changed in place) the one seen longest.
+    """
+    if not candidates:
+        return None
+    _, info = max(
+        candidates,
+        key=lambda c: ((c[1]["image_id"] != "") == pulled, c[0], sorted(c[1].items())),
+    )
+    return info
 
 
 def span_from_labels(
