@@ -17,7 +17,9 @@ HOUR = 3600.0
 
 # Two clusters and four days around the interesting events of the demo fleet: the failed
 # rollout and its rollback (day 4), a workload added (day 5), the tag re-push (day 6) and a
-# workload removed (day 7). About 11M samples: ~40 s to backfill, once per cache.
+# workload removed (day 7); and the logistics attempts whose pods wait: a missing secret fixed
+# in place (day 4), a tag that does not exist undone (day 5), a crash loop rolled back (day 6).
+# About 11M samples: ~40 s to backfill, once per cache.
 E2E_CONFIG = SimConfig(clusters=("prod-eu", "staging"))
 E2E_WINDOW = (3.5 * DAY, 7.6 * DAY)
 

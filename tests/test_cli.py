@@ -287,6 +287,16 @@ def test_changes_match_the_ground_truth(demo: Demo) -> None:
         assert found[key]["cut_short"] == truth.cut_short, key
         if truth.ended is not None:
             assert abs(unix(found[key]["ended"]) - truth.ended) <= 30, key
+        # Failed and stuck rollouts: why the new pods waited and how they fared.
+        assert found[key]["state"] == truth.state, key
+        assert (found[key]["reasons"], found[key]["pods"], found[key]["pods_ran"]) == (
+            list(truth.reasons), truth.pods, truth.pods_ran
+        ), key  # fmt: skip
+        if truth.waited is None:
+            assert found[key]["waited"] is None, key
+        else:
+            assert abs(found[key]["waited"] - truth.waited) <= 30, key
+    assert {"failed", "stuck"} <= {c.state for c in expected.values()}
 
 
 def test_no_change_stays_open_once_the_next_one_started(demo: Demo) -> None:
@@ -304,7 +314,8 @@ def test_no_change_stays_open_once_the_next_one_started(demo: Demo) -> None:
             followed += 1
             assert before["state"] != "in-progress", (before, after)
             if before["finished"] is None:
-                assert before["state"] in ("aborted", "superseded")
+                # (an attempt that failed is over too; route-planner's rollback overtook it)
+                assert before["state"] in ("aborted", "superseded", "failed")
                 assert before["ended"] == after["started"]
     assert followed > 10
 
@@ -369,8 +380,11 @@ def test_the_cart_rollback_is_a_rollback(demo: Demo) -> None:
     assert isinstance(rows, list)
     truth = [c for c in demo.fleet.expected_changes if c.kind == "rollback"]
     assert [change_key(r) for r in rows] == [change_key(c) for c in truth]
-    # Two scripted rollbacks: shop/cart (a failed rollout) and orders/orders-api (a bad one).
+    # Three scripted rollbacks: shop/cart (a failed rollout), orders/orders-api (a bad one) and
+    # logistics/route-planner (a crash-looping release; the undo of a missing tag changes no
+    # running version, so it is no change).
     assert sorted((r["namespace"], r["workload"]) for r in rows) == [
+        ("logistics", "route-planner"),
         ("orders", "orders-api"),
         ("shop", "cart"),
     ]

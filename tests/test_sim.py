@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from imagetrail.analysis import detect_changes
 from imagetrail.errors import ConfigError
-from imagetrail.model import ChangeKind
+from imagetrail.model import ChangeKind, Wait
 from imagetrail.sim import (
     HOSTILE,
     ExpectedChange,
@@ -31,6 +32,7 @@ from imagetrail.sim import (
 )
 from imagetrail.sim._images import display_version, qualify
 from imagetrail.sim._series import NCOUNTER, Series, noise
+from imagetrail.sim.types import CRASH_RUN
 
 DAY = 86400.0
 
@@ -237,6 +239,10 @@ def test_no_churn_during_a_rollout() -> None:
 def _check_truth(fleet: Fleet) -> None:
     starts: dict[tuple[str, ...], set[float]] = defaultdict(set)
     ends: dict[tuple[str, ...], set[float]] = defaultdict(set)
+    waits: dict[tuple[str, ...], list[Wait]] = defaultdict(list)
+    for w in fleet.waits():
+        s = w.span
+        waits[(s.cluster, s.namespace, s.workload, s.container)].append(w)
     for p in fleet.pods:
         assert p.end is None or p.end >= p.start
         for c in p.containers:
@@ -254,6 +260,14 @@ def _check_truth(fleet: Fleet) -> None:
         key = (ch.cluster, ch.namespace, ch.workload, ch.container)
         if ch.kind == "removed":
             assert ch.started == ch.finished == max(ends[key])
+            continue
+        if ch.to_digest is None:
+            # an attempt whose version never ran: from its first wait to its last
+            mine = [w.span for w in waits[key] if w.span.image == ch.to_image]
+            assert ch.started == min(s.first_seen for s in mine)
+            assert ch.ended in (None, max(s.last_seen for s in mine))
+            assert ch.state in ("failed", "stuck")
+            assert (ch.pods, ch.pods_ran) == (len({s.pod_uid for s in mine}), 0)
             continue
         assert ch.started in starts[key]
         assert ch.started > fleet.config.start
@@ -390,6 +404,7 @@ def test_openmetrics_files_are_well_formed(tmp_path: Path) -> None:
         "kube_pod_container_status_running",
         "kube_pod_container_status_terminated",
         "kube_pod_container_status_restarts_total",
+        "kube_pod_container_status_waiting",
     }
     keys = list(series)
     # the sandbox and the pod cgroup series, as real cAdvisor has them
@@ -407,6 +422,10 @@ def test_openmetrics_files_are_well_formed(tmp_path: Path) -> None:
     terminated = {k for k, s in series.items() if "status_terminated" in k and s[-1][1] == 1.0}
     assert terminated
     assert all('pod="settlement-' in k or 'pod="nightly-etl-' in k for k in terminated)
+    # nothing waits on day 1: one waiting series per main container, all 0
+    waiting = [k for k in series if k.startswith("kube_pod_container_status_waiting{")]
+    assert len(waiting) == len([k for k in series if "status_running{" in k])
+    assert {v for k in waiting for _, v in series[k]} == {0.0}
 
 
 def test_openmetrics_window_and_signals(tmp_path: Path) -> None:
@@ -709,13 +728,20 @@ def test_expected_dora_whole_fleet_definitions() -> None:
         for d in expected_dora(fleet, t0, fleet.end)
     }
     instants: dict[tuple[str, str, str, str], set[float]] = defaultdict(set)
+    before: dict[tuple[str, str, str, str], ScriptedRollout] = {}
     for r in fleet.rollouts:
-        instants[(r.cluster, r.namespace, r.workload_kind, r.workload)].add(r.at)
+        key = (r.cluster, r.namespace, r.workload_kind, r.workload)
+        # undoing a rollout whose pods never ran changes no running version: no deployment
+        if not (r.kind == "rollback" and key in before and before[key].never_ran):
+            instants[key].add(r.at)
+        before[key] = r
     assert {k: d.deployments for k, d in whole.items()} == {k: len(v) for k, v in instants.items()}
     assert ("prod-eu", "platform", "Deployment", "legacy-gateway") not in whole
     assert whole[("prod-eu", "kube-system", "Node", "prod-eu-control-plane")].deployments == 1
     assert whole[("prod-eu", "shop", "Deployment", "catalog")].failures == 0  # a downgrade
-    assert sum(d.failures for d in whole.values()) == 2  # cart in prod-eu, orders-api
+    # cart in prod-eu, orders-api; the logistics attempts: tracking-api, route-planner and
+    # courier-gateway (stuck at the end: a failure without a restore)
+    assert sum(d.failures for d in whole.values()) == 5
     # the window is [start, end)
     (bad_at,) = [r.at for r in fleet.rollouts if r.kind == "bad"]
     at_start = {d.workload: d for d in expected_dora(fleet, bad_at, bad_at + 1)}
@@ -1024,3 +1050,262 @@ def test_noisy_counter_only_goes_down_at_a_reset(
             assert v2 >= v1
     assert all(-1.0 <= noise(key, t) < 1.0 for t in times)
     assert [noise(key, t) for t in times] == [noise(key, t) for t in times]
+
+
+# -- attempts: rollouts whose new pods wait (the logistics namespace) ---------------------------
+
+ACME = "ghcr.io/acme"
+ATTEMPTS = ("dispatch", "tracking-api", "route-planner", "courier-gateway")
+
+
+def _scripted(fleet: Fleet, workload: str, kind: str) -> ScriptedRollout:
+    (ro,) = [r for r in fleet.rollouts if r.workload == workload and r.kind == kind]
+    return ro
+
+
+def test_attempts_are_in_the_ground_truth() -> None:
+    fleet = demo()
+    assert {p.cluster for p in fleet.pods if p.namespace == "logistics"} == {"prod-eu"}
+    ch = {w: _changes(fleet, w) for w in ATTEMPTS}
+    # A missing secret fixed in place ten minutes later: one upgrade that took longer.
+    [fixed] = ch["dispatch"]
+    assert (fixed.kind, fixed.to_image, fixed.state) == (
+        "upgrade", f"{ACME}/dispatch:1.13.0", "finished"
+    )  # fmt: skip
+    assert fixed.reasons == ("CreateContainerConfigError",)
+    assert (fixed.pods, fixed.pods_ran, fixed.cut_short) == (3, 3, None)
+    assert fixed.waited is not None
+    assert 9 * 60 <= fixed.waited <= 10.5 * 60
+    assert 600 <= fixed.started - _scripted(fleet, "dispatch", "rollout").at <= 625
+    # A tag that does not exist, undone 25 minutes later: one failed change and no other; the
+    # version that runs never changed.
+    [missing] = ch["tracking-api"]
+    assert (missing.kind, missing.from_image, missing.to_image, missing.to_digest) == (
+        "upgrade", f"{ACME}/tracking-api:2.7.1", f"{ACME}/tracking-api:2.8.0", None
+    )  # fmt: skip
+    assert (missing.state, missing.cut_short, missing.finished) == ("failed", "failed", None)
+    assert missing.reasons == ("ErrImagePull", "ImagePullBackOff")
+    assert (missing.pods, missing.pods_ran, missing.waited) == (2, 0, None)
+    failed, undo = (_scripted(fleet, "tracking-api", k) for k in ("failed", "rollback"))
+    assert (failed.reason, failed.never_ran) == ("ImagePullBackOff", True)
+    assert failed.at < missing.started <= failed.at + 60
+    assert missing.ended == undo.finished  # the last waiting pod went
+    assert missing.ended is not None
+    assert 25 * 60 <= missing.ended - missing.started <= 28 * 60
+    ran = {c.image for p in _pods(fleet, "tracking-api") for c in p.containers}
+    assert ran == {f"{ACME}/tracking-api:2.7.1"}
+    # A crash-looping release rolled back: the upgrade failed (its pods only crash-looped),
+    # the rollback finished.
+    crashed, back = ch["route-planner"]
+    assert (crashed.kind, crashed.to_image, crashed.state) == (
+        "upgrade", f"{ACME}/route-planner:5.4.0", "failed"
+    )  # fmt: skip
+    assert crashed.to_digest is not None  # a crash-looping container did start
+    assert crashed.reasons == ("CrashLoopBackOff",)
+    assert (crashed.pods, crashed.pods_ran, crashed.ended) == (2, 0, back.started)
+    assert (back.kind, back.state, back.reasons) == ("rollback", "finished", ())
+    assert 20 * 60 <= back.started - crashed.started <= 26 * 60
+    # A private image still failing to pull when the simulation ends: stuck.
+    [stuck] = ch["courier-gateway"]
+    assert (stuck.kind, stuck.state, stuck.to_digest) == ("upgrade", "stuck", None)
+    assert (stuck.finished, stuck.cut_short, stuck.ended) == (None, None, None)
+    assert stuck.reasons == ("ErrImagePull", "ImagePullBackOff")
+    assert (stuck.pods, stuck.pods_ran) == (1, 0)
+    assert 3 * HOUR - 60 <= fleet.end - stuck.started <= 3 * HOUR
+    # Every other workload's truth is the same as without waits (no other pod waits).
+    assert {c.workload for c in fleet.expected_changes if c.reasons} == set(ATTEMPTS)
+
+
+def test_the_analysis_finds_exactly_the_attempts_of_the_ground_truth() -> None:
+    fleet = demo()
+    spans = [s for s in fleet.spans() if s.namespace == "logistics"]
+    waits = [w for w in fleet.waits() if w.span.namespace == "logistics"]
+    # another namespace keeps the cluster's data going to the end (as in a real fleet)
+    alive = [s for s in fleet.spans() if s.workload == "coredns" and s.cluster == "prod-eu"]
+    found = [
+        c
+        for c in detect_changes(
+            [*spans, *alive], since=fleet.config.start, until=fleet.end, waits=waits
+        )
+        if c.namespace == "logistics"
+    ]
+    truth = [c for c in fleet.expected_changes if c.namespace == "logistics"]
+    assert len(found) == len(truth) == 5
+
+    def row(c: object) -> tuple[object, ...]:
+        names = ("workload", "from_image", "to_image", "to_digest", "started", "finished",
+                 "ended", "reasons", "pods", "pods_ran", "waited", "state", "kind")  # fmt: skip
+        return tuple(str(getattr(c, n)) for n in names)
+
+    assert [row(c) for c in found] == [row(c) for c in truth]
+
+
+def test_waits_agree_with_the_pods() -> None:
+    fleet = demo()
+    waits = fleet.waits()
+    pods = {p.uid: p for p in fleet.pods}
+    reasons: dict[str, set[str]] = defaultdict(set)
+    periods: dict[tuple[str, str], list[Wait]] = defaultdict(list)
+    for w in waits:
+        s = w.span
+        pod = pods[s.pod_uid]
+        assert (s.cluster, s.namespace, s.workload_kind, s.workload, s.pod) == (
+            pod.cluster, pod.namespace, pod.workload_kind, pod.workload, pod.pod
+        )  # fmt: skip
+        assert pod.start < s.first_seen < s.last_seen <= (pod.end or fleet.end)
+        reasons[s.workload].add(w.reason)
+        periods[(s.pod_uid, s.container)].append(w)
+        ran = next((c for c in pod.containers if c.name == s.container), None)
+        if ran is None:  # never ran: the pod-spec image, no digest
+            [spec] = [c for c in pod.waiting if c.name == s.container]
+            assert (s.image, s.digest) == (qualify(spec.image), None)
+            continue
+        assert s.image == display_version(ran)[0]
+        if w.reason == "CreateContainerConfigError":
+            assert (s.last_seen <= ran.start, s.digest) == (True, None)  # before it first ran
+        else:  # CrashLoopBackOff: between a crash and the next restart, never while it runs
+            assert (w.reason, s.digest) == ("CrashLoopBackOff", display_version(ran)[1])
+            starts = (ran.start, *ran.restarts)
+            assert not any(a < s.last_seen and s.first_seen < a + CRASH_RUN for a in starts)
+            assert s.first_seen - CRASH_RUN in starts
+    assert reasons == {
+        "dispatch": {"CreateContainerConfigError"},
+        "tracking-api": {"ErrImagePull", "ImagePullBackOff"},
+        "route-planner": {"CrashLoopBackOff"},
+        "courier-gateway": {"ErrImagePull", "ImagePullBackOff"},
+    }
+    for ws in periods.values():  # one pod container's waits follow each other
+        spans = sorted((w.span.first_seen, w.span.last_seen) for w in ws)
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+    # still waiting at the end: only the stuck rollout's pod
+    assert {w.span.workload for w in waits if w.span.last_seen == fleet.end} == {"courier-gateway"}
+    # waiting pods run nothing: no span of theirs
+    never = {p.uid for p in fleet.pods if p.waiting}
+    assert len(never) == 3
+    assert not [s for s in fleet.spans() if s.pod_uid in never]
+
+
+def _ksm_window(
+    tmp: Path, fleet: Fleet, lo: float, hi: float
+) -> dict[str, list[tuple[float, float]]]:
+    (path,) = write_openmetrics(
+        fleet, tmp, signals=("ksm",), start=lo, end=hi, namespaces=["logistics"]
+    )
+    return _strict_openmetrics(path)
+
+
+def _of(
+    series: dict[str, list[tuple[float, float]]], name: str, **match: str
+) -> dict[str, list[tuple[float, float]]]:
+    return {
+        k: v
+        for k, v in series.items()
+        if k.startswith(name + "{") and all(_labels(k).get(n) == x for n, x in match.items())
+    }
+
+
+def _check_waiting_series(fleet: Fleet, series: dict[str, list[tuple[float, float]]]) -> int:
+    """Every waiting sample agrees with Fleet.waits(); returns how many there were."""
+    waits: dict[tuple[str, str], list[Wait]] = defaultdict(list)
+    for w in fleet.waits():
+        waits[(w.span.pod_uid, w.span.container)].append(w)
+
+    def waiting_at(uid: str, container: str, t: float, reason: str | None = None) -> bool:
+        return any(
+            w.span.first_seen <= t < w.span.last_seen or (t == w.span.last_seen == fleet.end)
+            for w in waits[(uid, container)]
+            if reason is None or w.reason == reason
+        )
+
+    n = 0
+    for key, samples in _of(series, "kube_pod_container_status_waiting_reason").items():
+        lab = _labels(key)
+        for t, v in samples:
+            assert v == 1.0
+            assert waiting_at(lab["uid"], lab["container"], t, lab["reason"]), (key, t)
+            n += 1
+    for key, samples in _of(series, "kube_pod_container_status_waiting").items():
+        lab = _labels(key)
+        for t, v in samples:
+            assert v == float(waiting_at(lab["uid"], lab["container"], t)), (key, t)
+    return n
+
+
+def test_openmetrics_have_the_waiting_series_of_the_attempts(tmp_path: Path) -> None:
+    fleet = demo()
+    failed = _scripted(fleet, "tracking-api", "failed")
+    series = _ksm_window(tmp_path / "a", fleet, failed.at - 600, failed.at + 1800 + 600)
+    assert _check_waiting_series(fleet, series) > 2 * 50
+    new = {p.uid: p for p in _pods(fleet, "tracking-api") if p.waiting}
+    assert len(new) == 2
+    for uid, pod in new.items():
+        # listed with the image it cannot pull, no image id and no container id
+        [info] = _of(series, "kube_pod_container_info", uid=uid)
+        lab = _labels(info)
+        assert (lab["image"], lab["image_spec"]) == (f"{ACME}/tracking-api:2.8.0",) * 2
+        assert (lab["image_id"], lab["container_id"]) == ("", "")
+        [owner] = _of(series, "kube_pod_owner", uid=uid)
+        assert (_labels(owner)["owner_kind"], _labels(owner)["owner_name"]) == (
+            "ReplicaSet", pod.owner_name
+        )  # fmt: skip
+        for name in ("running", "terminated", "restarts_total"):
+            [s] = _of(series, f"kube_pod_container_status_{name}", uid=uid).values()
+            assert {v for _, v in s} == {0.0}, name
+        [waiting] = _of(series, "kube_pod_container_status_waiting", uid=uid).values()
+        # not yet while the pod is being set up, then waiting until it goes
+        values = [v for _, v in waiting]
+        assert values == sorted(values)
+        assert values[-1] == 1.0
+        assert (pod.end or 0) - waiting[-1][0] <= fleet.config.scrape_interval
+        by_reason = {
+            _labels(k)["reason"]: s
+            for k, s in _of(series, "kube_pod_container_status_waiting_reason", uid=uid).items()
+        }
+        assert set(by_reason) == {"ErrImagePull", "ImagePullBackOff"}
+        # the first pull takes long enough to be scraped, before the back-off
+        assert by_reason["ErrImagePull"][0][0] < by_reason["ImagePullBackOff"][0][0]
+    # the rollout undo: the old version's pod that replaced the one that went, and nothing
+    # of the new version runs
+    running = _of(series, "kube_pod_container_status_running")
+    assert all(_labels(k)["uid"] not in new for k, s in running.items() if s[-1][1] == 1.0)
+
+
+def test_openmetrics_of_a_crash_loop_a_missing_secret_and_a_stuck_pull(tmp_path: Path) -> None:
+    fleet = demo()
+    # CrashLoopBackOff: restarts, the last terminated reason, waiting between the runs.
+    crash = _scripted(fleet, "route-planner", "failed")
+    series = _ksm_window(tmp_path / "b", fleet, crash.at - 300, crash.at + 1800 + 300)
+    assert _check_waiting_series(fleet, series) > 2 * 30
+    looping = [p for p in _pods(fleet, "route-planner") if p.containers[0].waits]
+    assert len(looping) == 2
+    for pod in looping:
+        [restarts] = _of(series, "kube_pod_container_status_restarts_total", uid=pod.uid).values()
+        assert restarts[-1][1] == len(pod.containers[0].restarts) >= 5
+        [last] = _of(series, "kube_pod_container_status_last_terminated_reason", uid=pod.uid)
+        assert _labels(last)["reason"] == "Error"
+        reasons = _of(series, "kube_pod_container_status_waiting_reason", uid=pod.uid)
+        assert {_labels(k)["reason"] for k in reasons} == {"CrashLoopBackOff"}
+        infos = _of(series, "kube_pod_container_info", uid=pod.uid)
+        assert all(
+            _labels(k)["image_id"].startswith(f"{ACME}/route-planner@sha256:") for k in infos
+        )
+    # CreateContainerConfigError: no image id until the secret appeared, then the real one.
+    fix = _scripted(fleet, "dispatch", "rollout")
+    series = _ksm_window(tmp_path / "c", fleet, fix.at - 300, fix.at + 1500)
+    assert _check_waiting_series(fleet, series) > 15
+    [pod] = [p for p in _pods(fleet, "dispatch") if p.containers[0].waits]
+    listed = sorted(
+        _of(series, "kube_pod_container_info", uid=pod.uid).items(), key=lambda kv: kv[1][0]
+    )
+    assert [_labels(k)["image_id"] == "" for k, _ in listed] == [True, False]
+    assert listed[0][1][-1][0] < pod.containers[0].start <= listed[1][1][0][0]
+    # A pull still failing at the end: waiting up to the last scrape.
+    stuck = _scripted(fleet, "courier-gateway", "failed")
+    series = _ksm_window(tmp_path / "d", fleet, stuck.at - 300, fleet.end)
+    assert _check_waiting_series(fleet, series) > 300
+    [pod] = [p for p in _pods(fleet, "courier-gateway") if p.waiting]
+    [waiting] = _of(series, "kube_pod_container_status_waiting", uid=pod.uid).values()
+    assert fleet.end - waiting[-1][0] <= fleet.config.scrape_interval
+    values = [v for _, v in waiting]
+    assert values == sorted(values)  # waiting once its image was to be pulled, to the end
+    assert values[-1] == 1.0

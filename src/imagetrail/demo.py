@@ -56,6 +56,7 @@ def build_demo_ledger(path: Path, *, seed: int = 7, days: float = 14) -> tuple[L
     ledger = Ledger.open(path)
     ledger.merge_spans(
         fleet.spans(),
+        waits=fleet.waits(),
         sync_key=DEMO_SYNC_KEY,
         synced_from=fleet.config.start,
         synced_until=fleet.end,
@@ -140,6 +141,17 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
             title=f"3. This week's changes: {len(week)}, the 15 newest",
             console=console,
         )
+        failing = [c for c in changes if c.state in ("failed", "stuck")]
+        if failing:
+            console.print(
+                Text(
+                    f"Rollouts whose new pods did not run: {len(failing)} ("
+                    + "; ".join(
+                        f"{c.workload} {c.state}: {', '.join(c.reasons) or '?'}" for c in failing
+                    )
+                    + ")"
+                )
+            )
         console.print(
             Text(
                 "Explore further, e.g.:\n"

@@ -15,11 +15,11 @@ import math
 from dataclasses import dataclass
 
 from imagetrail.sim._images import PAUSE_IMAGE, image_id, reported_image
-from imagetrail.sim.types import ContainerRun, Fleet, PodRun
+from imagetrail.sim.types import CRASH_RUN, ContainerRun, Fleet, PodRun, Waiting
 
 CONST, COUNTER, GAUGE, RUNNING, STEPS, NCOUNTER, NGAUGE = range(7)
 _TWO_PI_PER_DAY = 2 * math.pi / 86400.0
-_CRASH_RUN = 5.0  # a crash-looping container runs this long before it dies again
+_CRASH_RUN = CRASH_RUN  # a crash-looping container runs this long before it dies again
 OOM_BACKOFF = 10.0  # an OOM-killed container is back this long after the kill
 _MASK = (1 << 64) - 1
 
@@ -85,6 +85,24 @@ FAMILIES = (
         "kube_pod_container_status_restarts_total",
         "counter",
         "[STABLE] The number of container restarts per container.",
+        "ksm",
+    ),
+    Family(
+        "kube_pod_container_status_waiting",
+        "gauge",
+        "[STABLE] Describes whether the container is currently in waiting state.",
+        "ksm",
+    ),
+    Family(
+        "kube_pod_container_status_waiting_reason",
+        "gauge",
+        "[STABLE] Describes the reason the container is currently in waiting state.",
+        "ksm",
+    ),
+    Family(
+        "kube_pod_container_status_last_terminated_reason",
+        "gauge",
+        "Describes the last reason the container was in terminated state.",
         "ksm",
     ),
     Family(
@@ -322,9 +340,22 @@ def _ksm_pod(pod: PodRun, end: float, step_ms: int, out: dict[str, list[Series]]
     for c in pod.containers:
         family = "kube_pod_init_container_info" if c.init else "kube_pod_container_info"
         segs = segments(c, end)
+        created = a
+        if c.waits and c.waits[0].start < c.start:
+            # Waited before it was first created (a missing secret): no image id, no
+            # container id until then.
+            created = c.start
+            labels = ident | {
+                "container": c.name,
+                "image_spec": c.image,
+                "image": c.image,
+                "image_id": "",
+                "container_id": "",
+            }
+            out[family].append(Series(render(labels | target), a, created, off, CONST))
         for n, s_from, s_to in segs:
             # KSM lists the container from pod creation on, and until the pod is deleted.
-            lo = a if n == 0 else s_from
+            lo = created if n == 0 else s_from
             hi = b if n == len(segs) - 1 else s_to
             labels = ident | {
                 "container": c.name,
@@ -362,6 +393,66 @@ def _ksm_pod(pod: PodRun, end: float, step_ms: int, out: dict[str, list[Series]]
         out["kube_pod_container_status_restarts_total"].append(
             Series(cl, a, b, off, STEPS, points=c.restarts)
         )
+        _waiting(ident, c.name, c.waits, a, b, target, off, out)
+        if c.restarts:
+            # Crash loops die with an error, app containers here are OOM-killed.
+            oom = c.profile is not None and c.profile.restart_every is not None
+            died = c.restarts[0] - OOM_BACKOFF if oom else min(c.start + _CRASH_RUN, c_end)
+            last = ident | {"container": c.name, "reason": "OOMKilled" if oom else "Error"}
+            out["kube_pod_container_status_last_terminated_reason"].append(
+                Series(render(last | target), died, b, off, CONST)
+            )
+    for w in pod.waiting:
+        # Never ran: listed with the pod-spec image, no image id and no container id yet.
+        labels = ident | {
+            "container": w.name,
+            "image_spec": w.image,
+            "image": w.image,
+            "image_id": "",
+            "container_id": "",
+        }
+        out["kube_pod_container_info"].append(Series(render(labels | target), a, b, off, CONST))
+        cl = render(ident | {"container": w.name} | target)
+        for family in ("running", "terminated"):
+            out[f"kube_pod_container_status_{family}"].append(Series(cl, a, b, off, RUNNING))
+        out["kube_pod_container_status_restarts_total"].append(Series(cl, a, b, off, STEPS))
+        _waiting(ident, w.name, w.waits, a, b, target, off, out)
+
+
+def _waiting(
+    ident: dict[str, str],
+    container: str,
+    waits: tuple[Waiting, ...],
+    a: float,
+    b: float,
+    target: dict[str, str],
+    off: int,
+    out: dict[str, list[Series]],
+) -> None:
+    """``..._status_waiting`` (0/1) for the pod's life and, while waiting,
+    ``..._waiting_reason{reason}`` = 1 (kube-state-metrics v2 lists only the current
+    reason). Periods of one reason are one series with gaps, its samples together."""
+    cl = render(ident | {"container": container} | target)
+    edges: list[float] = []
+    for w in waits:
+        lo, hi = max(w.start, a), b if w.end is None else min(w.end, b)
+        if lo >= hi:
+            continue
+        if edges and edges[-1] == lo:
+            edges[-1] = hi  # back to back: still waiting
+        else:
+            edges += [lo, hi]
+    out["kube_pod_container_status_waiting"].append(
+        Series(cl, a, b, off, RUNNING, points=tuple(edges))
+    )
+    for reason in dict.fromkeys(w.reason for w in waits):
+        labels = render(ident | {"container": container, "reason": reason} | target)
+        for w in waits:
+            lo, hi = max(w.start, a), b if w.end is None else min(w.end, b)
+            if w.reason == reason and lo < hi:
+                out["kube_pod_container_status_waiting_reason"].append(
+                    Series(labels, lo, hi, off, CONST)
+                )
 
 
 def _ksm_owners(fleet: Fleet, step_ms: int, out: dict[str, list[Series]]) -> None:

@@ -10,12 +10,21 @@ node by node, CronJobs start one Job per schedule tick, node drains evict and re
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import uuid
 from dataclasses import dataclass, field
 
 from imagetrail.sim._images import digest_for
-from imagetrail.sim.types import AppProfile, ContainerRun, PodRun, ScriptedRollout
+from imagetrail.sim.types import (
+    CRASH_RUN,
+    AppProfile,
+    ContainerRun,
+    PodRun,
+    ScriptedRollout,
+    Waiting,
+    WaitingContainer,
+)
 
 # The alphabet Kubernetes uses for generated name suffixes (no vowels, no look-alikes).
 _K8S_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -40,6 +49,13 @@ class Rollout:
     ``bad`` and ``undo`` change nothing in how the rollout goes (a bad version misbehaves
     through its containers' profile); they say what it is in the ground truth: a bad
     version, and ``kubectl rollout undo`` back to the template before.
+
+    ``reason`` makes the new pods wait as kube-state-metrics would show it: with ``fail``,
+    ``CrashLoopBackOff`` (a crash loop with its waits; without a reason the crash loop has
+    none) or ``ImagePullBackOff`` (the tag does not exist: the pods never run, alternating
+    ErrImagePull and ImagePullBackOff; ``stuck``: never undone); without ``fail``,
+    ``CreateContainerConfigError`` with ``fixed_after``: the missing secret appears that
+    many seconds later and the waiting pods start in place.
     """
 
     at: float
@@ -48,6 +64,9 @@ class Rollout:
     rollback_after: float = 1200.0  # failed rollouts are undone after this many seconds
     bad: bool = False
     undo: bool = False
+    reason: str = ""
+    fixed_after: float | None = None
+    stuck: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +107,8 @@ class _Ctr:
     bare: bool
     restarts: list[float] = field(default_factory=list)
     profile: AppProfile | None = None
+    waits: list[tuple[float, float, str]] = field(default_factory=list)
+    crash_waits: bool = False  # CrashLoopBackOff between its restarts (set in freeze)
 
 
 @dataclass(slots=True)
@@ -100,6 +121,7 @@ class _Pod:
     owner_kind: str
     owner_name: str
     end: float | None = None
+    waiting: list[tuple[str, str, list[tuple[float, float, str]]]] = field(default_factory=list)
 
     @property
     def ready(self) -> float:
@@ -273,8 +295,12 @@ class _Workload:
             self._record(ro.at, None, "rollout", old_template, ro.containers)
             return  # the next run simply uses the new template
         olds = sorted(self.live, key=lambda p: p.start)
-        if ro.fail:
+        if ro.fail and ro.reason not in ("", "CrashLoopBackOff"):
+            end = self._never_runs(ro, olds, old_template)
+        elif ro.fail:
             end = self._failed_rollout(ro, olds, old_template)
+        elif kind == "Deployment" and ro.fixed_after is not None:
+            end = self._surge(t, olds, fixed_at=t + ro.fixed_after, reason=ro.reason)
         elif kind == "Deployment":
             end = self._surge(t, olds)
         else:
@@ -282,7 +308,7 @@ class _Workload:
         if not ro.fail:
             finished = max((p.end for p in olds if p.end is not None), default=None)
             what = "rollback" if ro.undo else "bad" if ro.bad else "rollout"
-            self._record(t, finished, what, old_template, ro.containers)
+            self._record(t, finished, what, old_template, ro.containers, ro.reason)
         self.busy.append((t, end))
 
     def _record(
@@ -292,6 +318,7 @@ class _Workload:
         kind: str,
         old: tuple[ContainerSpec, ...],
         new: tuple[ContainerSpec, ...],
+        reason: str = "",
     ) -> None:
         before = {c.name: c for c in old}
         changed = tuple(
@@ -312,14 +339,25 @@ class _Workload:
                 finished=None if finished is None or finished >= self.sim_end else finished,
                 kind=kind,
                 containers=changed,
+                reason=reason,
             )
         )
 
-    def _surge(self, t: float, olds: list[_Pod]) -> float:
+    def _surge(
+        self, t: float, olds: list[_Pod], *, fixed_at: float | None = None, reason: str = ""
+    ) -> float:
         # maxSurge 1, maxUnavailable 0: one new pod, wait until it runs, drop one old pod.
         cur, news = t, []
         for old in olds:
             pod = self.new_pod(cur, self._node())
+            if fixed_at is not None and pod.start < fixed_at:
+                # The image is pulled but the container cannot be created (a secret is
+                # missing) until ``fixed_at``; then the kubelet's next retry starts it.
+                retry = fixed_at + self._u(2.0, 20.0)
+                for c in pod.containers:
+                    if not c.init and c.start < retry:
+                        c.waits.append((c.start, retry, reason))
+                        c.start = round(retry + self._u(0.0, 1.5), 3)
             old_end = pod.ready + self._u(3.0, 12.0)
             self.end_pod(old, old_end)
             news.append(pod)
@@ -361,6 +399,9 @@ class _Workload:
             self.new_pod(t + i * self._u(0.5, 2.0), self._node(), crash=True)
             for i in range(surge + unavailable)
         ]
+        for pod in bad:
+            for c in pod.containers:
+                c.crash_waits = bool(ro.reason) and bool(c.restarts)
         for old in olds[:unavailable]:
             self.end_pod(old, t + self._u(1.0, 5.0))
         keep = olds[unavailable:]
@@ -376,10 +417,65 @@ class _Workload:
             self.end_pod(pod, last_ready + self._u(1.0, 5.0) + i)
         self.live = keep + fresh
         gone = max(p.end or 0.0 for p in bad)
-        self._record(t, None, "failed", old_template, ro.containers)
+        self._record(t, None, "failed", old_template, ro.containers, ro.reason)
         if rb < self.sim_end:
             self._record(rb, gone, "rollback", ro.containers, old_template)
         return gone
+
+    def _never_runs(
+        self, ro: Rollout, olds: list[_Pod], old_template: tuple[ContainerSpec, ...]
+    ) -> float:
+        # maxSurge 25 % (rounded up), maxUnavailable 25 % (rounded down): the new pods cannot
+        # pull their image, so they wait, and one old pod in four goes. `kubectl rollout
+        # undo` after ``rollback_after`` deletes the waiting pods and brings the old
+        # ReplicaSet back to size; a ``stuck`` rollout waits until the end.
+        n = len(olds)
+        surge, unavailable = -(-n // 4), n // 4
+        t = ro.at
+        until = self.sim_end if ro.stuck else min(self.sim_end, t + ro.rollback_after + 900.0)
+        bad = []
+        for i in range(surge + unavailable):
+            pod = self.new_pod(t + i * self._u(0.5, 2.0), self._node())
+            mains = [c for c in pod.containers if not c.init]
+            pod.containers = [c for c in pod.containers if c.init]
+            for c in mains:
+                # the pull fails where the container would have started
+                pod.waiting.append((c.name, c.image, self._pull_waits(c.start, until)))
+            bad.append(pod)
+        for old in olds[:unavailable]:
+            self.end_pod(old, t + self._u(1.0, 5.0))
+        keep = olds[unavailable:]
+        self._record(t, None, "failed", old_template, ro.containers, ro.reason)
+        self.template = old_template
+        if ro.stuck:
+            self.live = keep  # the waiting pods are the controller's, never drained
+            return self.sim_end
+        rb = t + ro.rollback_after + self._u(0.0, 120.0)
+        cur, fresh = rb, []
+        for _ in range(n - len(keep)):
+            pod = self.new_pod(cur, self._node())
+            fresh.append(pod)
+            cur = max(cur + self._u(20.0, 60.0), pod.ready + self._u(0.5, 2.0))
+        # Waiting pods are unavailable: the controller deletes them at once.
+        for i, pod in enumerate(bad):
+            self.end_pod(pod, rb + self._u(1.0, 5.0) + i)
+        self.live = keep + fresh
+        gone = max(p.end or 0.0 for p in bad)
+        if rb < self.sim_end:
+            self._record(rb, gone, "rollback", ro.containers, old_template)
+        return max(gone, cur)
+
+    def _pull_waits(self, begin: float, until: float) -> list[tuple[float, float, str]]:
+        """ErrImagePull while a pull fails, then ImagePullBackOff for the back-off (10 s,
+        doubling, at most five minutes), over and over; the first pull takes longest."""
+        out: list[tuple[float, float, str]] = []
+        t, backoff, first = begin, 10.0, True
+        while t < until:
+            failed = round(t + (self._u(35.0, 50.0) if first else self._u(3.0, 10.0)), 3)
+            retry = round(failed + backoff + self._u(0.0, 5.0), 3)
+            out += [(round(t, 3), failed, "ErrImagePull"), (failed, retry, "ImagePullBackOff")]
+            t, backoff, first = retry, min(backoff * 2, 300.0), False
+        return out
 
     def drain(self, at: float, node: str) -> None:
         """Evict this workload's pods from ``node``; controllers reschedule them elsewhere."""
@@ -466,10 +562,15 @@ class _Workload:
                     report_bare_id=c.bare,
                     restarts=tuple(r for r in c.restarts if r < self.sim_end),
                     profile=c.profile,
+                    waits=self._waits(pod, c.waits + _crash_waits(c)),
                 )
                 for c in pod.containers
                 # a pod deleted before its container started never ran that container
                 if c.start < self.sim_end and (pod.end is None or c.start < pod.end)
+            )
+            waiting = tuple(
+                WaitingContainer(name, image, self._waits(pod, waits))
+                for name, image, waits in pod.waiting
             )
             out.append(
                 PodRun(
@@ -485,9 +586,32 @@ class _Workload:
                     containers=ctrs,
                     owner_kind=pod.owner_kind,
                     owner_name=pod.owner_name,
+                    waiting=waiting,
                 )
             )
         return out
+
+    def _waits(self, pod: _Pod, waits: list[tuple[float, float, str]]) -> tuple[Waiting, ...]:
+        """Waits within the pod's life and the simulation; open when still going at the end."""
+        stop = min(self.sim_end, pod.end if pod.end is not None else self.sim_end)
+        return tuple(
+            Waiting(a, None if min(b, stop) >= self.sim_end else min(b, stop), reason)
+            for a, b, reason in sorted(waits)
+            if a < stop
+        )
+
+
+def _crash_waits(c: _Ctr) -> list[tuple[float, float, str]]:
+    """CrashLoopBackOff from each crash (``CRASH_RUN`` after a start) to the next restart."""
+    if not c.crash_waits:
+        return []
+    starts = [c.start, *c.restarts]
+    ends = [*c.restarts, math.inf if c.end is None else c.end]
+    return [
+        (round(a + CRASH_RUN, 3), b, "CrashLoopBackOff")
+        for a, b in zip(starts, ends, strict=True)
+        if a + CRASH_RUN < b
+    ]
 
 
 def run_workload(

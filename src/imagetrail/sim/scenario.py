@@ -8,14 +8,17 @@ the added and the removed workload); the second follows it a day later; any furt
 cluster is staging and runs a day ahead. The primary cluster also has the ``orders``
 namespace, whose workloads carry app metrics (signal ``impact``) for change-impact
 analysis: a bad upgrade and its rollback, an upgrade without effect and one too close to
-the end of the simulation to judge.
+the end of the simulation to judge. Its ``logistics`` namespace holds the rollouts whose new
+pods wait (kube-state-metrics waiting reasons): a tag that does not exist, undone; a
+crash-looping release, rolled back; a missing secret, fixed in place; and a private image
+still failing to pull when the simulation ends.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from imagetrail.sim.engine import ClusterSpec, ContainerSpec, Rollout, WorkloadSpec
 from imagetrail.sim.types import AppProfile, ScenarioNote
@@ -58,6 +61,21 @@ def _profiled(template: tuple[ContainerSpec, ...], profiles: Profiles) -> tuple[
     return tuple(replace(c, profile=profiles.get(c.image, c.profile)) for c in template)
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A rollout whose new pods wait (see :class:`~imagetrail.sim.engine.Rollout`):
+    ``reason`` ``ImagePullBackOff`` or ``CrashLoopBackOff`` undone ``undo_after`` seconds
+    later (None: still waiting at the end), or ``CreateContainerConfigError`` fixed in place
+    ``fixed_after`` seconds later."""
+
+    day: float
+    changes: Changes
+    reason: str
+    why: str  # for the note
+    undo_after: float | None = None
+    fixed_after: float | None = None
+
+
 class _Script:
     """Collects one cluster's workloads and the notes describing their events."""
 
@@ -84,6 +102,7 @@ class _Script:
         bad: tuple[float, Changes] | None = None,
         undo_after: float = 3 * 3600.0,
         profiles: Profiles | None = None,
+        attempt: Attempt | None = None,
         **kw: object,
     ) -> None:
         """Add a workload whose template changes at each ``(day, changes)`` step.
@@ -91,7 +110,8 @@ class _Script:
         ``fail``: a rollout whose pods crash-loop, undone 20-25 minutes later; ``bad``: a
         rollout that completes but whose version misbehaves (its profile), undone
         ``undo_after`` seconds later (no other step may fall in between). ``profiles``
-        maps an image to how that version behaves (app metrics).
+        maps an image to how that version behaves (app metrics). ``attempt``: a rollout
+        whose new pods wait (a missing tag, a crash loop, a missing secret).
         """
         profiles = profiles or {}
         containers = _profiled(containers, profiles)
@@ -102,6 +122,8 @@ class _Script:
             events.append((fail[0], fail[1], "failed"))
         if bad is not None:
             events.append((bad[0], bad[1], "bad"))
+        if attempt is not None:
+            events.append((attempt.day, attempt.changes, "attempt"))
         for day, changes, step in sorted(events, key=lambda e: e[0]):
             new = _profiled(_apply(template, changes), profiles)
             at = self.at(day, shifted=step == "rollout")
@@ -110,6 +132,8 @@ class _Script:
                 rollouts.append(Rollout(at=at, containers=new, fail=True))
                 self._note("failed-rollout", ns, name, at, f"{what} crash-loops; rolled back")
                 self._note("rollback", ns, name, at + 1200.0, "kubectl rollout undo")
+            elif step == "attempt" and attempt is not None:
+                template = self._attempt(rollouts, ns, name, at, attempt, template, new, what)
             elif step == "bad":
                 undo = round(at + undo_after, 3)
                 rollouts.append(Rollout(at=at, containers=new, bad=True))
@@ -135,6 +159,43 @@ class _Script:
         if spec.deleted is not None:
             self._note("removed", ns, name, spec.deleted, "workload deleted")
         self.specs.append(spec)
+
+    def _attempt(
+        self,
+        rollouts: list[Rollout],
+        ns: str,
+        name: str,
+        at: float,
+        a: Attempt,
+        template: tuple[ContainerSpec, ...],
+        new: tuple[ContainerSpec, ...],
+        what: str,
+    ) -> tuple[ContainerSpec, ...]:
+        """Script one attempt; the template that holds after it."""
+        if a.fixed_after is not None:
+            rollouts.append(
+                Rollout(at=at, containers=new, reason=a.reason, fixed_after=a.fixed_after)
+            )
+            minutes = round(a.fixed_after / 60)
+            text = f"{what}: {a.reason} ({a.why}) for {minutes} min, fixed in place"
+            self._note("rollout", ns, name, at, text)
+            return new
+        stuck = a.undo_after is None
+        rollouts.append(
+            Rollout(
+                at=at,
+                containers=new,
+                fail=True,
+                reason=a.reason,
+                rollback_after=0.0 if a.undo_after is None else a.undo_after,
+                stuck=stuck,
+            )
+        )
+        outcome = "still failing at the end" if stuck else "rolled back"
+        self._note("failed-rollout", ns, name, at, f"{what}: {a.reason} ({a.why}); {outcome}")
+        if a.undo_after is not None:
+            self._note("rollback", ns, name, at + a.undo_after, "kubectl rollout undo")
+        return template
 
     def _note(self, kind: str, ns: str, name: str, at: float, text: str) -> None:
         self.notes.append(ScenarioNote(kind, self.cluster.name, ns, name, at, text))
@@ -180,6 +241,7 @@ def demo_workloads(
         _data(s, primary=i == 0)
         if i == 0:
             _orders(s, t0 + 14 * DAY if end is None else end)
+            _logistics(s, t0 + 14 * DAY if end is None else end)
         if hostile and i == 0:
             s.add(
                 "shop",
@@ -557,5 +619,65 @@ def _orders(s: _Script, end: float) -> None:
         (_c("pricing", f"{pricing}:1.2.0"),),
         ((12.4, {"pricing": f"{pricing}:1.3.0"}), (13.6, {"pricing": f"{pricing}:1.3.1"})),
         profiles=dict.fromkeys([f"{pricing}:{v}" for v in ("1.2.0", "1.3.0", "1.3.1")], _PRICING),
+        replicas=2,
+    )
+
+
+def _logistics(s: _Script, end: float) -> None:
+    """The primary cluster's ``logistics`` namespace: rollouts whose new pods wait."""
+    acme = "ghcr.io/acme"
+    s.add(
+        "logistics",
+        "Deployment",
+        "dispatch",
+        (_c("dispatch", f"{acme}/dispatch:1.12.0"),),
+        attempt=Attempt(
+            4.6,
+            {"dispatch": f"{acme}/dispatch:1.13.0"},
+            "CreateContainerConfigError",
+            "secret dispatch-smtp not found",
+            fixed_after=600.0,
+        ),
+        replicas=3,
+    )
+    s.add(
+        "logistics",
+        "Deployment",
+        "tracking-api",
+        (_c("api", f"{acme}/tracking-api:2.7.1"),),
+        attempt=Attempt(
+            5.6,
+            {"api": f"{acme}/tracking-api:2.8.0"},
+            "ImagePullBackOff",
+            "tag not found: the pipeline pushed v2.8.0",
+            undo_after=1500.0,
+        ),
+        replicas=4,
+    )
+    s.add(
+        "logistics",
+        "Deployment",
+        "route-planner",
+        (_c("planner", f"{acme}/route-planner:5.3.2"),),
+        attempt=Attempt(
+            6.45,
+            {"planner": f"{acme}/route-planner:5.4.0"},
+            "CrashLoopBackOff",
+            "exits at start: a missing setting",
+            undo_after=1200.0,
+        ),
+        replicas=4,
+    )
+    s.add(
+        "logistics",
+        "Deployment",
+        "courier-gateway",
+        (_c("gateway", f"{acme}/courier-gateway:0.14.2"),),
+        attempt=Attempt(
+            (end - 3 * 3600.0 - s.t0) / DAY,  # three hours before the end
+            {"gateway": f"{acme}/courier-gateway:0.15.0"},
+            "ImagePullBackOff",
+            "pull access denied: a private package",
+        ),
         replicas=2,
     )

@@ -16,6 +16,16 @@ with versions = (normalised image display, digest):
   before and is not newer than A), else ``upgrade``/``downgrade`` by tag order within one
   repository, else ``other``; ``added``/``removed`` when the workload container appears after
   the start / is gone before the end for good (never for Job and CronJob runs).
+* Attempts (the pods' waits, as imagetrail's docs/analysis.md defines them): waits of one
+  image less than ``MERGE_GAP`` apart are one attempt, unless that image is the current
+  version's own. A change to the attempt's image starting from ``TOLERANCE`` before it to
+  ``MERGE_GAP`` after it is the attempt's change: it gains the ``reasons``, ``pods`` (waiting
+  or running the new image), ``pods_ran`` (of those, ran it without crash-looping) and
+  ``waited`` (attempt start to change start, if more than ``TOLERANCE``); cut short with no
+  such pod, it ``failed``. Benign reasons (``ContainerCreating``…) are listed only when they
+  are all there was. Any other attempt is a change of its own from the version current at its
+  start, ``to_digest`` None, ``started`` its first wait: ``failed`` with ``ended`` its last
+  wait, or, still waiting at the end, stuck (``finished`` and ``ended`` None).
 
 Expected impacts, CI/CD events and DORA figures are derived from the *script* instead:
 the rollouts as applied (:class:`ScriptedRollout`) and the per-version profiles of the
@@ -28,7 +38,7 @@ import hashlib
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from imagetrail import imageref
 from imagetrail.model import ChangeKind
@@ -42,11 +52,21 @@ from imagetrail.sim.types import (
     Fleet,
     PodRun,
     ScriptedRollout,
+    Waiting,
 )
 
 _JOB_KINDS = frozenset({"Job", "CronJob"})
+#: Attempt rules (imagetrail's analysis defaults): waits of one image this close are one
+#: attempt; a change this long after the attempt's end (or TOLERANCE before its start) is
+#: its change; waits only for these reasons and shorter than BENIGN_WAIT are no attempt.
+MERGE_GAP = 600.0
+TOLERANCE = 60.0
+BENIGN = frozenset({"ContainerCreating", "PodInitializing"})
+BENIGN_WAIT = 300.0
+CRASHING = "CrashLoopBackOff"
 
 Version = tuple[str, str | None]
+Key = tuple[str, str, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +77,30 @@ class _Run:
     repo: str
     tag: str | None
     pod: str
+    uid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Wait:
+    start: float
+    end: float
+    image: str
+    reason: str
+    pod: tuple[str, str]  # name, uid
+
+
+@dataclass(slots=True)
+class _Attempt:
+    image: str
+    start: float
+    end: float
+    reasons: dict[str, None]  # in order of first appearance
+    pods: set[tuple[str, str]]
+    crashing: set[tuple[str, str]]
+
+    def shown(self) -> tuple[str, ...]:
+        """The reasons, the benign ones only when they are all there was."""
+        return tuple(r for r in self.reasons if r not in BENIGN) or tuple(self.reasons)
 
 
 def split_display(display: str) -> tuple[str, str | None]:
@@ -85,7 +129,15 @@ def derive_changes(
     pods: Iterable[PodRun], sim_start: float, sim_end: float
 ) -> tuple[ExpectedChange, ...]:
     """Every change the pods imply, sorted by (started, workload container)."""
-    groups: dict[tuple[str, str, str, str, str], list[_Run]] = defaultdict(list)
+    groups: dict[Key, list[_Run]] = defaultdict(list)
+    waits: dict[Key, list[_Wait]] = defaultdict(list)
+
+    def waited(key: Key, pod: PodRun, image: str, periods: Iterable[Waiting]) -> None:
+        for w in periods:
+            lo, hi = max(w.start, sim_start), sim_end if w.end is None else min(w.end, sim_end)
+            if lo <= hi:
+                waits[key].append(_Wait(lo, hi, image, w.reason, (pod.pod, pod.uid)))
+
     for pod in pods:
         for c in pod.containers:
             if c.init:
@@ -93,10 +145,16 @@ def derive_changes(
             version = display_version(c)
             repo, tag = split_display(version[0])
             key = (pod.cluster, pod.namespace, pod.workload_kind, pod.workload, c.name)
-            groups[key].append(_Run(c.start, c.end, version, repo, tag, pod.pod))
+            groups[key].append(_Run(c.start, c.end, version, repo, tag, pod.pod, pod.uid))
+            waited(key, pod, version[0], c.waits)
+        for wc in pod.waiting:
+            key = (pod.cluster, pod.namespace, pod.workload_kind, pod.workload, wc.name)
+            waited(key, pod, imageref.resolve(wc.image, "", wc.image)[0], wc.waits)
     out: list[ExpectedChange] = []
-    for key, runs in groups.items():
-        out.extend(_changes_of(key, runs, sim_start, sim_end))
+    for key in {**groups, **waits}:
+        runs = groups.get(key, [])
+        changes = _changes_of(key, runs, sim_start, sim_end) if runs else []
+        out.extend(_with_attempts(key, changes, runs, waits.get(key, []), sim_end))
     out.sort(key=lambda c: (c.started, c.cluster, c.namespace, c.workload, c.container))
     return tuple(out)
 
@@ -343,6 +401,10 @@ class _Deployment:
     after: frozenset[tuple[str, str]]
     rollouts: tuple[ScriptedRollout, ...]
 
+    @property
+    def never_ran(self) -> bool:
+        return any(r.never_ran for r in self.rollouts)
+
 
 def _deployments(rollouts: Iterable[ScriptedRollout]) -> dict[WorkloadKey, list[_Deployment]]:
     """Rollouts of one workload scripted for the same instant are one deployment."""
@@ -374,10 +436,14 @@ def expected_dora(fleet: Fleet, start: float, end: float) -> list[ExpectedDora]:
     """DORA ground truth per workload with at least one deployment starting in [start, end).
 
     A deployment is one scripted rollout (rollouts of a workload at one instant count
-    once). It fails when it is a bad or failed rollout, or when the next deployment of the
-    workload is a rollback to the images it replaced. Restore time: from a failed
-    deployment's start until that rollback finished (if it did within the simulation).
-    Lead time (workloads whose pipeline posts events): rollout finished minus commit time.
+    once). It fails when it is a bad or failed rollout (a failed one's pods never ran, only
+    crash-looped, or still wait at the end), or when the next deployment of the workload is
+    a rollback to the images it replaced. Restore time: from a failed deployment's start
+    until that rollback finished (if it did within the simulation): the last pod of the
+    failed version gone, the workload running one version again. Undoing a rollout whose
+    pods never ran changes no running version: that undo is no deployment of its own, it
+    only restores the failed one. Lead time (workloads whose pipeline posts events):
+    rollout finished minus commit time.
     """
     seed = fleet.config.seed
     out = []
@@ -385,7 +451,7 @@ def expected_dora(fleet: Fleet, start: float, end: float) -> list[ExpectedDora]:
         failures, restores, leads = 0, [], []
         count = 0
         for i, d in enumerate(deps):
-            if not start <= d.at < end:
+            if not start <= d.at < end or (i and "rollback" in d.kinds and deps[i - 1].never_ran):
                 continue
             count += 1
             nxt = deps[i + 1] if i + 1 < len(deps) else None
@@ -400,3 +466,91 @@ def expected_dora(fleet: Fleet, start: float, end: float) -> list[ExpectedDora]:
         if count:
             out.append(ExpectedDora(*key, count, failures, tuple(restores), tuple(leads)))
     return out
+
+
+# -- attempts (waits) -----------------------------------------------------------------------
+
+
+def _attempts(waits: list[_Wait]) -> list[_Attempt]:
+    """Waits of one image less than MERGE_GAP apart, as attempts (benign blips dropped)."""
+    out: list[_Attempt] = []
+    for image in sorted({w.image for w in waits}):
+        current: _Attempt | None = None
+        for w in sorted((w for w in waits if w.image == image), key=lambda w: (w.start, w.end)):
+            if current is None or w.start > current.end + MERGE_GAP:
+                current = _Attempt(image, w.start, w.end, {}, set(), set())
+                out.append(current)
+            current.end = max(current.end, w.end)
+            current.reasons.setdefault(w.reason)
+            current.pods.add(w.pod)
+            if w.reason == CRASHING:
+                current.crashing.add(w.pod)
+    return [a for a in out if set(a.reasons) - BENIGN or a.end - a.start >= BENIGN_WAIT]
+
+
+def _with_attempts(
+    key: Key, changes: list[ExpectedChange], runs: list[_Run], waits: list[_Wait], sim_end: float
+) -> list[ExpectedChange]:
+    """The container's changes with its attempts joined in (see the module docstring)."""
+    out = list(changes)
+    ordered = sorted(runs, key=lambda r: (r.start, r.pod))
+    for a in _attempts(waits):
+        index = next(
+            (
+                i
+                for i, c in enumerate(out)
+                if c.to_image == a.image and a.start - TOLERANCE <= c.started <= a.end + MERGE_GAP
+            ),
+            None,
+        )
+        before = [r for r in ordered if r.start <= a.start]
+        current = before[-1] if before else None
+        if index is not None:
+            out[index] = _joined(out[index], a, runs)
+        elif current is not None and current.version[0] == a.image:
+            continue  # the running version's own pods waiting
+        elif key[2] not in _JOB_KINDS or current is not None:
+            out.append(_failed(key, a, current, {r.version[0] for r in before}, sim_end))
+    return out
+
+
+def _joined(c: ExpectedChange, a: _Attempt, runs: list[_Run]) -> ExpectedChange:
+    settled = c.finished if c.finished is not None else c.ended
+    until = float("inf") if settled is None else settled
+    ran = {
+        (r.pod, r.uid) for r in runs if r.version[0] == a.image and c.started <= r.start <= until
+    }
+    healthy = ran - a.crashing
+    return replace(
+        c,
+        cut_short="failed" if c.cut_short is not None and not healthy else c.cut_short,
+        reasons=a.shown(),
+        pods=len(a.pods | ran),
+        pods_ran=len(healthy),
+        # (the usual pull of a scrape or two is not worth saying)
+        waited=c.started - a.start if c.started - a.start > TOLERANCE else None,
+    )
+
+
+def _failed(
+    key: Key, a: _Attempt, current: _Run | None, seen: set[str], sim_end: float
+) -> ExpectedChange:
+    repo, tag = split_display(a.image)
+    new = _Run(a.start, None, (a.image, None), repo, tag, "")
+    kind = ChangeKind.ADDED if current is None else classify(current, new, a.image in seen)
+    given_up = a.end < sim_end - TOLERANCE
+    return ExpectedChange(
+        *key,
+        from_image=current.version[0] if current else None,
+        from_digest=current.version[1] if current else None,
+        to_image=a.image,
+        to_digest=None,
+        kind=kind.value,
+        started=a.start,
+        finished=None,
+        cut_short="failed" if given_up else None,
+        ended=a.end if given_up else None,
+        reasons=a.shown(),
+        pods=len(a.pods),
+        pods_ran=0,
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from imagetrail.model import Span
+from imagetrail.model import Span, Wait
 
 #: 2026-11-01T00:00:00Z: a fixed start so that every run of the simulator is identical.
 DEFAULT_START = 1793491200.0
@@ -48,6 +48,30 @@ class AppProfile:
     restart_every: tuple[float, float] | None = None
 
 
+#: How long a crash-looping container runs before it dies again.
+CRASH_RUN = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A period during which a container was listed by kube-state-metrics but not running,
+    and why (its ``kube_pod_container_status_waiting_reason``)."""
+
+    start: float
+    end: float | None  # None: still waiting when the simulation ends
+    reason: str  # ErrImagePull, ImagePullBackOff, CreateContainerConfigError, CrashLoopBackOff
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingContainer:
+    """A main container that never ran: listed with its pod-spec ``image`` and an empty
+    image id for the pod's whole life, waiting for the ``waits`` reasons."""
+
+    name: str
+    image: str
+    waits: tuple[Waiting, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class ContainerRun:
     """One container of one pod: what it ran and while.
@@ -66,6 +90,9 @@ class ContainerRun:
     report_bare_id: bool = False
     restarts: tuple[float, ...] = ()
     profile: AppProfile | None = None  # the version's behaviour; None: no app metrics
+    # Listed but not running (a missing secret before ``start``, CrashLoopBackOff between
+    # restarts), as kube-state-metrics reports it; empty for every container that just runs.
+    waits: tuple[Waiting, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +111,7 @@ class PodRun:
     containers: tuple[ContainerRun, ...]
     owner_kind: str = ""  # kube_pod_owner: ReplicaSet, StatefulSet, DaemonSet, Job, Node
     owner_name: str = ""
+    waiting: tuple[WaitingContainer, ...] = ()  # main containers that never ran
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +130,24 @@ class ExpectedChange:
     kind: str  # an imagetrail.model.ChangeKind value
     started: float
     finished: float | None
-    cut_short: str | None = None  # "aborted"/"superseded": the next change came first
-    ended: float | None = None  # with cut_short: the next change's start
+    cut_short: str | None = None  # "aborted"/"superseded": the next change came first;
+    # "failed": its new pods never ran (or only crash-looped) and were given up
+    ended: float | None = None  # with cut_short: the next change's start (failed: last wait)
+    # Attempts (docs/simulator.md): why the new version's pods waited, and how they fared.
+    reasons: tuple[str, ...] = ()
+    pods: int | None = None
+    pods_ran: int | None = None
+    waited: float | None = None
+
+    @property
+    def state(self) -> str:
+        """As :attr:`imagetrail.model.Change.state`: finished, in-progress, stuck, aborted,
+        superseded or failed."""
+        if self.finished is not None:
+            return "finished"
+        if self.cut_short is not None:
+            return self.cut_short
+        return "stuck" if self.reasons and not self.pods_ran else "in-progress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +155,13 @@ class ScriptedRollout:
     """One template change as scripted (ground truth for deployments, DORA and CI/CD).
 
     ``kind``: ``rollout`` (a routine one), ``bad`` (completes, then misbehaves),
-    ``failed`` (crash-loops and never completes), ``rollback`` (``kubectl rollout undo``).
-    ``finished``: when the last pod of the version it replaced stopped running; None when
-    that is not within the simulation, for a failed rollout, and for (Cron)Jobs (the next
-    run simply uses the new template). ``containers``: (name, from image, to image) of each
-    container whose image changed, images as written in the pod spec.
+    ``failed`` (its new pods never run, or only crash-loop; never completes), ``rollback``
+    (``kubectl rollout undo``). ``finished``: when the last pod of the version it replaced
+    stopped running; None when that is not within the simulation, for a failed rollout, and
+    for (Cron)Jobs (the next run simply uses the new template). ``containers``: (name, from
+    image, to image) of each container whose image changed, images as written in the pod
+    spec. ``reason``: why its new pods waited (``ImagePullBackOff``,
+    ``CreateContainerConfigError``, ``CrashLoopBackOff``), "" when they did not.
     """
 
     cluster: str
@@ -126,6 +172,12 @@ class ScriptedRollout:
     finished: float | None
     kind: str
     containers: tuple[tuple[str, str, str], ...]
+    reason: str = ""
+
+    @property
+    def never_ran(self) -> bool:
+        """A failed rollout whose new pods never ran at all (no crash loop)."""
+        return self.kind == "failed" and self.reason not in ("", "CrashLoopBackOff")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,4 +286,46 @@ class Fleet:
                         pod_uid=pod.uid,
                     )
                 )
+        return out
+
+    def waits(self) -> list[Wait]:
+        """Ground-truth waits: one per period a pod's main container was listed but not
+        running, clipped to the period; image and digest as the ingest path reads them
+        (:func:`imagetrail.imageref.resolve` of kube-state-metrics' labels: no digest until
+        the container first ran)."""
+        from imagetrail.imageref import resolve
+        from imagetrail.sim._images import display_version
+
+        out: list[Wait] = []
+        for pod in self.pods:
+            listed: list[tuple[str, Waiting, str, str | None]] = []
+            for c in pod.containers:
+                if c.init:
+                    continue
+                image, digest = display_version(c)
+                for w in c.waits:
+                    listed.append((c.name, w, image, digest if w.start >= c.start else None))
+            for wc in pod.waiting:
+                image, digest = resolve(wc.image, "", wc.image)
+                listed.extend((wc.name, w, image, digest) for w in wc.waits)
+            for name, w, image, digest in listed:
+                first = max(w.start, self.config.start)
+                last = self.end if w.end is None else min(w.end, self.end)
+                if last < first:
+                    continue
+                span = Span(
+                    cluster=pod.cluster,
+                    namespace=pod.namespace,
+                    workload_kind=pod.workload_kind,
+                    workload=pod.workload,
+                    pod=pod.pod,
+                    container=name,
+                    image=image,
+                    digest=digest,
+                    first_seen=first,
+                    last_seen=last,
+                    signal="ksm",
+                    pod_uid=pod.uid,
+                )
+                out.append(Wait(span, w.reason))
         return out
