@@ -105,3 +105,12 @@ def test_a_new_workload_that_never_ran_failed_to_be_added() -> None:
     alive = Span("kind", "kube-system", "DaemonSet", "kp", "kp", "kp", "kp:1", None, t(0), t(DAY))
     [c] = changes([alive], [wait("b1", NEW, 600, 700, "ImagePullBackOff")])
     assert (c.kind, c.state, c.from_image) == (ChangeKind.ADDED, "failed", None)
+
+
+def test_a_pod_first_scraped_just_after_the_rollout_finished_ran_it() -> None:
+    spans = [span(f"a{i}", OLD, 0, 612) for i in range(2)]
+    spans += [span(f"b{i}", NEW, 610, DAY, D2) for i in range(2)]
+    spans += [span("b2", NEW, 612.5, DAY, D2)]  # started before a1 went, seen 30 s after
+    waits = [wait(f"b{i}", NEW, 600, 610, "CreateContainerConfigError") for i in range(3)]
+    [c] = changes(spans, waits)
+    assert (c.state, c.pods, c.pods_ran) == ("finished", 3, 3)

@@ -355,7 +355,7 @@ def _settled(change: Change) -> str:
     they waited before they did (``… (waited 10m)``)."""
     reasons = ", ".join(change.reasons)
     if change.finished is not None:
-        waited = f" (waited {format_duration(change.waited)})" if change.waited else ""
+        waited = f" (waited {format_duration(round(change.waited))})" if change.waited else ""
         return _table_time(change.finished) + waited
     if change.state == "stuck":
         return f"stuck: {reasons}"

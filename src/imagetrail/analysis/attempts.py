@@ -126,7 +126,8 @@ def _current(segs: Sequence[Segment], t: float) -> Version | None:
 
 def _joined(change: Change, attempt: _Attempt, spans: Sequence[Span], tolerance: float) -> Change:
     """The change to the attempt's version, with how its pods fared."""
-    until = change.settled if change.settled is not None else math.inf
+    # A pod of the new version may first be scraped a little after the last old one went.
+    until = change.settled + tolerance if change.settled is not None else math.inf
     ran = {
         (s.pod, s.pod_uid)
         for s in spans
