@@ -184,3 +184,28 @@ def ytick_labels(page: Page, plot: str) -> list[str]:
 
 def dump(value: Any) -> str:
     return json.dumps(value, indent=1, ensure_ascii=False)[:2000]
+
+
+def shown_duration(seconds: float) -> str:
+    """IT.duration."""
+    s = round(seconds)
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{round(s / 60)} min"
+    if s < 172800:
+        return f"{round(s / 3600)} h"
+    return f"{round(s / 86400)} d"
+
+
+def attempt_text(
+    reasons: list[str], pods: int | None, pods_ran: int | None, waited: float | None
+) -> str:
+    """What the pages write under a rollout's state (IT.attemptText)."""
+    why = ", ".join(reasons)
+    if waited:
+        said = f"waited {shown_duration(waited)}"
+        why = f"{said}: {why}" if why else said
+    if why and pods is not None and (pods_ran or 0) < pods:
+        why += f" · {pods_ran or 0} of {pods} pods ran"
+    return why

@@ -21,7 +21,16 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 import hostile
-from browser import PageWatch, api_get, launch, new_context, open_page, screenshot, serve_ledger
+from browser import (
+    PageWatch,
+    api_get,
+    attempt_text,
+    launch,
+    new_context,
+    open_page,
+    screenshot,
+    serve_ledger,
+)
 from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
 from imagetrail.model import Span
@@ -405,20 +414,28 @@ def test_a_short_version_is_drawn_and_listed_in_a_30_day_view(demo: str, page: P
 # ---------------------------------------------------------------------------- 5. cut short
 
 
+CUT = ("aborted", "superseded", "failed")
+
+
 def finished_text(c: dict[str, Any]) -> str:
-    """What the Finished column must say for a change."""
-    if c["state"] in ("aborted", "superseded"):
-        return f"{c['state']} {shown_time(c['ended'])}"
-    if c["state"] == "in-progress":
-        return "in progress"
-    return shown_time(c["finished"])
+    """What the Finished column must say for a change (whitespace collapsed)."""
+    why = attempt_text(c["reasons"], c["pods"], c["pods_ran"], c["waited"])
+    if c["state"] in CUT:
+        said = f"{c['state']} {shown_time(c['ended'])}"
+    elif c["state"] == "stuck":
+        said = "stuck"
+    elif c["state"] == "in-progress":
+        said = "in progress"
+    else:
+        said = shown_time(c["finished"])
+    return f"{said} {why}" if why else said
 
 
 def test_change_logs_say_how_a_rollout_ended(demo: str, page: Page) -> None:
     end = data_end(demo)
     window = {"from": iso(end - 30 * DAY), "to": iso(end)}
     changes = api_get(demo, "/api/v1/changes", **window)
-    cut = [c for c in changes if c["state"] in ("aborted", "superseded")]
+    cut = [c for c in changes if c["state"] in (*CUT, "stuck")]
     # The demo's cart upgrade that its rollback overtook.
     rollout = cart_rollout(demo)["upgrade"]
     assert rollout["state"] == "aborted"
@@ -429,7 +446,7 @@ def test_change_logs_say_how_a_rollout_ended(demo: str, page: Page) -> None:
     rows = page.locator("#changes-table tbody tr")
     assert rows.count() == len(changes)
     shown = [
-        [cell.strip() for cell in rows.nth(i).locator("td").all_text_contents()[:6]]
+        [" ".join(cell.split()) for cell in rows.nth(i).locator("td").all_text_contents()[:6]]
         for i in range(rows.count())
     ]
     expected = [
