@@ -55,6 +55,7 @@ KNOWN_METRICS = {
     "kube_pod_container_status_running",
     "kube_pod_container_status_terminated",
     "kube_pod_container_status_restarts_total",
+    "kube_pod_container_status_waiting_reason",  # failed and stuck rollouts (waits)
     "kube_pod_owner",
     "kube_replicaset_owner",
     "kube_job_owner",

@@ -62,14 +62,23 @@ class FaultProxy:
     Whether an answer is made partial depends only on the seed and the request (path and
     body), never on thread timing: for the same request sequence the same answers go bad.
     ``first_attempt_only`` spoils only the first sending of a request, so a retry is clean.
+    ``within``: only requests whose time (or range start) lies in ``[a, b)`` may be spoiled
+    (a store missing for that stretch of time), whatever the queries' text.
     """
 
     def __init__(
-        self, upstream: str, *, seed: int, fraction: float, first_attempt_only: bool = False
+        self,
+        upstream: str,
+        *,
+        seed: int,
+        fraction: float,
+        first_attempt_only: bool = False,
+        within: tuple[float, float] | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.seed = seed
         self.fraction = fraction
+        self.within = within
         self.first_attempt_only = first_attempt_only
         self.enabled = True
         self.corrupted: list[Corrupted] = []
@@ -107,6 +116,10 @@ class FaultProxy:
         """Decide (and count) whether this answer is made partial."""
         if path not in QUERY_PATHS:
             return False
+        if self.within is not None:
+            first, _ = _times(parse_qs(query) | parse_qs(body.decode()))
+            if not self.within[0] <= first < self.within[1]:
+                return False
         key = hashlib.sha256(f"{path}?{query}".encode() + b"\0" + body).hexdigest()
         with self._lock:
             if not self.enabled:
@@ -123,12 +136,16 @@ class FaultProxy:
         return self._http.request(method, self.upstream + target, content=body, headers=headers)
 
     def record(self, path: str, fields: dict[str, list[str]]) -> None:
-        if "time" in fields:
-            first = last = float(fields["time"][0])
-        else:
-            first, last = float(fields["start"][0]), float(fields["end"][0])
+        first, last = _times(fields)
         with self._lock:
             self.corrupted.append(Corrupted(path, first, last))
+
+
+def _times(fields: dict[str, list[str]]) -> tuple[float, float]:
+    """The instant, or the range, a query request asks about."""
+    if "time" in fields:
+        return float(fields["time"][0]), float(fields["time"][0])
+    return float(fields["start"][0]), float(fields["end"][0])
 
 
 class _ProxyServer(ThreadingHTTPServer):
@@ -242,12 +259,15 @@ def test_partial_first_attempts_are_retried_into_the_clean_ledger(
     assert proxy.errors == []
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(("seed", "chunk"), [(1, 0), (2, 1), (3, 3)])
 def test_a_lasting_partial_answer_fails_its_chunk_and_writes_no_wrong_span(
-    prometheus: Server, data: SimData, clean: Clean, tmp_path: Path, seed: int
+    prometheus: Server, data: SimData, clean: Clean, tmp_path: Path, seed: int, chunk: int
 ) -> None:
+    # A store is missing for one chunk's stretch of time: some of that chunk's answers are
+    # partial on every attempt (the first chunk, or a later one after others committed).
+    a, b = list(chunks(clean.start, clean.end, CHUNK))[chunk]
     with (
-        FaultProxy(prometheus.url, seed=seed, fraction=0.05) as proxy,
+        FaultProxy(prometheus.url, seed=seed, fraction=0.5, within=(a, b)) as proxy,
         Ledger.open(tmp_path / "l.db") as ledger,
     ):
         try:
@@ -260,8 +280,8 @@ def test_a_lasting_partial_answer_fails_its_chunk_and_writes_no_wrong_span(
         key = sync_key("ksm", proxy.url)
         state = ledger.sync_state(key)
 
-        # The seeds are chosen so that the first failing chunk is the first one (1), a later
-        # one (2, 3): the watermark is checked with nothing and with something committed.
+        # The first failing chunk is the first one, or a later one: the watermark is checked
+        # with nothing and with something committed.
         assert proxy.corrupted, "the proxy must have spoiled some answers"
 
         # A spoiled answer is never used: the sync failed with the warning quoted.
@@ -339,7 +359,8 @@ def test_the_cli_fails_with_one_line_quoting_the_warning_or_accepts_it_when_told
         "--until",
         str(clean.end),
     ]
-    with FaultProxy(prometheus.url, seed=2, fraction=0.05) as proxy:
+    first = next(chunks(clean.start, clean.end, CHUNK))
+    with FaultProxy(prometheus.url, seed=2, fraction=0.5, within=first) as proxy:
         env = {"IMAGETRAIL_PROMETHEUS_URL": proxy.url, "IMAGETRAIL_RETRIES": "1"}
         failed = invoke(args, env)
         line = assert_one_error(failed, 3, f"store {STORE} unavailable", proxy.url)

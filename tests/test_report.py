@@ -141,8 +141,17 @@ def expected_numbers(ledger_path: Path, start: float, stale_after: float) -> dic
     return {
         "changes": len(changes),
         "workloads_changed": len({(c.cluster, c.namespace, c.workload) for c in changes}),
-        "rollbacks": sum(1 for c in changes if c.kind == ChangeKind.ROLLBACK),
-        "downgrades": sum(1 for c in changes if c.kind == ChangeKind.DOWNGRADE),
+        "failed": sum(1 for c in changes if c.state in ("failed", "stuck")),
+        "rollbacks": sum(
+            1
+            for c in changes
+            if c.kind == ChangeKind.ROLLBACK and c.state not in ("failed", "stuck")
+        ),
+        "downgrades": sum(
+            1
+            for c in changes
+            if c.kind == ChangeKind.DOWNGRADE and c.state not in ("failed", "stuck")
+        ),
         "stale": len(stale),
         "floating": len(floating),
         "scopes": sorted(scopes),
@@ -170,12 +179,13 @@ def test_demo_report_numbers_match_the_ledger(demo_ledger: Path) -> None:
     assert "no Prometheus" in report.impact_note
     assert [(n.cluster, n.namespace) for n in report.namespaces] == want["scopes"]
     assert sum(n.changes_total for n in report.namespaces) == s.changes
-    # Notable first: rollbacks, then downgrades, then the plain upgrades.
+    # Notable first: failed and stuck rollouts, rollbacks, then downgrades, then the rest.
+    failed = int(str(want["failed"]))
     rollbacks, downgrades = int(str(want["rollbacks"])), int(str(want["downgrades"]))
     assert rollbacks + downgrades > 0
     reasons = [n.reason for n in report.notable]
-    assert reasons[: rollbacks + downgrades] == ["rollback"] * rollbacks + ["downgrade"] * (
-        downgrades
+    assert reasons[: failed + rollbacks + downgrades] == (
+        ["failed"] * failed + ["rollback"] * rollbacks + ["downgrade"] * downgrades
     )
     assert report.notable_total == s.changes
     assert report.heatmap_png is not None

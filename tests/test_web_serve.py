@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from imagetrail.model import Change, ChangeKind
+from imagetrail.model import Change, ChangeKind, CutShort
 from servers import Server, free_port, start_prometheus
 from simdata import SimData, expected_window_changes, found_window_changes, sim_data, sim_tsdb
 
@@ -116,12 +116,16 @@ def _unix(text: str) -> float:
 
 
 def _change(row: dict[str, Any]) -> Change:
+    fields = {k: v for k, v in row.items() if k != "state"}  # derived from the others
     return Change(
         **{
-            **row,
+            **fields,
             "kind": ChangeKind(row["kind"]),
             "started": _unix(row["started"]),
             "finished": None if row["finished"] is None else _unix(row["finished"]),
+            "cut_short": None if row["cut_short"] is None else CutShort(row["cut_short"]),
+            "ended": None if row["ended"] is None else _unix(row["ended"]),
+            "reasons": tuple(row["reasons"]),
         }
     )
 

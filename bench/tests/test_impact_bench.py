@@ -21,9 +21,10 @@ def test_the_impact_benchmark_measures_and_writes_its_figures(tmp_path: Path) ->
     assert sorted(report["verdicts"]) == sorted(
         ["no-change"] * 4 + ["regression", "improvement", "insufficient-data"]
     )
-    # cold: 12 queries for each of the 7 (finished) changes; recorded: only the late one,
+    # cold: 14 queries for each of the 7 (finished) changes (6 signals and the pod events,
+    # before and after); recorded: only the late one,
     # whose after-window runs into the end of the data, is asked again
-    assert report["cold"]["prometheus_queries"] == 84
-    assert report["recorded"]["prometheus_queries"] == 12
+    assert report["cold"]["prometheus_queries"] == 98
+    assert report["recorded"]["prometheus_queries"] == 14
     assert report["ratio_cold_over_recorded_p50"] > 0
     assert len(lines) == 1
