@@ -13,6 +13,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from imagetrail.errors import InputError
+from imagetrail.sources.promapi import PromClient, PromConfig
+from imagetrail.sources.prometheus import _KSM, REFINE_BATCH, REFINE_REGEX_CHARS, PrometheusSource
 from imagetrail.sources.promql import (
     check_label_name,
     check_regex,
@@ -365,3 +367,17 @@ def test_real_prometheus_agrees_with_check_regex(prometheus_empty: Server) -> No
         payload = _prom_query(prometheus_empty, f"up{{job=~{quote(regex)}}}")
         assert payload["status"] == "error", regex
         assert payload["errorType"] == "bad_data"
+
+
+def test_refine_batches_keep_every_query_under_victoriametrics_length_limit() -> None:
+    # Long StatefulSet-style names: 200 of them would make a refine query over 16 KiB.
+    pods = [f"{'a-very-long-statefulset-name-' * 2}{i}" for i in range(450)]
+    keys = [("c", "ns", pod, f"uid-{i}", "app") for i, pod in enumerate(pods)]
+    source = PrometheusSource(PromClient(PromConfig(url="http://127.0.0.1:9")))
+    batches = source._pod_batches(_KSM, keys)
+    assert sorted(p for _, batch in batches for p in batch) == sorted(pods)
+    assert all(label == "pod" for label, _ in batches)
+    for _, batch in batches:
+        assert len("|".join(regex_literal(p) for p in batch)) <= REFINE_REGEX_CHARS
+        assert len(batch) <= REFINE_BATCH
+    assert len(batches) > len(pods) / REFINE_BATCH

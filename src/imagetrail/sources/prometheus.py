@@ -59,6 +59,10 @@ _RS_HASH = re.compile(r"^(?P<name>.+)-[a-z0-9]{6,10}$")
 
 
 REFINE_BATCH = 200  # pods per refine query (keeps the regex matcher short)
+# ... and at most this many characters of escaped pod names per batch: a refine query repeats
+# the regex once per selector (up to four), and VictoriaMetrics refuses queries over 16 KiB
+# (-search.maxQueryLen) whatever the count.
+REFINE_REGEX_CHARS = 3000
 DEFAULT_BUCKET = 3600.0
 
 
@@ -414,11 +418,17 @@ class PrometheusSource:
             groups.setdefault(pod_label, set()).add(pod)
         out: list[tuple[str, list[str]]] = []
         for pod_label, pods in groups.items():
-            ordered = sorted(pods)
-            out += [
-                (pod_label, ordered[i : i + REFINE_BATCH])
-                for i in range(0, len(ordered), REFINE_BATCH)
-            ]
+            batch: list[str] = []
+            chars = 0
+            for pod in sorted(pods):
+                size = len(regex_literal(pod)) + 1
+                if batch and (len(batch) == REFINE_BATCH or chars + size > REFINE_REGEX_CHARS):
+                    out.append((pod_label, batch))
+                    batch, chars = [], 0
+                batch.append(pod)
+                chars += size
+            if batch:
+                out.append((pod_label, batch))
         return out
 
     def _pod_selectors(self, gate: _Gate, pod_label: str, pods: Sequence[str]) -> dict[str, str]:
