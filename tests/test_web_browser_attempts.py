@@ -436,7 +436,18 @@ def test_workload_page_draws_the_waiting_period_with_its_reason(
     assert abs(drawn_from - first) <= STEP
     assert abs(drawn_from + trace["x"][0] / 1000 - last) <= STEP
     assert "ErrImagePull, ImagePullBackOff" in trace["customdata"][0]
-    assert trace["text"] == ["ErrImagePull, ImagePullBackOff"]
+    # The label is drawn only where it fits upright inside the bar (a sideways label ran
+    # across the neighbours): not on 25 minutes of six hours, but in an hour's view.
+    assert trace["text"] == [""]
+    around = {"from": iso(times["pull"] - 20 * 60), "to": iso(times["pull"] + 40 * 60)}
+    open_page(page, base + "/workload?" + urlencode({"workload": WEB, **around}))
+    (label,) = [t for t in timeline(page) if t["name"] == WAITING]
+    assert label["text"] == ["ErrImagePull, ImagePullBackOff"]
+    assert label["textangle"] == 0
+    open_page(
+        page, base + "/workload?" + urlencode({"workload": WEB, "from": iso(start), "to": iso(end)})
+    )
+    data = timeline(page)
     # Drawn as waiting, not as a version: no fill, an outline, a hatch; and the image that
     # never ran has no version bar of its own.
     assert trace["marker"]["color"].replace(" ", "") == "rgba(0,0,0,0)"
@@ -488,7 +499,8 @@ def test_a_short_container_creating_is_not_drawn_and_a_fixed_rollout_shows_its_w
     base, times = attempts
     waits = api_get(base, "/api/v1/waits", workload=API, **window(times))
     assert {w["reason"] for w in waits} == {"CreateContainerConfigError", "ContainerCreating"}
-    start, end = times["config"] - 2 * HOUR, times["config"] + 2 * HOUR
+    # Close enough around the 10-minute wait for its label to fit inside the bar.
+    start, end = times["config"] - 15 * 60, times["config"] + 25 * 60
     open_page(
         page, base + "/workload?" + urlencode({"workload": API, "from": iso(start), "to": iso(end)})
     )
@@ -509,7 +521,9 @@ def test_hostile_wait_values_are_text(attempts: tuple[str, dict[str, Any]], page
     assert page.locator("#waits-list td.reason").all_text_contents() == [EVIL_REASON]
     assert page.locator("#waits-list td.pod").all_text_contents() == [EVIL_POD]
     (trace,) = [t for t in timeline(page) if t["name"] == WAITING]
-    # Escaped for plotly: shown as the characters, never as tags.
-    assert "&lt;img" in trace["text"][0]
+    # Escaped for plotly: shown as the characters, never as tags (in the hover, and in the
+    # label when it fits the bar).
+    assert "&lt;img" in trace["customdata"][0]
+    assert "<img" not in trace["customdata"][0]
     assert "<img" not in trace["text"][0]
     assert page.locator("img[src=x], #timeline b").count() == 0

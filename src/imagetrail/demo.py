@@ -157,6 +157,8 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
                 "Explore further, e.g.:\n"
                 f"  IMAGETRAIL_LEDGER={path} imagetrail heatmap --since 14d\n"
                 f"  IMAGETRAIL_LEDGER={path} imagetrail changes --since 14d --kind rollback\n"
+                f"  IMAGETRAIL_LEDGER={path} imagetrail changes --since 14d -n logistics  "
+                "# failed and stuck rollouts\n"
                 f"  IMAGETRAIL_LEDGER={path} imagetrail workloads --namespace shop\n"
                 f"  IMAGETRAIL_LEDGER={path} imagetrail dora --since 14d --by namespace\n"
                 f"  IMAGETRAIL_LEDGER={path} imagetrail report --since 7d -o report.html",
@@ -180,6 +182,6 @@ def _change_row(c: Change) -> dict[str, str]:
 def _rollout(change: Change) -> str:
     """How long the rollout took, or how it stands (``aborted after 23m``)."""
     if change.settled is None:
-        return "in progress"
+        return f"stuck: {', '.join(change.reasons)}" if change.state == "stuck" else "in progress"
     took = format_duration(round(max(0.0, change.settled - change.started)))
     return took if change.finished is not None else f"{change.state} after {took}"

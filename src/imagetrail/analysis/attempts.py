@@ -145,7 +145,7 @@ def _joined(change: Change, attempt: _Attempt, spans: Sequence[Span], tolerance:
         pods=len(pods),
         pods_ran=len(healthy),
         # Pulling the image takes a scrape or two in every rollout: not worth saying.
-        waited=waited if (waited := change.started - attempt.start) > tolerance else None,
+        waited=round(waited, 3) if (waited := change.started - attempt.start) > tolerance else None,
     )
 
 

@@ -92,10 +92,10 @@ def given_up_text(change: Change, end: float) -> str:
     """How long until the rollout was given up (``after 25m``), or ``stuck`` with how long it
     had been failing at ``end`` (the report's "now")."""
     if change.state == "stuck":
-        return f"stuck ({format_duration(max(0.0, end - change.started))} so far)"
+        return f"stuck ({format_duration(round(max(0.0, end - change.started)))} so far)"
     if change.ended is None:
         return change.state.replace("-", " ")
-    return f"after {format_duration(max(0.0, change.ended - change.started))}"
+    return f"after {format_duration(round(max(0.0, change.ended - change.started)))}"
 
 
 _env.filters["when"] = when

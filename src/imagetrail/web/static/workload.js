@@ -311,6 +311,10 @@
     // labelled with the reason, so that it is never taken for a version that ran.
     if (waitBars.length) {
       const g = geometry[versions.length];
+      // A label only where it fits inside its bar, upright (plotly would turn a long label
+      // on a thin bar sideways, across its neighbours); the hover and the table say it all.
+      const msPerPx = Math.max(1, shown[1] - shown[0]) / Math.max(1, plot.clientWidth || 1200);
+      const fits = (label, i) => g[i].x / msPerPx >= label.length * 6.5 + 12;
       traces.push({
         type: "bar",
         orientation: "h",
@@ -319,16 +323,20 @@
         x: g.map((b) => b.x),
         y: waitBars.map((b) => rowOf.get(b.row)),
         width: 0.45,
-        marker: { color: "rgba(0,0,0,0)", line: { color: theme.warn, width: 1.5 },
-          pattern: { shape: "/", fgcolor: theme.warn, bgcolor: "rgba(0,0,0,0)",
+        // In the text colour: it stands out on every version colour (the warning orange
+        // vanished on an orange version).
+        marker: { color: "rgba(0,0,0,0)", line: { color: theme.fg, width: 1.5 },
+          pattern: { shape: "/", fgcolor: theme.fg, bgcolor: "rgba(0,0,0,0)",
             fillmode: "replace", solidity: 0.25 } },
-        text: waitBars.map((b) => IT.plotText(b.reasons.join(", "))),
-        // Beside the bar's start, readable whatever the bar's width (plotly would shrink
-        // text kept inside a narrow bar to nothing).
+        text: waitBars.map((b, i) => {
+          const label = b.reasons.join(", ");
+          return fits(label, i) ? IT.plotText(label) : "";
+        }),
         textposition: "inside",
-        insidetextanchor: "start",
+        insidetextanchor: "middle",
+        textangle: 0,
         constraintext: "none",
-        cliponaxis: false,
+        cliponaxis: true,
         textfont: { color: theme.fg, size: 11 },
         customdata: waitBars.map(waitHover),
         hovertemplate: "%{customdata}<extra></extra>",
