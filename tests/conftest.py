@@ -45,6 +45,19 @@ def pg_database_url(postgres_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+def sim_prometheus() -> Iterator[tuple[str, float, float]]:
+    """A Prometheus holding the simulated fleet's history: (url, start, end)."""
+    from simdata import sim_data, sim_tsdb
+
+    data = sim_data()
+    server = _start(lambda: start_prometheus(sim_tsdb(data)))
+    try:
+        yield server.url, data.start, data.end
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def fake_server() -> Iterator[FakeServer]:
     """A scriptable HTTP server that records requests; fails the test on handler crashes."""

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -701,19 +701,6 @@ def _synced_until(path: Path) -> float | None:
 def _history(path: Path) -> tuple[list[object], list[object]]:
     with Ledger.open(path, create=False) as ledger:
         return sorted(ledger.spans(), key=repr), ledger.changes(start=0)
-
-
-@pytest.fixture(scope="module")
-def sim_prometheus() -> Iterator[tuple[str, float, float]]:
-    from servers import start_prometheus
-    from simdata import sim_data, sim_tsdb
-
-    data = sim_data()
-    server = start_prometheus(sim_tsdb(data))
-    try:
-        yield server.url, data.start, data.end
-    finally:
-        server.stop()
 
 
 @pytest.mark.slow

@@ -8,13 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from servers import start_prometheus
-from simdata import sim_data, sim_tsdb
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).with_name("imagetrail")
@@ -28,16 +24,6 @@ from imagetrail.cli import main
 sys.argv = ["imagetrail", *sys.argv[1:]]
 main()
 """
-
-
-@pytest.fixture(scope="module")
-def sim_prometheus() -> Iterator[tuple[str, float, float]]:
-    data = sim_data()
-    server = start_prometheus(sim_tsdb(data))
-    try:
-        yield server.url, data.start, data.end
-    finally:
-        server.stop()
 
 
 def test_changes_after_a_kill_before_derivation_equal_the_clean_run(
