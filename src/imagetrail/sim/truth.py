@@ -528,7 +528,8 @@ def _joined(c: ExpectedChange, a: _Attempt, runs: list[_Run]) -> ExpectedChange:
         pods=len(a.pods | ran),
         pods_ran=len(healthy),
         # (the usual pull of a scrape or two is not worth saying)
-        waited=c.started - a.start if c.started - a.start > TOLERANCE else None,
+        # To the millisecond, like every time the ledger keeps.
+        waited=round(c.started - a.start, 3) if c.started - a.start > TOLERANCE else None,
     )
 
 
