@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -209,3 +210,17 @@ def attempt_text(
     if why and pods is not None and (pods_ran or 0) < pods:
         why += f" · {pods_ran or 0} of {pods} pods ran"
     return why
+
+
+def ts(value: str) -> float:
+    """An RFC 3339 UTC time (as the API writes it) in unix seconds."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def shown_time(value: str) -> str:
+    """A time as the pages write it (IT.time): ``2026-11-24 01:11:52Z``."""
+    return datetime.fromtimestamp(ts(value), UTC).strftime("%Y-%m-%d %H:%M:%SZ")

@@ -17,7 +17,6 @@ import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -30,12 +29,15 @@ from browser import (
     PageWatch,
     api_get,
     attempt_text,
+    iso,
     launch,
     new_context,
     open_page,
     renders,
     screenshot,
     serve_ledger,
+    shown_time,
+    ts,
     wait_rendered,
 )
 from imagetrail.demo import build_demo_ledger
@@ -167,19 +169,6 @@ def page(watch: PageWatch) -> Page:
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def shown_time(value: str) -> str:
-    """A time as the pages write it (IT.time)."""
-    return datetime.fromtimestamp(ts(value), UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def window(times: dict[str, Any]) -> dict[str, str]:

@@ -25,11 +25,15 @@ from browser import (
     PageWatch,
     api_get,
     attempt_text,
+    iso,
     launch,
     new_context,
     open_page,
     screenshot,
     serve_ledger,
+    shown_duration,
+    shown_time,
+    ts,
 )
 from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
@@ -135,31 +139,6 @@ def page(watch: PageWatch) -> Page:
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def shown_time(value: str) -> str:
-    """A time as the pages write it (IT.time): ``2026-11-24 01:11:52Z``."""
-    return datetime.fromtimestamp(ts(value), UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def shown_duration(seconds: float) -> str:
-    """IT.duration."""
-    s = round(seconds)
-    if s < 120:
-        return f"{s} s"
-    if s < 7200:
-        return f"{round(s / 60)} min"
-    if s < 172800:
-        return f"{round(s / 3600)} h"
-    return f"{round(s / 86400)} d"
 
 
 def plotly_time(value: str) -> float:
