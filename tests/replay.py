@@ -10,9 +10,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from paths import FIXTURES as DATA
 from servers import split_sample_line
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nri-kubernetes"
+FIXTURES = DATA / "nri-kubernetes"
 SCRAPES = {
     "kind-1-31": ["k8s_1_31/kubelet_metrics_cadvisor.txt", "k8s_1_31/ksm_metrics.txt"],
     "kind-1-22": ["k8s_1_22/kubelet_metrics_cadvisor.txt", "k8s_1_22/ksm_metrics.txt"],

@@ -28,6 +28,7 @@ from imagetrail.model import (
     VersionCount,
     WorkloadSummary,
 )
+from paths import FIXTURES
 
 T0 = 1_700_000_000.0
 NGINX = "docker.io/library/nginx"
@@ -261,7 +262,7 @@ def test_audit_counts_concurrency_inside_the_window_only() -> None:
 
 # --- real tag histories (docker-library/official-images, read-only fixture) ---------------
 
-OFFICIAL = Path("/work/shared/fixtures/official-images")
+OFFICIAL = FIXTURES / "official-images"
 
 
 def _tag_lines(path: Path) -> list[list[str]]:

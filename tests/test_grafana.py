@@ -28,12 +28,11 @@ from imagetrail.errors import ConfigError, InputError
 from imagetrail.grafana.annotation import PROMETHEUS_ANNOTATION_FIELDS
 from imagetrail.grafana.dashboards import to_plain
 from imagetrail.grafana.queries import variable_names, variable_query_expr
+from paths import FIXTURES
 from servers import Server
 
 REPO = Path(__file__).resolve().parent.parent
-DOTDC = REPO.parent / "shared" / "fixtures" / "grafana-dashboards-kubernetes"
-if not DOTDC.is_dir():  # a fresh clone keeps shared/ beside the repository
-    DOTDC = Path("/work/shared/fixtures/grafana-dashboards-kubernetes")
+DOTDC = FIXTURES / "grafana-dashboards-kubernetes"
 
 # The panel of dotdc v2.4.0 this project starts from (MISSION.md).
 DOTDC_ORIGINAL = (

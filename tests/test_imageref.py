@@ -25,10 +25,9 @@ from imagetrail.imageref import (
     parse,
     resolve,
 )
+from paths import FIXTURES as DATA
 
-FIXTURES = Path(
-    os.environ.get("IMAGETRAIL_FIXTURES", Path(__file__).resolve().parents[2] / "shared/fixtures")
-)
+FIXTURES = Path(os.environ.get("IMAGETRAIL_FIXTURES", DATA))
 NRI = FIXTURES / "nri-kubernetes"
 SHA_A = "sha256:" + "a" * 64
 HEX_B = "b" * 64

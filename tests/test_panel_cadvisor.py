@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,11 +18,11 @@ from typer.testing import CliRunner
 from imagetrail.cli import app
 from imagetrail.imageref import is_sandbox, resolve
 from imagetrail.timeutil import format_time
+from paths import FIXTURES
 from servers import Server, start_prometheus
 from simdata import DAY, SimData, sim_data, sim_tsdb
 
 pytestmark = pytest.mark.slow
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 DASHBOARD = FIXTURES / "grafana-dashboards-kubernetes" / "k8s-views-namespaces.json"
 STEP = 300.0
 SCRAPE = 30.0
