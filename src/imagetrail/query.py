@@ -203,7 +203,6 @@ class QueryContext:
             chunk=self.settings["chunk"],
             concurrency=self.settings["concurrency"],
             removed_after=self.settings["removed_after"],
-            silent_after=self.settings["cluster_silent_after"],
             forget_after=self.settings["cluster_silent_forget_after"],
             progress=progress,
         )
@@ -218,7 +217,6 @@ class QueryContext:
             ledger,
             tolerance=self.tolerance,
             removed_after=self.settings["removed_after"],
-            silent_after=self.settings["cluster_silent_after"],
             forget_after=self.settings["cluster_silent_forget_after"],
             only_if_stale=True,
         )
@@ -237,8 +235,8 @@ class QueryContext:
             mask = index.mask(**self._filters(query), start=reach, end=end)
             return index.select(mask), index.bounds[0], silence
         with self.open_ledger(create=False) as ledger:
-            data_start, _ = data_range(ledger)
-            silence = self._ledger_silence(ledger)
+            data_start, data_end = data_range(ledger)
+            silence = self._ledger_silence(ledger, data_end)
             spans = ledger.spans(
                 cluster=query.cluster,
                 namespace_regex=query.namespace,
@@ -256,8 +254,10 @@ class QueryContext:
             "forget_after": self.settings["cluster_silent_forget_after"],
         }
 
-    def _ledger_silence(self, ledger: Ledger) -> Silence:
-        _, data_end = data_range(ledger)
+    def _ledger_silence(self, ledger: Ledger, data_end: float | None = None) -> Silence:
+        """Each cluster's end against ``data_end`` (read from the ledger when not given)."""
+        if data_end is None:
+            _, data_end = data_range(ledger)
         return Silence(ledger.cluster_ends(), data_end, **self._silence_limits())
 
     def silence(self) -> Silence:
@@ -478,7 +478,6 @@ class QueryContext:
                 until=end,
                 tolerance=self.tolerance,
                 removed_after=self.settings["removed_after"],
-                silent_after=self.settings["cluster_silent_after"],
                 forget_after=self.settings["cluster_silent_forget_after"],
             )
             return [c for c in found if kinds is None or c.kind.value in kinds]

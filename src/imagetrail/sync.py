@@ -162,7 +162,6 @@ def sync_once(
     chunk: float = 7 * 86400.0,
     concurrency: int = 2,
     removed_after: float = 3600.0,
-    silent_after: float = 300.0,
     forget_after: float = 7 * 86400.0,
     progress: Progress | None = None,
 ) -> SyncResult:
@@ -225,7 +224,6 @@ def sync_once(
         ledger,
         tolerance=2 * source.resolution,
         removed_after=removed_after,
-        silent_after=silent_after,
         forget_after=forget_after,
     )
     return SyncResult(chosen, start, end, len(pieces), written, n_changes, time.monotonic() - began)
@@ -247,7 +245,6 @@ def rederive_changes(
     *,
     tolerance: float = 60.0,
     removed_after: float = 3600.0,
-    silent_after: float = 300.0,
     forget_after: float = 7 * 86400.0,
     only_if_stale: bool = False,
 ) -> int:
@@ -266,7 +263,6 @@ def rederive_changes(
             until=until,
             tolerance=tolerance,
             removed_after=removed_after,
-            silent_after=silent_after,
             forget_after=forget_after,
             waits=waits,
         )

@@ -21,7 +21,7 @@ from imagetrail.analysis._common import (
 )
 from imagetrail.analysis.attempts import join_attempts
 from imagetrail.analysis.kinds import classify
-from imagetrail.analysis.silence import data_ends
+from imagetrail.analysis.silence import Silence, data_ends
 from imagetrail.analysis.timeline import Segment, segments
 from imagetrail.errors import InputError
 from imagetrail.model import Change, ChangeKind, CutShort, Span, Wait
@@ -150,7 +150,6 @@ def detect_changes(
     until: float,
     tolerance: float = 60.0,
     removed_after: float = 3600.0,
-    silent_after: float = 300.0,
     forget_after: float = 7 * 86400.0,
     ends: Mapping[str, float] | None = None,
     waits: Iterable[Wait] = (),
@@ -171,7 +170,7 @@ def detect_changes(
     Ordered by ``started``, then workload container.
     """
     check_window(since, until, what="change window")
-    if min(tolerance, removed_after, silent_after, forget_after) < 0:
+    if min(tolerance, removed_after, forget_after) < 0:
         raise InputError("tolerance, removed_after and the silence limits must not be negative")
     groups = group_by_container(spans)
     waiting: dict[ContainerKey, list[Wait]] = defaultdict(list)
@@ -187,11 +186,14 @@ def detect_changes(
             )
         )
     )
+    # One rule for detection and the answers (analysis.silence): every container is judged
+    # against its cluster's own end of data, so a cluster that goes quiet changes nothing
+    # (whether it is already called "silent" only matters to the answers' stale marks).
+    silence = Silence(cluster_end, until, forget_after=forget_after)
     result: list[tuple[float, ContainerKey, int, Change]] = []
     for key in sorted(groups.keys() | waiting.keys()):
         group = groups.get(key, [])
-        end = cluster_end.get(key[0], until)
-        horizon = min(until, end) if end < until - silent_after else until
+        horizon = silence.end(key[0])
         found = (
             _key_changes(
                 key,
@@ -212,7 +214,7 @@ def detect_changes(
             found = [c for c in found if since <= c.started <= until]
         result.extend((c.started, key, i, c) for i, c in enumerate(found))
     for cluster, end in sorted(cluster_end.items()):
-        if end < until - forget_after and since <= end <= until:
+        if silence.gone(cluster) and since <= end <= until:
             gone = Change(cluster, "", "", "", "", None, None, None, None,
                           ChangeKind.CLUSTER_GONE, end, end)  # fmt: skip
             result.append((end, (cluster, "", "", "", ""), 0, gone))

@@ -253,7 +253,7 @@ class Ledger:
         if signal is not None:
             conds.append(S.spans.c.signal == signal)
         with self._read() as conn:
-            result = conn.execute(_span_select(conds))
+            result = conn.execute(_in_order(S.spans, conds))
             return [R.row_span(row) for row in result if _ns_ok(matcher, row.namespace)]
 
     def waits(
@@ -278,7 +278,7 @@ class Ledger:
             end=end,
         )
         with self._read() as conn:
-            result = conn.execute(_wait_select(conds))
+            result = conn.execute(_in_order(S.waits, conds))
             return [R.row_wait(row) for row in result if _ns_ok(matcher, row.namespace)]
 
     def time_bounds(self) -> tuple[float, float] | None:
@@ -317,8 +317,8 @@ class Ledger:
             token = conn.execute(select(m.value).where(m.key == S.CHANGES_STALE)).scalar()
             if only_if_stale and token is None:
                 return None  # another writer derived them while this one waited
-            spans = [R.row_span(row) for row in conn.execute(_span_select([]))]
-            waits = [R.row_wait(row) for row in conn.execute(_wait_select([]))]
+            spans = [R.row_span(row) for row in conn.execute(_in_order(S.spans, []))]
+            waits = [R.row_wait(row) for row in conn.execute(_in_order(S.waits, []))]
             found: list[Change] = []
             if spans or waits:
                 newest = select(func.max(S.sync_state.c.synced_until))
@@ -612,10 +612,13 @@ def _filters(
     return conds, matcher
 
 
-def _wait_select(conds: list[ColumnElement[bool]]) -> Select[Any]:
-    t = S.waits.c
+def _in_order(table: Table, conds: list[ColumnElement[bool]]) -> Select[Any]:
+    """Rows of spans or waits in the order answers list them (workload container, then
+    time and pod; a wait's reason before its id)."""
+    t = table.c
+    tie = [t.reason] if "reason" in t else []
     return (
-        select(S.waits)
+        select(table)
         .where(*conds)
         .order_by(
             t.cluster,
@@ -625,19 +628,8 @@ def _wait_select(conds: list[ColumnElement[bool]]) -> Select[Any]:
             t.first_seen,
             t.pod,
             t.image,
-            t.reason,
+            *tie,
             t.id,
-        )
-    )
-
-
-def _span_select(conds: list[ColumnElement[bool]]) -> Select[Any]:
-    t = S.spans.c
-    return (
-        select(S.spans)
-        .where(*conds)
-        .order_by(
-            t.cluster, t.namespace, t.workload, t.container, t.first_seen, t.pod, t.image, t.id
         )
     )
 
