@@ -5,7 +5,11 @@
     ImagetrailError                 exit code 1, HTTP 500 unless a subclass says otherwise
     ├── ConfigError                 a setting or flag is wrong          (exit 2, HTTP 400)
     ├── InputError                  a value from the user is malformed  (exit 2, HTTP 400)
-    │   └── ImageRefError           not an image reference
+    │   ├── ImageRefError           not an image reference
+    │   └── LimitExceeded           a request would cost more than a limit allows, or ran
+    │                               past its deadline, or was cancelled (HTTP 422 by
+    │                               default; 429 when too many run at once, 504 at the
+    │                               deadline, 503 when the server is shutting down)
     ├── SourceError                 a metrics source failed             (exit 3, HTTP 502)
     │   ├── SourceUnavailable       cannot connect, timed out, 5xx after retries
     │   ├── QueryRejected           the server refused the query (4xx, errorType/error)
@@ -51,6 +55,25 @@ class InputError(ImagetrailError):
 
 class ImageRefError(InputError):
     """A value is not an image reference."""
+
+
+class LimitExceeded(InputError):
+    """A request would cost more than a limit allows; ``limit`` names the setting."""
+
+    http_status = 422
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        limit: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.limit = limit
+        if http_status is not None:
+            self.http_status = http_status
 
 
 class SourceError(ImagetrailError):
@@ -102,6 +125,7 @@ __all__ = [
     "ImagetrailError",
     "InputError",
     "LedgerError",
+    "LimitExceeded",
     "MalformedResponse",
     "NotALedger",
     "PartialAnswer",

@@ -57,6 +57,16 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise InputError(f"not a whole number: {value!r}") from None
+    if number < 0:
+        raise InputError(f"must be 0 or more: {value!r}")
+    return number
+
+
 def _port(value: str) -> int:
     try:
         number = int(value)
@@ -201,9 +211,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timeout", "Per-request timeout against the source.", "120s", _seconds),
     Setting(
         "retries",
-        "Retries on connection errors, 429/502/503/504 and partial answers.",
+        "Retries of a failed source request: connect and read timeouts, connections cut "
+        "before or during the answer, HTTP 5xx and 429, answers that are not valid JSON, "
+        "partial answers. 0: none.",
         "3",
-        lambda v: int(v),
+        _count,
+    ),
+    Setting(
+        "retry_backoff",
+        "Wait before the first retry; it doubles with each retry, with jitter (a 429's or "
+        "503's Retry-After is used instead, up to retry_budget).",
+        "500ms",
+        _seconds,
+    ),
+    Setting(
+        "retry_budget",
+        "Most time one source request may spend waiting to retry, all retries together.",
+        "2m",
+        _seconds,
     ),
     Setting(
         "follow_interval",
@@ -254,6 +279,46 @@ SETTINGS: tuple[Setting, ...] = (
         "8080",
         _port,
         cli_flag="--port",
+    ),
+    Setting(
+        "workers",
+        "Web server processes of `imagetrail serve` (each one opens the ledger; with "
+        "--prometheus only the first one syncs).",
+        "1",
+        _positive_int,
+        cli_flag="--workers",
+    ),
+    Setting(
+        "request_timeout",
+        "Deadline of one web request's work; past it the request's source queries stop "
+        "and it answers 504.",
+        "60s",
+        _seconds,
+    ),
+    Setting(
+        "request_max_queries",
+        "Most source queries (retries included) one web request may send; more answers 422.",
+        "500",
+        _positive_int,
+    ),
+    Setting(
+        "request_body_timeout",
+        "Longest wait for a request body to arrive (a stalled body answers 408).",
+        "10s",
+        _seconds,
+    ),
+    Setting(
+        "live_max_range",
+        "Longest time range a `source=prometheus` web request may read from the source "
+        "(longer ranges answer 422; the ledger has no such limit).",
+        "2d",
+        _seconds,
+    ),
+    Setting(
+        "live_concurrency",
+        "`source=prometheus` web requests answered at once; more answer 429.",
+        "2",
+        _positive_int,
     ),
     Setting(
         "churn_window",
