@@ -57,6 +57,19 @@ def test_missing_explicit_config_file(tmp_path: Path) -> None:
         settings.load({}, environ={}, config_path=tmp_path / "nope.yaml")
 
 
+def test_empty_config_variable_is_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IMAGETRAIL_CONFIG= (empty) was read as the path "." and failed."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imagetrail.yaml").write_text("cluster-label: from_cwd\n")
+    s = settings.load({}, environ={"IMAGETRAIL_CONFIG": ""})
+    assert s["cluster_label"] == "from_cwd"
+
+
+def test_config_variable_naming_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is not a file"):
+        settings.load({}, environ={"IMAGETRAIL_CONFIG": str(tmp_path)})
+
+
 def test_secrets_are_redacted() -> None:
     s = settings.load(
         {}, environ={"IMAGETRAIL_BEARER_TOKEN": "s3cret", "IMAGETRAIL_BASIC_AUTH_PASSWORD": "pw"}

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from imagetrail import analysis
+from imagetrail import analysis, budget
 from imagetrail.analysis.silence import Silence, data_ends
 from imagetrail.analysis.spanindex import SpanIndex
 from imagetrail.errors import InputError, LedgerError
@@ -160,6 +160,7 @@ class QueryContext:
             ca_file=self.settings["ca_file"],
             timeout=self.settings["timeout"],
             retries=self.settings["retries"],
+            backoff=self.settings["retry_backoff"],
             accept_partial=self.settings["accept_partial"],
         )
 
@@ -167,7 +168,7 @@ class QueryContext:
     def prometheus_source(
         self, query: Query, *, include_sandbox: bool = False
     ) -> Iterator[PrometheusSource]:
-        client = PromClient(self.prom_config())
+        client = PromClient(self.prom_config(), budget=budget.current.get())
         try:
             yield PrometheusSource(
                 client,

@@ -535,11 +535,12 @@ def load(
     """Resolve every setting: flag > environment > config file > default."""
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     env = os.environ if environ is None else environ
-    explicit = config_path or (
-        Path(env[ENV_PREFIX + "CONFIG"]) if ENV_PREFIX + "CONFIG" in env else None
-    )
-    if explicit is not None and not explicit.exists():
-        raise ConfigError(f"config file {explicit} does not exist")
+    # An empty IMAGETRAIL_CONFIG= is unset (not the path ".").
+    named = env.get(ENV_PREFIX + "CONFIG", "").strip()
+    explicit = config_path or (Path(named) if named else None)
+    if explicit is not None and not explicit.is_file():
+        what = "is not a file" if explicit.exists() else "does not exist"
+        raise ConfigError(f"config file {explicit} {what}")
     path = explicit or Path(CONFIG_FILE)
     file_values = _read_config(path) if path.exists() else {}
 

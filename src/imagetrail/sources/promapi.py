@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from imagetrail import __version__
+from imagetrail.budget import Budget
 from imagetrail.errors import (
     ConfigError,
     InputError,
@@ -222,8 +223,12 @@ class PromClient:
         *,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        budget: Budget | None = None,
     ) -> None:
         self.config = config
+        # The work this client does for one request (a web request's query count, deadline
+        # and cancellation); None: unbounded (sync, the CLI).
+        self.budget = budget
         self.stats = RequestStats()
         self._sleep = sleep
         self._secrets = config.secrets()
@@ -487,6 +492,8 @@ class PromClient:
         params: Mapping[str, Any] | None,
     ) -> tuple[int, httpx.Headers, bytes]:
         """One HTTP exchange; raises :class:`_Retry` for retryable failures."""
+        if self.budget is not None:
+            self.budget.spend()
         started = time.monotonic()
         nbytes = 0
         status: int | None = None
