@@ -161,6 +161,7 @@ class QueryContext:
             timeout=self.settings["timeout"],
             retries=self.settings["retries"],
             backoff=self.settings["retry_backoff"],
+            retry_budget=self.settings["retry_budget"],
             accept_partial=self.settings["accept_partial"],
         )
 

@@ -85,6 +85,8 @@ class PromConfig:
     timeout: float = 60.0
     retries: int = 3
     backoff: float = 0.5
+    # Most seconds one request may spend waiting between its attempts, all together.
+    retry_budget: float = 120.0
     max_points: int = 11000
     # Use an answer still marked partial after the retries (logged at WARNING) instead of
     # raising PartialAnswer.
