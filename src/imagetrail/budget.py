@@ -40,12 +40,15 @@ class Budget:
         self.spent = 0
         self._lock = threading.Lock()
         self._cancelled: LimitExceeded | None = None
+        # Set by cancel(): wakes every sleep() at once.
+        self._woken = threading.Event()
 
     def cancel(self, why: str, *, http_status: int = 499) -> None:
         """Stop the work at its next query (the client went away, the server stops)."""
         with self._lock:
             if self._cancelled is None:
                 self._cancelled = LimitExceeded(why, http_status=http_status)
+        self._woken.set()
 
     @property
     def cancelled(self) -> bool:
@@ -56,6 +59,14 @@ class Budget:
         if self.deadline is None:
             return None
         return max(0.0, self.deadline - time.monotonic())
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` (a retry's backoff), waking early when the work is cancelled or
+        its deadline passes; True when the whole wait passed and the work may go on."""
+        remaining = self.remaining()
+        wait = seconds if remaining is None else min(seconds, remaining)
+        woken = self._woken.wait(max(0.0, wait))
+        return not woken and (remaining is None or seconds < remaining)
 
     def check(self) -> None:
         """Raise if the work must stop now (cancelled or past the deadline)."""

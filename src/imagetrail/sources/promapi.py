@@ -40,10 +40,15 @@ __all__ = ["PromClient", "PromConfig", "QueryResult", "RequestStats", "Series"]
 
 logger = logging.getLogger("imagetrail.sources")
 
-_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Every 5xx is worth another try except those that say the server cannot ever do it (501 Not
+# Implemented, 505 HTTP Version Not Supported) or a proxy wants a login (511); 429 asks us
+# to slow down, 408 says the request itself was slow to arrive (the question is safe to repeat).
+_RETRY_4XX = frozenset({408, 429})
+_NEVER_RETRY_5XX = frozenset({501, 505, 511})
 _RETRY_AFTER_MAX = 60.0  # never let a server park us for longer than this per attempt
 _QUERY_IN_ERRORS = 200
 _HINT_NETWORK = "check --prometheus (URL and path prefix) and that the server is reachable"
+_HINT_TIMEOUT = "the query may be too heavy; narrow the time range or raise the timeout"
 _REJECT_HINTS = {
     401: "check the credentials",
     403: "check the credentials",
@@ -208,12 +213,16 @@ class _BadShape(Exception):
 
 
 class _Retry(Exception):
-    """Internal: this attempt failed in a way worth retrying."""
+    """Internal: this attempt failed in a way worth retrying.
 
-    def __init__(self, what: str, delay: float | None = None) -> None:
+    ``delay``: the server's Retry-After (seconds); ``hint``: for the error if we give up.
+    """
+
+    def __init__(self, what: str, delay: float | None = None, hint: str = _HINT_NETWORK) -> None:
         super().__init__(what)
         self.what = what
         self.delay = delay
+        self.hint = hint
 
 
 class PromClient:
@@ -224,15 +233,17 @@ class PromClient:
         config: PromConfig,
         *,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         budget: Budget | None = None,
     ) -> None:
         self.config = config
         # The work this client does for one request (a web request's query count, deadline
         # and cancellation); None: unbounded (sync, the CLI).
         self.budget = budget
-        self.stats = RequestStats()
+        # The wait between attempts; None: the budget's (wakes up on cancellation and at the
+        # deadline), or time.sleep without a budget. Tests pass one that only records.
         self._sleep = sleep
+        self.stats = RequestStats()
         self._secrets = config.secrets()
         headers = {
             "Accept": "application/json",
@@ -427,42 +438,63 @@ class PromClient:
         params: Mapping[str, Any] | None = None,
         allow_404: bool = False,
     ) -> tuple[Any, tuple[str, ...]] | None:
-        """Send with retries; every httpx/JSON failure is translated here or in _attempt.
+        """Send with retries; every httpx/JSON failure is translated here, in _attempt or in
+        _decode.
 
-        An answer the server marks partial is retried like a transient failure; still partial
-        after the last attempt it raises :class:`PartialAnswer`, or is used (and logged once
-        at WARNING) when ``accept_partial`` is set.
+        One policy for every transient failure (:class:`_Retry`): at most ``retries`` more
+        attempts, waiting with jittered exponential backoff (or the server's Retry-After), and
+        never more than ``retry_budget`` seconds of waiting in all; a wait that would pass it
+        gives up at once. Giving up is one :class:`SourceUnavailable` line. The request's
+        :class:`Budget` is spent per attempt and its :class:`LimitExceeded` passes unchanged.
+
+        An answer the server marks partial is retried the same way; still partial after the
+        last attempt it raises :class:`PartialAnswer`, or is used (and logged once at
+        WARNING) when ``accept_partial`` is set.
         """
-        attempts = self.config.retries + 1
-        for attempt in range(attempts):
-            last = attempt + 1 == attempts
+        started = time.monotonic()
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 status, headers, body = self._attempt(method, path, data, params)
+                answer = self._decode(path, status, headers, body, query, allow_404)
             except _Retry as retry:
-                if last:
+                if self.budget is not None:
+                    self.budget.check()  # a deadline or cancellation is the real reason
+                delay = self._next_wait(attempt, retry.delay, waited)
+                if delay is None:
                     raise SourceUnavailable(
                         self._scrub(
-                            f"{self._where(path)}: {retry.what} (gave up after {attempts} "
-                            f"attempt{'s' if attempts != 1 else ''})"
+                            f"{self._where(path)}: {retry.what} ({self._gave_up(attempt, started)})"
                         ),
-                        hint=_HINT_NETWORK,
+                        hint=retry.hint,
                     ) from retry.__cause__
-                self._back_off(path, attempt, retry.what, retry.delay)
+                self._wait(path, delay, retry.what)
+                waited += delay
                 continue
-            answer = self._decode(path, status, headers, body, query, allow_404)
             if answer is None:
                 return None
             # Not `data`: that name holds the request's form, sent again on a retry.
             result, warnings, partial = answer
             if not partial:
+                if attempt > 1:
+                    logger.info(
+                        "%s answered after %d attempts in %.1fs",
+                        self._where(path),
+                        attempt,
+                        time.monotonic() - started,
+                    )
                 return result, warnings
             # Scrubbed before shortening, so no cut leaves half a secret behind.
             partial = tuple(self._scrub(w) for w in partial)
             quoted = _quote_partial(partial)
-            if not last:
-                self._back_off(path, attempt, f"partial answer: {quoted}", None)
+            delay = self._next_wait(attempt, None, waited)
+            if delay is not None:
+                self._wait(path, delay, f"partial answer: {quoted}")
+                waited += delay
                 continue
-            tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+            tries = f"{attempt} attempt{'s' if attempt != 1 else ''}"
             if self.config.accept_partial:
                 logger.warning(
                     "%s: using a partial answer (accept_partial) after %s: %s",
@@ -476,15 +508,44 @@ class PromClient:
                 hint=_HINT_PARTIAL,
                 warnings=partial,
             )
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _back_off(self, path: str, attempt: int, what: str, delay: float | None) -> None:
-        """Wait before the next attempt: the server's Retry-After, else exponential + jitter."""
-        if delay is None:
-            base = self.config.backoff * 2**attempt
+    def _next_wait(self, attempt: int, retry_after: float | None, waited: float) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``; None: give up now (out of attempts,
+        or the wait would take the request past its retry budget)."""
+        if attempt > self.config.retries:
+            return None
+        if retry_after is not None:
+            delay = retry_after
+        else:
+            base = self.config.backoff * 2 ** (attempt - 1)
             delay = base / 2 + random.uniform(0, base / 2)
+        if waited + delay > self.config.retry_budget:
+            return None
+        return delay
+
+    def _wait(self, path: str, delay: float, what: str) -> None:
+        """Sleep before the next attempt; a cancelled or expired budget ends it early."""
         logger.debug("retrying %s in %.2fs: %s", path, delay, self._scrub(what))
-        self._sleep(delay)
+        if self._sleep is not None:
+            self._sleep(delay)
+        elif self.budget is not None:
+            self.budget.sleep(delay)
+        else:
+            time.sleep(delay)
+        if self.budget is not None:
+            self.budget.check()
+
+    @staticmethod
+    def _gave_up(attempts: int, started: float) -> str:
+        seconds = time.monotonic() - started
+        return f"gave up after {attempts} attempt{'s' if attempts != 1 else ''} in {seconds:.1f}s"
+
+    def _attempt_timeout(self) -> float | None:
+        """This attempt's timeout when the request's deadline is nearer than ``timeout``."""
+        remaining = None if self.budget is None else self.budget.remaining()
+        if remaining is None or remaining >= self.config.timeout:
+            return None
+        return max(remaining, 0.001)
 
     def _attempt(
         self,
@@ -496,11 +557,14 @@ class PromClient:
         """One HTTP exchange; raises :class:`_Retry` for retryable failures."""
         if self.budget is not None:
             self.budget.spend()
+        capped = self._attempt_timeout()
+        timeout = self.config.timeout if capped is None else capped
+        extra: dict[str, Any] = {} if capped is None else {"timeout": httpx.Timeout(capped)}
         started = time.monotonic()
         nbytes = 0
         status: int | None = None
         try:
-            with self._http.stream(method, path, data=data, params=params) as response:
+            with self._http.stream(method, path, data=data, params=params, **extra) as response:
                 status = response.status_code
                 try:
                     body = response.read()
@@ -509,13 +573,12 @@ class PromClient:
         except httpx.DecodingError as exc:
             raise self._malformed(f"the gzip body cannot be decoded ({exc})", path) from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            # Cut mid-body: a short Content-Length, an unfinished chunked body, a reset.
             if status is not None:
-                raise self._malformed(
-                    f"the answer was cut off after {nbytes} bytes ({exc})", path
-                ) from exc
+                raise _Retry(f"the answer was cut off after {nbytes} bytes ({exc})") from exc
             raise _Retry(f"the connection broke before an answer ({exc})") from exc
         except httpx.ConnectTimeout as exc:
-            raise _Retry(f"cannot connect: timed out after {self.config.timeout}s") from exc
+            raise _Retry(f"cannot connect: timed out after {timeout:g}s") from exc
         except httpx.ConnectError as exc:
             if _is_tls_error(exc):
                 raise SourceUnavailable(
@@ -523,13 +586,9 @@ class PromClient:
                     hint="check --ca-file, or the server certificate",
                 ) from exc
             raise _Retry(f"cannot connect ({exc})") from exc
-        except httpx.TimeoutException as exc:
-            raise SourceUnavailable(
-                self._scrub(
-                    f"{self._where(path)}: no answer within {self.config.timeout}s "
-                    f"({type(exc).__name__})"
-                ),
-                hint="the query may be too heavy; narrow the time range or raise the timeout",
+        except httpx.TimeoutException as exc:  # read, write and pool timeouts
+            raise _Retry(
+                f"no answer within {timeout:g}s ({type(exc).__name__})", hint=_HINT_TIMEOUT
             ) from exc
         except httpx.HTTPError as exc:
             raise SourceUnavailable(
@@ -547,7 +606,7 @@ class PromClient:
                 elapsed,
                 nbytes,
             )
-        if status in _RETRY_STATUSES:
+        if status in _RETRY_4XX or (500 <= status < 600 and status not in _NEVER_RETRY_5XX):
             what = f"HTTP {status}{_error_suffix(body)}"
             raise _Retry(self._scrub(what), _retry_after(response.headers))
         return status, response.headers, body
@@ -567,7 +626,11 @@ class PromClient:
         if 300 <= status < 400:
             location = _redact_url(headers.get("location", "?"))
             raise self._malformed(f"redirected (HTTP {status}) to {location}", path)
-        payload = _json_or_none(body)
+        try:
+            payload = json.loads(body)
+            is_json = True
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+            payload, is_json = None, False
         if 400 <= status < 500:
             shown = query[:_QUERY_IN_ERRORS] + ("…" if len(query) > _QUERY_IN_ERRORS else "")
             shown = f" — query: {shown}" if shown else ""
@@ -585,10 +648,11 @@ class PromClient:
                 self._scrub(f"{self._where(path)}: HTTP {status}{_error_suffix(body)}"),
                 hint=_HINT_NETWORK,
             )
-        if payload is None:
+        if not is_json:
+            # A login page will not change; JSON cut short or garbled on the way may.
             if _looks_like_html(headers, body):
                 raise self._malformed("answered an HTML page, not the API", path)
-            raise self._malformed(f"the answer is not JSON ({len(body)} bytes)", path)
+            raise _Retry(f"the answer is not JSON ({len(body)} bytes)")
         if not isinstance(payload, dict) or "status" not in payload:
             raise self._malformed("the JSON answer has no 'status'", path)
         if payload["status"] != "success":
