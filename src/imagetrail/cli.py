@@ -7,8 +7,12 @@ the ledger (default) or live from Prometheus (``--source prometheus``). Errors a
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from imagetrail import __version__
+from imagetrail import __version__, budget, redact
 from imagetrail import settings as settings_mod
 from imagetrail.errors import ImagetrailError, InputError, SourceError
 from imagetrail.model import Change
@@ -108,6 +112,8 @@ def _root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Every record redacted when it is made, whichever handler writes it (uvicorn's too).
+    redact.install_logging()
     # -v shows imagetrail's own requests and decisions, not every library's internals.
     logging.getLogger("imagetrail").setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = {"config": config}
@@ -172,7 +178,15 @@ def sync(
         raise InputError("give --until or --follow, not both")
     if since_t is not None and until_t is not None and since_t >= until_t:
         raise InputError("--since must be before --until")
-    with qc.open_ledger() as led, qc.prometheus_source(query) as src:
+    # Following, SIGTERM and SIGINT stop the work at its next query (the source's budget),
+    # let the chunk being written commit, and end the loop (exit 0): see _StopOnSignal.
+    stop = _StopOnSignal() if follow else None
+    with (
+        stop if stop is not None else contextlib.nullcontext(),
+        budget.using(stop.budget if stop is not None else budget.current.get()),
+        qc.open_ledger() as led,
+        qc.prometheus_source(query) as src,
+    ):
         while True:
             try:
                 with _progress() as progress:
@@ -180,16 +194,23 @@ def sync(
 
                     def tick(done: int, total: int, mark: float, task: Any = task) -> None:
                         progress.update(task, completed=done, total=total or None)
+                        if stop is not None:
+                            stop.reached(mark)
 
                     result = qc.sync(led, src, since=since_t, until=until_t, progress=tick)
-            except SourceError as exc:
-                if not follow:
+            except (ImagetrailError, _Stopped) as exc:
+                if stop is not None and stop.signal is not None:
+                    stop.report(qc.fmt_time)
+                    return
+                if not follow or not isinstance(exc, SourceError):
                     raise
                 # Following: a source outage is reported and retried, never the end.
                 err_console.print(
                     Text(f"error: {exc.message} (retrying)", style="red"), highlight=False
                 )
-                time.sleep(qc.settings["follow_interval"])
+                if stop is not None and stop.sleep(qc.settings["follow_interval"]):
+                    stop.report(qc.fmt_time)
+                    return
                 continue
             err_console.print(
                 Text(
@@ -198,10 +219,85 @@ def sync(
                     f"{result.changes} changes, {result.seconds:.1f}s"
                 )
             )
-            if not follow:
+            if result.nothing_matched:
+                err_console.print(
+                    Text("nothing on the server matches --cluster/--namespace", style="yellow")
+                )
+            if stop is None:
                 return
             since_t = None
-            time.sleep(qc.settings["follow_interval"])
+            if stop.sleep(qc.settings["follow_interval"]):
+                stop.report(qc.fmt_time)
+                return
+
+
+class _Stopped(Exception):
+    """Raised after a chunk was written, once SIGTERM or SIGINT asked the sync to stop."""
+
+
+class _StopOnSignal:
+    """While entered, SIGTERM and SIGINT ask ``sync --follow`` to stop: the source's queries
+    fail at once (their :class:`~imagetrail.budget.Budget` is cancelled), the chunk being
+    written still commits, and the sleep between polls ends.
+
+    The Python handler only sets a flag: it runs in the main thread, which may hold the very
+    locks that cancelling takes. The signal's wakeup byte wakes a watcher thread instead,
+    which cancels the budget and ends the sleep."""
+
+    _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.budget = budget.Budget()
+        self.signal: str | None = None
+        self.mark: float | None = None
+        self._woken = threading.Event()
+        self._saved: dict[int, Any] = {}
+        self._reader, self._writer = socket.socketpair()
+        self._old_fd = -1
+
+    def __enter__(self) -> _StopOnSignal:
+        self._writer.setblocking(False)
+        self._old_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        for sig in self._SIGNALS:
+            self._saved[sig] = signal.signal(sig, self._handle)
+        threading.Thread(target=self._watch, name="imagetrail-stop", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(self._old_fd)
+        self._writer.close()  # the watcher reads the end of the stream and returns
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.signal = signal.Signals(signum).name
+
+    def _watch(self) -> None:
+        try:
+            while data := self._reader.recv(16):
+                for signum in data:
+                    if signum in self._SIGNALS:
+                        name = signal.Signals(signum).name
+                        self.budget.cancel(f"sync stopped by {name}")
+                        self._woken.set()
+        except OSError:
+            pass
+        finally:
+            self._reader.close()
+
+    def reached(self, mark: float) -> None:
+        """After each written chunk: remember the watermark, stop here when asked to."""
+        self.mark = mark
+        if self.signal is not None:
+            raise _Stopped
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait between polls; True when a signal ended the wait (or came before it)."""
+        return self._woken.wait(seconds) or self.signal is not None
+
+    def report(self, fmt_time: Any) -> None:
+        where = "" if self.mark is None else f"; the ledger is synced through {fmt_time(self.mark)}"
+        err_console.print(Text(f"stopped by {self.signal}{where}"), highlight=False)
 
 
 def _progress() -> Any:

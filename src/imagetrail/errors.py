@@ -21,11 +21,16 @@
     └── DeliveryError               a mail server, webhook or Grafana did not take what we sent
                                     (exit 3, HTTP 502)
 
-Every error carries a one-line ``message`` and an optional ``hint``. Third-party
-exceptions are translated where they happen (``raise SourceUnavailable(...) from exc``).
+Every error carries a one-line ``message`` and an optional ``hint``, both redacted when the
+error is made (:func:`imagetrail.redact.redact`: URL passwords, credential headers, tokens in
+query strings, registered secrets), so no error shows a secret wherever it is printed, logged
+or answered. Third-party exceptions are translated where they happen
+(``raise SourceUnavailable(...) from exc``).
 """
 
 from __future__ import annotations
+
+from imagetrail.redact import redact
 
 
 class ImagetrailError(Exception):
@@ -35,9 +40,11 @@ class ImagetrailError(Exception):
     http_status: int = 500
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        # Server error texts may echo our request (its URL, its Authorization header).
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = None if hint is None else redact(hint)
 
     def __str__(self) -> str:
         return self.message
@@ -107,7 +114,7 @@ class PartialAnswer(SourceError):
         self, message: str, *, hint: str | None = None, warnings: tuple[str, ...] = ()
     ) -> None:
         super().__init__(message, hint=hint)
-        self.warnings = warnings
+        self.warnings = tuple(redact(w) for w in warnings)
 
 
 class LedgerError(ImagetrailError):

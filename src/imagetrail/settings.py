@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from imagetrail import redact
 from imagetrail.errors import ConfigError, InputError
 from imagetrail.timeutil import parse_duration
 
@@ -493,10 +494,62 @@ class Settings:
         return self.values.get(name)
 
     def redacted(self) -> dict[str, Any]:
-        """Values safe to print or log: secrets masked."""
+        """Values safe to print or log: secret settings masked whole, the others redacted
+        (a URL's password, tokens in its query string, registered secrets)."""
         return {
-            k: ("***" if BY_NAME[k].secret and v is not None else v) for k, v in self.values.items()
+            k: (redact.MASK if BY_NAME[k].secret and v is not None else _redact_value(v))
+            for k, v in self.values.items()
         }
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact.redact(value)
+    if isinstance(value, tuple):
+        return tuple(_redact_value(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    return value
+
+
+# Settings whose value is a URL (or a list of them) that may carry user:password@ or a token.
+_URL_SETTINGS = (
+    "prometheus_url",
+    "ledger",
+    "server_url",
+    "grafana_url",
+    "public_url",
+    "report_notify",
+    "smtp_host",
+)
+
+
+def _register_secrets(values: Mapping[str, Any]) -> None:
+    """Tell :mod:`imagetrail.redact` every secret these settings hold, so that no output,
+    log line or error shows one, even when a server echoes it back (the basic-auth pair
+    travels base64-encoded, so that form is registered too)."""
+    for setting in SETTINGS:
+        value = values.get(setting.name)
+        if value is None:
+            continue
+        if setting.secret:
+            for item in value if isinstance(value, tuple) else (value,):
+                redact.register(str(item))
+                # Chat webhook URLs (apprise) carry their tokens in the path: long runs
+                # with digits are tokens, words are not.
+                redact.register(*_token_like_parts(str(item)))
+        if setting.name in _URL_SETTINGS:
+            for item in value if isinstance(value, tuple) else (value,):
+                redact.register_url(str(item))
+    redact.register_basic_auth(values.get("basic_auth_user"), values.get("basic_auth_password"))
+
+
+def _token_like_parts(value: str) -> list[str]:
+    return [
+        part
+        for part in re.split(r"[/:@?&=#]+", value)
+        if len(part) >= 12 and any(c.isdigit() for c in part) and any(c.isalpha() for c in part)
+    ]
 
 
 def _read_config(path: Path) -> dict[str, str]:
@@ -566,6 +619,7 @@ def load(
             except ValueError as exc:
                 raise ConfigError(f"{setting.name} (from {origin}): {exc}") from exc
         origins[setting.name] = origin
+    _register_secrets(values)
     return Settings(values, origins)
 
 

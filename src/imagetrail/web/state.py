@@ -10,11 +10,14 @@ from typing import Any
 
 from imagetrail import __version__
 from imagetrail.analysis.spanindex import SpanIndex
+from imagetrail.budget import Budget
 from imagetrail.ledger import Ledger
 from imagetrail.query import QueryContext
+from imagetrail.redact import redact, redact_url
 from imagetrail.settings import Settings
 from imagetrail.timeutil import format_time
 from imagetrail.web.exporter import ExporterCollector
+from imagetrail.web.limits import SHUTTING_DOWN, InFlight, LiveSlots
 from imagetrail.web.metrics import WebMetrics
 from imagetrail.web.syncer import BackgroundSync, SyncStatus
 
@@ -55,7 +58,18 @@ class AppState:
         self.settings = settings
         self.ledger = ledger
         self.index = CachedIndex(ledger)
-        self.qc = QueryContext(settings, ledger=ledger, index=self.index)
+        # The budgets of the requests being answered (cancelled at shutdown), the live
+        # requests' slots, and the background sync's own budget (no limit, but cancellable).
+        self.requests = InFlight()
+        self.live = LiveSlots(settings["live_concurrency"])
+        self.background = Budget()
+        self.qc = QueryContext(
+            settings,
+            ledger=ledger,
+            index=self.index,
+            live_max_range=settings["live_max_range"],
+            background=self.background,
+        )
         self.metrics = WebMetrics()
         self.syncer = BackgroundSync(self.qc) if sync else None
         self.metrics.registry.register(ExporterCollector(self))
@@ -95,12 +109,16 @@ class AppState:
         sync = asdict(self.sync_status())
         for key in ("last_success", "last_error_at"):
             sync[key] = None if sync[key] is None else format_time(sync[key])
+        for key in ("last_error", "annotate_error", "impact_error"):
+            # Errors are redacted when made; this also covers text kept from elsewhere.
+            if isinstance(sync.get(key), str):
+                sync[key] = redact(sync[key])
         ready, reason = self.ready()
         return {
             "version": __version__,
-            "ledger": self.ledger.url,
+            "ledger": redact_url(self.ledger.url),
             "ready": ready,
-            "ready_reason": reason,
+            "ready_reason": redact(reason),
             "data_from": None if bounds is None else format_time(bounds[0]),
             "data_until": None if bounds is None else format_time(index.data_end),
             "sync": sync,
@@ -117,7 +135,18 @@ class AppState:
             ],
         }
 
-    def close(self) -> None:
+    def begin_shutdown(self) -> None:
+        """Stop the work in progress at its next source query: every request's (they answer
+        503) and the background sync's; the sync loop starts no new pass."""
+        cancelled = self.requests.cancel_all(SHUTTING_DOWN)
+        if cancelled:
+            log.info("shutting down: stopping %d requests in progress", cancelled)
+        self.background.cancel(SHUTTING_DOWN, http_status=503)
         if self.syncer is not None:
-            self.syncer.stop()
+            self.syncer.stop(timeout=0)
+
+    def close(self) -> None:
+        self.begin_shutdown()
+        if self.syncer is not None:
+            self.syncer.stop(timeout=3)
         self.ledger.close()
