@@ -46,12 +46,20 @@ _CREDENTIAL_HEADERS = (
     r"|private-token|x-vault-token|x-amz-security-token"
 )
 # Authorization: Basic xyz / 'authorization': 'Bearer xyz' / "Authorization":"..." /
-# Authorization:[Basic xyz] (Go's header map). The value runs to the end of the line or
-# of the quoted string: over-masking a header's rest is the safe mistake.
+# Authorization:[Basic xyz] (Go's header map). A scheme's one token is masked; credentials
+# in parameters (Digest, AWS4-HMAC-SHA256) are masked to the end of the line or quoted string.
 _HEADER = re.compile(
     r"(?i)(?<![\w-])(" + _CREDENTIAL_HEADERS + r")([\"']?\s*[:=]\s*[\[\"']?)([^\r\n\"'\]}]*)"
 )
 _SCHEME = re.compile(r"([A-Za-z][\w!#$%&*+.^`|~-]*)\s+\S")
+# "Scheme token" or a bare token: masked alone, the rest of the text stays.
+_CREDENTIALS = re.compile(
+    r"(?:(?P<scheme>[A-Za-z][\w!#$%&*+.^`|~-]*)\s+(?=\S))?(?P<token>[^\s,;\"'\]}]+)"
+)
+_BARE_TOKEN = re.compile(r"(?P<token>[^\s,;\"'\]}]+)")
+_KNOWN_SCHEMES = frozenset(
+    {"aws4-hmac-sha256", "scram-sha-1", "scram-sha-256", "privatetoken", "dpop", "gnap"}
+)
 # "Basic <base64 of user:pass>" anywhere (checked by decoding: "Basic auth" stays).
 _BASIC = re.compile(r"(?i)\b(basic)(\s+)([A-Za-z0-9+/]{4,}={0,2})(?![\w+/=])")
 # "Bearer <token>" anywhere, when the token looks like one (a digit or punctuation, 8+ chars):
@@ -219,11 +227,30 @@ def _mask_userinfo(match: re.Match[str]) -> str:
 
 def _mask_header(match: re.Match[str]) -> str:
     name, separator, value = match.groups()
-    if not value.strip() or value.strip() == MASK:
+    stripped = value.lstrip()
+    if not stripped or stripped.startswith(MASK):
         return match.group(0)
-    scheme = _SCHEME.match(value.strip())
-    shown = f"{scheme.group(1)} {MASK}" if scheme else MASK
-    return f"{name}{separator}{shown}"
+    lead = value[: len(value) - len(stripped)]
+    found = _CREDENTIALS.match(stripped)
+    scheme = found.group("scheme") if found else None
+    if found is None or (scheme is not None and not _is_scheme(scheme)):
+        # Not "scheme token": a bare token, masked alone.
+        found, scheme = _BARE_TOKEN.match(stripped), None
+    token = found.group("token") if found else ""
+    # "username=" right before a quote is Digest's parameter, not base64 padding.
+    ends = found is not None and found.end() == len(stripped)
+    quoted = ends and match.string[match.end() : match.end() + 1] in ("'", '"')
+    if not token or "=" in token.rstrip("=") or (token.endswith("=") and quoted):
+        # Credentials in parameters (Digest, AWS4-HMAC-SHA256): mask the rest.
+        shown = f"{scheme} {MASK}" if scheme else MASK
+        return f"{name}{separator}{lead}{shown}"
+    assert found is not None
+    rest = stripped[found.end() :]
+    return f"{name}{separator}{lead}{scheme + ' ' if scheme else ''}{MASK}{rest}"
+
+
+def _is_scheme(word: str) -> bool:
+    return word.lower() in _KNOWN_SCHEMES or word.isalpha()
 
 
 def _mask_basic(match: re.Match[str]) -> str:
