@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format bench test-deps clean
+.PHONY: demo test reliability lint format bench test-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,15 @@ demo: $(STAMP)
 test-deps:
 	bash scripts/install-test-deps.sh
 
-## test: install everything and run the whole suite (pytest exit 5 = no tests = failure)
+## test: install everything and run the whole suite but the reliability part
+## (pyproject's addopts deselect `-m reliability`; pytest exit 5 = no tests = failure)
 test: $(STAMP) test-deps
 	$(BIN)/python -m pytest
+
+## reliability: kills, faults, concurrency, fuzzing, load against the real servers (~15 min);
+## figures in bench/results/reliability.md (pytest exit 5 = no tests = failure)
+reliability: $(STAMP) test-deps
+	RELIABILITY_COMMAND="make reliability" $(BIN)/python -m pytest -m reliability tests/reliability
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
