@@ -84,8 +84,8 @@ def forbidden_forms(secrets: tuple[str, ...] = SECRETS) -> dict[str, str]:
     forms: dict[str, str] = {}
     for secret in secrets:
         forms[secret] = secret
-        forms[quote(secret, safe="")] = f"{secret} url-encoded"
-        forms[quote_plus(secret)] = f"{secret} url-encoded"
+        forms.setdefault(quote(secret, safe=""), f"{secret} url-encoded")
+        forms.setdefault(quote_plus(secret), f"{secret} url-encoded")
         forms[base64.b64encode(secret.encode()).decode()] = f"{secret} base64"
         for user in USERS:
             pair = base64.b64encode(f"{user}:{secret}".encode()).decode()
