@@ -1,10 +1,13 @@
-"""Change impact and capacity per version: the ledger says what ran where, Prometheus says how
-it behaved. The I/O half; the statistics live in :mod:`imagetrail.analysis.impact`.
+"""Change impact and capacity per version: the ledger says what ran where, a signal reader says
+how it behaved. The I/O half; the statistics live in :mod:`imagetrail.analysis.impact`.
 
 For each change the ledger gives the workload container's pods on both sides and the
-neighbouring changes; one range query per signal and window, stepped by the block length,
-gives one value per block (``increase(...[block])`` at each block's end covers exactly that
-block). Queries run ``concurrency`` at a time.
+neighbouring changes; the reader gives one value per block of each signal. The reader is
+chosen once (:func:`signal_reader`): Prometheus when a URL is set — one range query per
+signal and window, stepped by the block length (``increase(...[block])`` at each block's end
+covers exactly that block), ``concurrency`` at a time — else, for a ledger ``imagetrail demo``
+wrote, the simulator that made it (:mod:`imagetrail.sim.signals`). Nothing after that choice
+asks which one it got.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 
 from imagetrail.analysis.dora import DoraFigures, dora
 from imagetrail.analysis.impact import SignalData, Thresholds, Windows, assess, windows
 from imagetrail.errors import ConfigError, InputError, LedgerError
+from imagetrail.ledger.schema import DEMO_SIMULATION
 from imagetrail.model import Change, ChangeKind, EventCount, Impact, Span, matches_workload
 from imagetrail.query import Query, QueryContext, Window, one_workload
 from imagetrail.settings import Settings
@@ -53,6 +58,7 @@ class SignalDef:
     expr: str
     absent_is_zero: bool = False  # no series at all means "none" (ALERTS), not "no data"
     decides: bool = True
+    template: bool = False  # a user's ``impact_queries`` template (``expr`` not yet substituted)
 
 
 BUILTIN_SIGNALS = (
@@ -165,17 +171,212 @@ class _Plan:
     covered: tuple[tuple[float, ...], tuple[float, ...]]  # block ends with the container running
 
 
-class ImpactRunner:
-    """Everything needed to judge changes: settings, the ledger's spans, a Prometheus client."""
+def signal_expr(
+    settings: Settings, signal: SignalDef, key: WorkloadKey, pods: Sequence[str], block: float
+) -> str:
+    """A signal's PromQL for one workload container and its pods, every value escaped."""
+    cluster, namespace, _, workload, container = key
+    if signal.template:
+        values = {
+            "cluster": cluster,
+            "namespace": namespace,
+            "workload": workload,
+            "container": container,
+            "pods": pods_regex(list(pods)),
+        }
+        return substitute(signal.expr, values, block=block)
+    pod_sel = pods_selector(settings, cluster, namespace, workload, pods)
+    sel = pod_sel + "," + matcher("container", "=", container)
+    fill = {
+        "POD_SEL": pod_sel,
+        "{SEL}": "{" + sel + "}",
+        "[B]": "[" + duration(block) + "]",
+        "{SECONDS}": repr(float(block)),
+    }
+    # One pass: a label value that spells a placeholder is never substituted again.
+    return _PLACEHOLDER.sub(lambda m: fill[m.group()], signal.expr)
+
+
+class SignalReader(Protocol):
+    """Where the signals' values come from: Prometheus, or the simulator of a demo ledger.
+
+    The statistics never know which: both give the values the same PromQL gives (the
+    simulator evaluates the built-in signals' queries on its own series)."""
+
+    @property
+    def name(self) -> str:
+        """For people: where the values come from (``Prometheus``, ``the demo simulator``)."""
+        ...
+
+    def reads(self, signal: SignalDef) -> bool:
+        """Can this reader give ``signal`` (the simulator has no user templates)?"""
+        ...
+
+    def block_values(
+        self,
+        signal: SignalDef,
+        key: WorkloadKey,
+        pods: Sequence[str],
+        ends: Sequence[float],
+        block: float,
+    ) -> list[float | None]:
+        """The signal's value for the block ending at each of ``ends`` (None: no value)."""
+        ...
+
+    def events(
+        self, key: WorkloadKey, pods: Sequence[str], at: float, seconds: float
+    ) -> dict[tuple[str, str], int]:
+        """Pod containers per (state, reason) in the ``seconds`` before ``at``."""
+        ...
+
+    def usage(
+        self,
+        key: WorkloadKey,
+        pods: Sequence[str],
+        start: float,
+        end: float,
+        step: float,
+        rate_range: float,
+    ) -> tuple[list[tuple[str, float, float]], list[tuple[str, float, float]]]:
+        """``(pod, time, value)`` of CPU cores and working-set bytes, every ``step``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class PrometheusSignals:
+    """The signals from Prometheus: the built-in signals' PromQL and the user's templates."""
+
+    name = "Prometheus"
 
     def __init__(self, ctx: QueryContext) -> None:
+        self.settings = ctx.settings
+        self.client = PromClient(ctx.prom_config())
+
+    def close(self) -> None:
+        self.client.close()
+
+    def reads(self, signal: SignalDef) -> bool:
+        return True
+
+    def expression(
+        self, signal: SignalDef, key: WorkloadKey, pods: Sequence[str], block: float
+    ) -> str:
+        return signal_expr(self.settings, signal, key, pods, block)
+
+    def block_values(
+        self,
+        signal: SignalDef,
+        key: WorkloadKey,
+        pods: Sequence[str],
+        ends: Sequence[float],
+        block: float,
+    ) -> list[float | None]:
+        if not ends:
+            return []
+        expr = self.expression(signal, key, pods, block)
+        result = self.client.query_range(expr, start=ends[0], end=ends[-1], step=block)
+        got: dict[int, float] = {}
+        for series in result.series:
+            for t, v in series.values:
+                if math.isfinite(v):
+                    got[round(t * 1000)] = got.get(round(t * 1000), 0.0) + v
+        return [got.get(round(t * 1000)) for t in ends]
+
+    def events(
+        self, key: WorkloadKey, pods: Sequence[str], at: float, seconds: float
+    ) -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        expr = events_expr(self.settings, key, pods, seconds)
+        for series in self.client.query(expr, time=at).series:
+            value = series.values[-1][1] if series.values else math.nan
+            if math.isfinite(value):
+                counts[(series.labels.get("state", ""), series.labels.get("reason", ""))] = int(
+                    value
+                )
+        return counts
+
+    def usage(
+        self,
+        key: WorkloadKey,
+        pods: Sequence[str],
+        start: float,
+        end: float,
+        step: float,
+        rate_range: float,
+    ) -> tuple[list[tuple[str, float, float]], list[tuple[str, float, float]]]:
+        cluster, namespace, _, workload, container = key
+        sel = pods_selector(self.settings, cluster, namespace, workload, pods)
+        sel += "," + matcher("container", "=", container)
+        cpu = f"rate(container_cpu_usage_seconds_total{{{sel}}}[{duration(rate_range)}])"
+        mem = f"container_memory_working_set_bytes{{{sel}}}"
+        return self._points(cpu, start, end, step), self._points(mem, start, end, step)
+
+    def _points(
+        self, expr: str, start: float, end: float, step: float
+    ) -> list[tuple[str, float, float]]:
+        result = self.client.query_range(expr, start=start, end=end, step=step)
+        return [
+            (series.labels.get("pod", ""), t, v)
+            for series in result.series
+            for t, v in series.values
+            if math.isfinite(v)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSource:
+    """The chosen source of signal values: its name, a method tag (part of a recorded
+    verdict's method) and how to open a reader on it."""
+
+    name: str
+    method: str | None  # None for Prometheus: the method hashes of recorded verdicts stay
+    open: Callable[[], SignalReader]
+
+
+def signal_source(ctx: QueryContext) -> SignalSource | None:
+    """The one place the source of signal values is chosen: Prometheus when a URL is set;
+    else, for a ledger ``imagetrail demo`` wrote (its ``meta`` says so, with the simulator's
+    seed, start and days), the simulator that made it; else None."""
+    if ctx.settings["prometheus_url"]:
+        return SignalSource("Prometheus", None, lambda: PrometheusSignals(ctx))
+    try:
+        with ctx.open_ledger(create=False) as ledger:
+            text = ledger.meta_value(DEMO_SIMULATION)
+    except LedgerError:
+        return None  # no ledger yet: the caller's own error says what is missing
+    if text is None:
+        return None
+    params = json.loads(text)
+    seed, start, days = int(params["seed"]), float(params["start"]), float(params["days"])
+
+    def simulator() -> SignalReader:
+        from imagetrail.sim.signals import demo_signals
+
+        return demo_signals(seed, start, days)
+
+    return SignalSource("the demo simulator", "simulator", simulator)
+
+
+def _need_source(ctx: QueryContext) -> SignalSource:
+    source = signal_source(ctx)
+    if source is None:
+        raise ConfigError(
+            "impact needs Prometheus: no Prometheus URL is set",
+            hint="pass --prometheus URL or set IMAGETRAIL_PROMETHEUS_URL",
+        )
+    return source
+
+
+class ImpactRunner:
+    """Everything needed to judge changes: settings, the ledger's spans, a signal reader."""
+
+    def __init__(self, ctx: QueryContext, reader: SignalReader | None = None) -> None:
+        """``reader``: where the values come from (default: :func:`signal_source`'s, opened
+        for each :meth:`judge` and closed after it)."""
         s = ctx.settings
-        if not s["prometheus_url"]:
-            raise ConfigError(
-                "impact needs Prometheus: no Prometheus URL is set",
-                hint="pass --prometheus URL or set IMAGETRAIL_PROMETHEUS_URL",
-            )
         self.ctx = ctx
+        self.reader = reader
         self.block: float = s["impact_block"]
         self.before: float = s["impact_before"]
         self.after: float = s["impact_after"]
@@ -192,37 +393,20 @@ class ImpactRunner:
         self.settings = s
         self.concurrency: int = s["concurrency"]
 
+    def signals(self, key: WorkloadKey) -> list[SignalDef]:
+        """The signals judged for one workload container: the built-in ones and the user's
+        templates in scope, those the reader can give."""
+        out = list(BUILTIN_SIGNALS)
+        for name, spec in sorted(self.templates.items()):
+            if _in_scope(spec, key):
+                out.append(SignalDef(name, "template", spec["query"], template=True))
+        return [d for d in out if self.reader is None or self.reader.reads(d)]
+
     def expressions(self, key: WorkloadKey, pods: Sequence[str]) -> list[tuple[SignalDef, str]]:
         """Every signal's PromQL for one workload container and its pods."""
-        cluster, namespace, _, workload, container = key
-        pod_sel = pods_selector(self.settings, cluster, namespace, workload, pods)
-        sel = pod_sel + "," + matcher("container", "=", container)
-        fill = {
-            "POD_SEL": pod_sel,
-            "{SEL}": "{" + sel + "}",
-            "[B]": "[" + duration(self.block) + "]",
-            "{SECONDS}": repr(float(self.block)),
-        }
-        # One pass: a label value that spells a placeholder is never substituted again.
-        out = [(d, _PLACEHOLDER.sub(lambda m: fill[m.group()], d.expr)) for d in BUILTIN_SIGNALS]
-        values = {
-            "cluster": cluster,
-            "namespace": namespace,
-            "workload": workload,
-            "container": container,
-            "pods": pods_regex(list(pods)),
-        }
-        for name, spec in sorted(self.templates.items()):
-            if not _in_scope(spec, key):
-                continue
-            expr = substitute(spec["query"], values, block=self.block)
-            out.append((SignalDef(name, "template", spec["query"]), expr))
-        return out
-
-    def events_expr(self, key: WorkloadKey, pods: Sequence[str], seconds: float) -> str:
-        """One instant query (at a window's end, over its ``seconds``) counting the pod
-        containers per state and reason (docs/impact.md, "Events")."""
-        return events_expr(self.settings, key, pods, seconds)
+        return [
+            (d, signal_expr(self.settings, d, key, pods, self.block)) for d in self.signals(key)
+        ]
 
     # -- planning ----------------------------------------------------------------------------
     def _blocks(self, lo: float, hi: float, *, backwards: bool) -> list[float]:
@@ -279,40 +463,39 @@ class ImpactRunner:
 
     # -- fetching ----------------------------------------------------------------------------
     def _values(
-        self, client: PromClient, expr: str, ends: tuple[float, ...], absent_is_zero: bool
+        self, d: SignalDef, key: WorkloadKey, pods: Sequence[str], ends: tuple[float, ...]
     ) -> tuple[float, ...]:
         if not ends:
             return ()
-        result = client.query_range(expr, start=ends[0], end=ends[-1], step=self.block)
-        got: dict[int, float] = {}
-        for series in result.series:
-            for t, v in series.values:
-                if math.isfinite(v):
-                    got[round(t * 1000)] = got.get(round(t * 1000), 0.0) + v
+        assert self.reader is not None  # judge() opened one
         out = []
-        for t in ends:
-            value = got.get(round(t * 1000))
-            if value is None and absent_is_zero:
+        for value in self.reader.block_values(d, key, pods, ends, self.block):
+            if (value is None or not math.isfinite(value)) and d.absent_is_zero:
                 value = 0.0
-            if value is not None:
+            if value is not None and math.isfinite(value):
                 out.append(value)
         return tuple(out)
 
     def judge(
         self, plans: Sequence[_Plan], progress: Callable[[int, int], None] | None = None
     ) -> list[Impact]:
-        """Query every signal of every plan (``concurrency`` at a time) and assess each;
-        ``progress(done, total)`` is called as the queries finish."""
-        exprs: dict[int, list[tuple[SignalDef, str]]] = {
-            i: self.expressions(_key(p.change), p.pods)
+        """Read every signal of every plan (``concurrency`` at a time) and assess each;
+        ``progress(done, total)`` is called as the reads finish."""
+        if self.reader is None:
+            self.reader = _need_source(self.ctx).open()
+            try:
+                return self.judge(plans, progress)
+            finally:
+                self.reader.close()
+                self.reader = None
+        sigs: dict[int, list[SignalDef]] = {
+            i: self.signals(_key(p.change))
             for i, p in enumerate(plans)
             if p.change.kind not in (ChangeKind.ADDED, ChangeKind.REMOVED)
             and p.span.after is not None
         }
-        jobs = [
-            (i, d, expr, side) for i, sigs in exprs.items() for d, expr in sigs for side in (0, 1)
-        ]
-        # Events: one query per existing window, also for rollouts that never finished.
+        jobs = [(i, d, side) for i, defs in sigs.items() for d in defs for side in (0, 1)]
+        # Events: one read per existing window, also for rollouts that never finished.
         event_jobs = [
             (i, side, window)
             for i, p in enumerate(plans)
@@ -323,47 +506,40 @@ class ImpactRunner:
         events: dict[tuple[int, int], dict[tuple[str, str], int]] = {}
         results: dict[tuple[int, str, int], tuple[float, ...]] = {}
         total = len(jobs) + len(event_jobs)
-        with PromClient(self.ctx.prom_config()) as client:
-            done = 0
-            lock = threading.Lock()
+        done = 0
+        lock = threading.Lock()
 
-            def run(job: tuple[int, SignalDef, str, int]) -> None:
-                nonlocal done
-                i, d, expr, side = job
-                ends = plans[i].covered[side]
-                results[(i, d.name, side)] = self._values(client, expr, ends, d.absent_is_zero)
-                tick()
+        def tick() -> None:
+            nonlocal done
+            if progress is not None:
+                with lock:
+                    done += 1
+                    progress(done, total)
 
-            def tick() -> None:
-                nonlocal done
-                if progress is not None:
-                    with lock:
-                        done += 1
-                        progress(done, total)
+        def run(job: tuple[int, SignalDef, int]) -> None:
+            i, d, side = job
+            p = plans[i]
+            results[(i, d.name, side)] = self._values(d, _key(p.change), p.pods, p.covered[side])
+            tick()
 
-            def run_events(job: tuple[int, int, tuple[float, float]]) -> None:
-                i, side, (lo, hi) = job
-                p = plans[i]
-                expr = self.events_expr(_key(p.change), p.pods, hi - lo)
-                counts: dict[tuple[str, str], int] = {}
-                for series in client.query(expr, time=hi).series:
-                    value = series.values[-1][1] if series.values else math.nan
-                    if math.isfinite(value):
-                        state = series.labels.get("state", "")
-                        counts[(state, series.labels.get("reason", ""))] = int(value)
-                events[(i, side)] = counts
-                tick()
+        reader = self.reader
 
-            with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-                list(pool.map(run, jobs))
-                list(pool.map(run_events, event_jobs))
+        def run_events(job: tuple[int, int, tuple[float, float]]) -> None:
+            i, side, (lo, hi) = job
+            p = plans[i]
+            events[(i, side)] = reader.events(_key(p.change), p.pods, hi, hi - lo)
+            tick()
+
+        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+            list(pool.map(run, jobs))
+            list(pool.map(run_events, event_jobs))
         out = []
         for i, p in enumerate(plans):
             signals = [
                 SignalData(
                     d.name, d.unit, results[(i, d.name, 0)], results[(i, d.name, 1)], d.decides
                 )
-                for d, _ in exprs.get(i, [])
+                for d in sigs.get(i, [])
             ]
             verdict = assess(p.change, p.span, signals, self.thresholds)
             out.append(
@@ -414,9 +590,10 @@ def _context_spans(
 METHOD_VERSION = 1  # bump when the statistics change: recorded verdicts are then recomputed
 
 
-def method_of(settings: Settings) -> str:
+def method_of(settings: Settings, source: str | None = None) -> str:
     """A hash of everything a verdict depends on besides the data: recorded verdicts are
-    reused only by the same method (other thresholds or queries compute afresh)."""
+    reused only by the same method (other thresholds or queries compute afresh).
+    ``source``: :attr:`SignalSource.method` (None: Prometheus)."""
     names = [
         "impact_before",
         "impact_after",
@@ -431,6 +608,8 @@ def method_of(settings: Settings) -> str:
     ]
     ident: list[object] = [METHOD_VERSION, [d.expr for d in BUILTIN_SIGNALS]]
     ident += [settings[n] for n in names]
+    if source is not None:
+        ident.append(source)
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -444,22 +623,28 @@ def impacts_for(
 
     Final verdicts (:func:`is_final`: the after-window ended before the end of the data, or
     the rollout was cut short) are recorded in the ledger and read back from there, so they
-    outlive Prometheus' retention of the metrics; the others are computed from Prometheus
-    (:class:`ConfigError` when none is configured). ``progress(done, total)`` counts the
-    Prometheus queries."""
-    method = method_of(ctx.settings)
+    outlive Prometheus' retention of the metrics; the others are computed from the signal
+    source (:func:`signal_source`; :class:`ConfigError` when there is none).
+    ``progress(done, total)`` counts the reads (Prometheus queries)."""
     unique = list(dict.fromkeys(changes))
     if not unique:
         return []
+    source = signal_source(ctx)
+    method = method_of(ctx.settings, source.method if source else None)
     with ctx.open_ledger(create=False) as ledger:
         known = ledger.stored_impacts(unique, method)
     todo = [c for c in unique if c not in known]
     if todo:
-        runner = ImpactRunner(ctx)
-        lo = min(c.started for c in todo) - runner.before - runner.block
-        hi = max((c.settled or c.started) for c in todo) + runner.after + runner.block
-        spans, all_changes, data_end = _context_spans(ctx, todo, lo, hi)
-        fresh = runner.judge(runner.plan(todo, spans, all_changes, data_end), progress)
+        source = source or _need_source(ctx)
+        reader = source.open()
+        try:
+            runner = ImpactRunner(ctx, reader)
+            lo = min(c.started for c in todo) - runner.before - runner.block
+            hi = max((c.settled or c.started) for c in todo) + runner.after + runner.block
+            spans, all_changes, data_end = _context_spans(ctx, todo, lo, hi)
+            fresh = runner.judge(runner.plan(todo, spans, all_changes, data_end), progress)
+        finally:
+            reader.close()
         known.update(zip(todo, fresh, strict=True))
         _record(ctx, [r for r in fresh if is_final(r, data_end)], method)
     return [known[c] for c in changes]
@@ -516,16 +701,21 @@ def capacity_for(ctx: QueryContext, query: Query) -> list[Capacity]:
     workload ran in the window; samples count only while a pod ran that version."""
     if not query.workload:
         raise InputError("capacity needs a WORKLOAD")
-    config = ctx.prom_config()  # no Prometheus: a clear error before reading the ledger
+    source = signal_source(ctx)
+    if source is None:  # before reading the ledger
+        raise InputError(
+            "no Prometheus URL", hint="pass --prometheus URL or set IMAGETRAIL_PROMETHEUS_URL"
+        )
     spans, start, end = ctx.spans(query, default_range=30 * 86400.0)
     one_workload(spans, query.workload)
     groups: dict[tuple[str, str, str | None], list[Span]] = defaultdict(list)
     for s in spans:
         groups[(s.container, s.image, s.digest)].append(s)
     step = max(60.0, ctx.settings["scrape_interval"], math.ceil((end - start) / 8000 / 60) * 60)
-    rate_range = duration(max(4 * ctx.settings["scrape_interval"], step))
+    rate_range = max(4 * ctx.settings["scrape_interval"], step)
     rows = []
-    with PromClient(config) as client:
+    reader = source.open()
+    try:
         for (container, image, digest), group in sorted(
             groups.items(), key=lambda kv: min(s.first_seen for s in kv[1])
         ):
@@ -534,25 +724,20 @@ def capacity_for(ctx: QueryContext, query: Query) -> list[Capacity]:
             pods = sorted({s.pod for s in group})
             key = (group[0].cluster, group[0].namespace, group[0].workload_kind,
                    group[0].workload, container)  # fmt: skip
-            sel = pods_selector(ctx.settings, key[0], key[1], key[3], pods)
-            sel += "," + matcher("container", "=", container)
-            inside = _inside(group)
-            cpu = _samples(
-                client,
-                f"rate(container_cpu_usage_seconds_total{{{sel}}}[{rate_range}])",
-                lo,
-                hi,
-                step,
-                inside,
-            )
-            mem = _samples(
-                client, f"container_memory_working_set_bytes{{{sel}}}", lo, hi, step, inside
-            )
+            cpu: list[float] = []
+            mem: list[float] = []
+            if hi > lo:
+                inside = _inside(group)
+                cpu_points, mem_points = reader.usage(key, pods, lo, hi, step, rate_range)
+                cpu = [v for pod, t, v in cpu_points if inside(pod, t)]
+                mem = [v for pod, t, v in mem_points if inside(pod, t)]
             c50, c95 = _quantiles(cpu)
             m50, m95 = _quantiles(mem)
             rows.append(
                 Capacity(*key, image, digest, lo, hi, max(len(cpu), len(mem)), c50, c95, m50, m95)
             )
+    finally:
+        reader.close()
     return rows
 
 
@@ -567,25 +752,6 @@ def _inside(group: Sequence[Span]) -> Callable[[str, float], bool]:
     return check
 
 
-def _samples(
-    client: PromClient,
-    expr: str,
-    lo: float,
-    hi: float,
-    step: float,
-    inside: Callable[[str, float], bool],
-) -> list[float]:
-    if hi <= lo:
-        return []
-    result = client.query_range(expr, start=lo, end=hi, step=step)
-    return [
-        v
-        for series in result.series
-        for t, v in series.values
-        if math.isfinite(v) and inside(series.labels.get("pod", ""), t)
-    ]
-
-
 # -- DORA -------------------------------------------------------------------------------------
 def dora_for(
     ctx: QueryContext,
@@ -596,8 +762,9 @@ def dora_for(
 ) -> list[DoraFigures]:
     """DORA figures for deployments in the query's window (default the last 7 days).
 
-    Regressions count as failures when Prometheus is configured (impact is computed for the
-    window's changes); without it, only rollbacks do.
+    Regressions count as failures when there is a signal source (:func:`signal_source`:
+    Prometheus, or a demo ledger's simulator; impact is computed for the window's changes);
+    without one, only rollbacks and failed rollouts do.
     """
     start, end = ctx.window(query)
     if start >= end:
@@ -612,7 +779,7 @@ def dora_for(
     )
     found = ctx.changes(later)
     regressions: list[Change] = []
-    if ctx.settings["prometheus_url"]:
+    if signal_source(ctx) is not None:
         inside = [c for c in found if start <= c.started < end]
         regressions = [i.change for i in impacts_for(ctx, inside) if i.verdict == "regression"]
     return dora(found, start=start, end=end, by=by, regressions=regressions, lead_times=lead_times)

@@ -222,6 +222,10 @@ CHANGES_STALE = "changes_stale"
 """``meta`` key present while spans were written after the changes were last derived; its
 value is a random token, so a derivation clears only the mark it read (see docs/ledger.md)."""
 
+DEMO_SIMULATION = "demo_simulation"
+"""``meta`` key of a ledger written by ``imagetrail demo``: the simulator's parameters as JSON
+(seed, start, days), enough to simulate the same fleet again for its signals."""
+
 TABLES = ("meta", "spans", "changes", "sync_state", "deployments", "impacts", "waits")
 
 WAITS_SINCE = 5

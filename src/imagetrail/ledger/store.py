@@ -510,6 +510,20 @@ class Ledger:
             value = conn.execute(select(func.max(S.sync_state.c.synced_until))).scalar()
         return None if value is None else float(value)
 
+    # -- meta values --------------------------------------------------------------------------
+
+    def meta_value(self, key: str) -> str | None:
+        """The ``meta`` table's value for ``key`` (e.g. ``schema.DEMO_SIMULATION``), or None."""
+        with self._read() as conn:
+            value = conn.execute(select(S.meta.c.value).where(S.meta.c.key == key)).scalar()
+        return None if value is None else str(value)
+
+    def set_meta_value(self, key: str, value: str) -> None:
+        """Set one ``meta`` value (replacing it)."""
+        with self._write() as conn:
+            conn.execute(delete(S.meta).where(S.meta.c.key == key))
+            conn.execute(insert(S.meta).values(key=key, value=value))
+
     # -- impact verdicts ----------------------------------------------------------------------
 
     def stored_impacts(self, changes: Collection[Change], method: str) -> dict[Change, Impact]:
