@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
@@ -14,9 +16,11 @@ from imagetrail import analysis
 from imagetrail.errors import ImageRefError
 from imagetrail.imageref import ImageRef, parse
 from imagetrail.ledger import Ledger
+from imagetrail.ledger.schema import DEMO_SIMULATION
 from imagetrail.model import Change, ChangeKind
 from imagetrail.output import record, render_rows
 from imagetrail.sim import SimConfig, simulate
+from imagetrail.sim.signals import remember
 from imagetrail.sync import rederive_changes
 from imagetrail.timeutil import format_duration, format_time
 
@@ -47,9 +51,13 @@ def default_demo_ledger() -> Path:
 
 
 def build_demo_ledger(path: Path, *, seed: int = 7, days: float = 14) -> tuple[Ledger, float]:
-    """Simulate ``days`` ending now (hour-aligned) and record it in a fresh ledger at ``path``."""
+    """Simulate ``days`` ending now (hour-aligned) and record it in a fresh ledger at ``path``.
+
+    The ledger's ``meta`` keeps the simulation's parameters, so impact, capacity and the
+    report read the same fleet's signals from the simulator (``imagetrail.sim.signals``)."""
     end = math.floor(time.time() / 3600) * 3600
-    fleet = simulate(SimConfig(seed=seed, start=end - days * 86400, days=days))
+    start = end - days * 86400
+    fleet = simulate(SimConfig(seed=seed, start=start, days=days))
     path.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
@@ -62,6 +70,9 @@ def build_demo_ledger(path: Path, *, seed: int = 7, days: float = 14) -> tuple[L
         synced_until=fleet.end,
     )
     rederive_changes(ledger, tolerance=2 * fleet.config.scrape_interval)
+    params = {"seed": seed, "start": start, "days": days}
+    ledger.set_meta_value(DEMO_SIMULATION, json.dumps(params))
+    remember(fleet)
     return ledger, fleet.end
 
 
@@ -152,6 +163,7 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
                     + ")"
                 )
             )
+        _show_impact(console, ledger, path, changes)
         console.print(
             Text(
                 "Explore further, e.g.:\n"
@@ -160,6 +172,8 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
                 f"  IMAGETRAIL_LEDGER={path} imagetrail changes --since 14d -n logistics  "
                 "# failed and stuck rollouts\n"
                 f"  IMAGETRAIL_LEDGER={path} imagetrail workloads --namespace shop\n"
+                f"  IMAGETRAIL_LEDGER={path} imagetrail impact --since 14d -n orders\n"
+                f"  IMAGETRAIL_LEDGER={path} imagetrail capacity orders/orders-api --since 14d\n"
                 f"  IMAGETRAIL_LEDGER={path} imagetrail dora --since 14d --by namespace\n"
                 f"  IMAGETRAIL_LEDGER={path} imagetrail report --since 7d -o report.html",
                 style="dim",
@@ -167,6 +181,45 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
         )
     finally:
         ledger.close()
+
+
+def _show_impact(console: Console, ledger: Ledger, path: Path, changes: list[Change]) -> None:
+    """4. The regression among the app-metric workloads' changes, with its evidence: the
+    verdicts come from the simulator's signals (no Prometheus), as the web app shows them."""
+    from imagetrail import settings as settings_mod
+    from imagetrail.impact import impacts_for
+    from imagetrail.query import QueryContext
+
+    # The demo's own settings: a Prometheus URL in the environment is not the demo fleet's.
+    ctx = QueryContext(settings_mod.load({"ledger": str(path)}, environ={}), ledger=ledger)
+    judged = [c for c in changes if c.namespace == "orders"]
+    impacts = impacts_for(ctx, judged)
+    counts = Counter(i.verdict for i in impacts)
+    console.print(
+        Text(
+            f"4. Change impact of the {len(judged)} changes in orders (signals from the "
+            "simulator): " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())),
+            style="bold",
+        )
+    )
+    bad = next((i for i in impacts if i.verdict == "regression"), None)
+    if bad is None:
+        return
+    render_rows(
+        [
+            {
+                "signal": sig.name,
+                "before": f"{sig.before:.3g}" if sig.before is not None else "—",
+                "after": f"{sig.after:.3g}" if sig.after is not None else "—",
+                "verdict": sig.verdict,
+                "decides": "yes" if sig.decides else "evidence",
+            }
+            for sig in bad.signals
+        ],
+        "table",
+        title=f"   regression: {bad.change.workload} {transition(bad.change)}",
+        console=console,
+    )
 
 
 def _change_row(c: Change) -> dict[str, str]:
