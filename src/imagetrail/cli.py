@@ -277,8 +277,8 @@ class _StopOnSignal:
             while data := self._reader.recv(16):
                 for signum in data:
                     if signum in self._SIGNALS:
-                        name = signal.Signals(signum).name
-                        self.budget.cancel(f"sync stopped by {name}")
+                        self.signal = signal.Signals(signum).name
+                        self.budget.cancel(f"sync stopped by {self.signal}")
                         self._woken.set()
         except OSError:
             pass

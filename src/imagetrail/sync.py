@@ -40,10 +40,13 @@ class SyncResult:
     spans_written: int  # rows inserted or changed: spans and waits
     changes: int
     seconds: float
+    # The cluster or namespace filters matched nothing the server holds (nothing was read).
+    nothing_matched: bool = False
 
 
-def sync_key(signal: Signal, url: str, tenant: str | None = None) -> str:
-    """The ledger's name for what has been synced from one source and signal."""
+def sync_key(signal: str, url: str, tenant: str | None = None) -> str:
+    """The ledger's name for what has been synced from one source and signal (or ``auto``:
+    where a failure to choose the signal is recorded)."""
     return f"{signal}|{url.rstrip('/')}|{tenant or ''}"
 
 
@@ -57,10 +60,19 @@ def chunks(start: float, end: float, size: float) -> Iterator[tuple[float, float
 
 
 def choose_signal(source: PrometheusSource, wanted: str, *, start: float, end: float) -> Signal:
-    """The signal to read: ``ksm`` when present (digests, exact owners), else ``cadvisor``."""
+    """The signal to read: ``ksm`` when present (digests, exact owners), else ``cadvisor``.
+
+    Judged on what matches the source's filters (a cluster may have only one of them), else
+    on what the server holds at all: filters that match nothing make an empty answer, not a
+    source failure. Only a server holding neither signal in the range is an error.
+    """
     if wanted in ("ksm", "cadvisor"):
         return "ksm" if wanted == "ksm" else "cadvisor"
     found = source.detect(start=start, end=end)
+    if not found and source.filtered:
+        found = source.detect(start=start, end=end, filtered=False)
+        if found:
+            log.info("nothing on the server matches the filters (it holds %s)", found[0])
     if not found:
         raise SourceError(
             "the server holds neither kube_pod_container_info nor "
@@ -121,7 +133,8 @@ def collect(
     ``on_chunk`` with its spans; the live path asks for spans only."""
     pieces = list(chunks(start, end, chunk))
     out: list[Span] = []
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+    try:
         for (a, b), (spans, waited) in zip(
             pieces,
             pool.map(lambda p: read_chunk(source, signal, p[0], p[1], waits=waits), pieces),
@@ -130,6 +143,9 @@ def collect(
             if on_chunk is not None:
                 on_chunk(a, b, spans, waited)
             out.extend(spans)
+    finally:
+        # After a failure (or a stop) the chunks not yet started are dropped, not read.
+        pool.shutdown(wait=True, cancel_futures=True)
     return out
 
 
@@ -165,32 +181,35 @@ def sync_once(
     forget_after: float = 7 * 86400.0,
     progress: Progress | None = None,
 ) -> SyncResult:
-    """One pass: bring the ledger up to ``until`` (default now) and re-derive changes."""
+    """One pass: bring the ledger up to ``until`` (default now) and re-derive changes.
+
+    A failure is recorded as the sync state's ``last_error`` before it is raised: under the
+    chosen signal's key, or, when choosing the signal failed (``auto``), under the ``auto``
+    key of the source, which the next pass that chooses one clears."""
     began = time.monotonic()
     end = time.time() if until is None else until
     lookback_start = end - DEFAULT_LOOKBACK if since is None else since
-    chosen = _recorded_signal(ledger, signal, url, tenant) or choose_signal(
-        source, signal, start=lookback_start, end=end
-    )
+    key = sync_key(signal, url, tenant)
+    try:
+        chosen = _recorded_signal(ledger, signal, url, tenant) or choose_signal(
+            source, signal, start=lookback_start, end=end
+        )
+    except ImagetrailError as exc:
+        _record_error(ledger, source, key, exc)
+        raise
+    if chosen != signal:
+        _clear_error(ledger, key)
     key = sync_key(chosen, url, tenant)
-    state = ledger.sync_state(key)
-    done_from = state.synced_from if state is not None else None
-    done_until = state.synced_until if state is not None else None
-
-    if done_from is not None and done_until is not None and (since is None or since >= done_from):
-        # Resume: re-read a little of the tail, where late samples may have landed.
-        start = max(done_from, done_until - TAIL_OVERLAP)
-        synced_from = done_from
-    elif since is not None:
-        # A first sync, or a backfill further back than what is recorded.
-        start = since
-        synced_from = since
-    else:
-        first = source.earliest(chosen, end=end, lookback=DEFAULT_LOOKBACK)
-        if first is None:
-            raise SourceError(f"no {chosen} data on the server in the last 400 days")
-        start = first
-        synced_from = first
+    try:
+        start, synced_from = _start(ledger, source, key, chosen, since=since, end=end)
+    except ImagetrailError as exc:
+        _record_error(ledger, source, key, exc)
+        raise
+    # Filters that match nothing: nothing to read, and no watermark, so that a later pass
+    # reads such data from its start once it appears.
+    nothing_matched = start is None
+    if start is None:
+        start = synced_from = end
     pieces = list(chunks(start, end, chunk)) if end > start else []
     written = 0
     done = 0
@@ -218,7 +237,7 @@ def sync_once(
             on_chunk=write,
         )
     except ImagetrailError as exc:
-        ledger.record_sync_error(key, exc.message)
+        _record_error(ledger, source, key, exc)
         raise
     n_changes = rederive_changes(
         ledger,
@@ -226,7 +245,62 @@ def sync_once(
         removed_after=removed_after,
         forget_after=forget_after,
     )
-    return SyncResult(chosen, start, end, len(pieces), written, n_changes, time.monotonic() - began)
+    return SyncResult(
+        chosen,
+        start,
+        end,
+        len(pieces),
+        written,
+        n_changes,
+        time.monotonic() - began,
+        nothing_matched=nothing_matched,
+    )
+
+
+def _start(
+    ledger: Ledger,
+    source: PrometheusSource,
+    key: str,
+    chosen: Signal,
+    *,
+    since: float | None,
+    end: float,
+) -> tuple[float | None, float | None]:
+    """Where this pass starts reading, and the ``synced_from`` it records; ``(None, None)``
+    when the source's filters match nothing on a server that holds the signal."""
+    state = ledger.sync_state(key)
+    done_from = state.synced_from if state is not None else None
+    done_until = state.synced_until if state is not None else None
+    if done_from is not None and done_until is not None and (since is None or since >= done_from):
+        # Resume: re-read a little of the tail, where late samples may have landed.
+        return max(done_from, done_until - TAIL_OVERLAP), done_from
+    if since is not None:
+        # A first sync, or a backfill further back than what is recorded.
+        return since, since
+    first = source.earliest(chosen, end=end, lookback=DEFAULT_LOOKBACK)
+    if first is not None:
+        return first, first
+    if source.filtered and (
+        source.earliest(chosen, end=end, lookback=DEFAULT_LOOKBACK, filtered=False) is not None
+    ):
+        return None, None
+    raise SourceError(f"no {chosen} data on the server in the last 400 days")
+
+
+def _record_error(ledger: Ledger, source: PrometheusSource, key: str, exc: ImagetrailError) -> None:
+    """Keep a failed pass's error as the sync state's ``last_error``; a pass that was asked to
+    stop (its source's budget cancelled: ``sync --follow`` on SIGTERM) did not fail."""
+    work = source.client.budget
+    if work is None or not work.cancelled:
+        ledger.record_sync_error(key, exc.message)
+
+
+def _clear_error(ledger: Ledger, key: str) -> None:
+    """Clear the error an earlier pass recorded under ``key`` (choosing the signal failed)."""
+    state = ledger.sync_state(key)
+    if state is not None and state.last_error is not None:
+        # A success with no range: clears last_error, keeps the (empty) range.
+        ledger.merge_spans([], sync_key=key)
 
 
 def _recorded_signal(ledger: Ledger, wanted: str, url: str, tenant: str | None) -> Signal | None:

@@ -67,7 +67,9 @@ def resolve(target: str | Path) -> Target:
     if backend in ("postgresql", "postgres"):
         # psycopg 3 is the driver we ship with; "postgresql://" would pick psycopg2.
         url = url.set(drivername="postgresql+psycopg")
-        return Target(url, url.render_as_string(hide_password=True), None)
+        where = url.render_as_string(hide_password=True)
+        require_postgres_driver(where)
+        return Target(url, where, None)
     if backend == "sqlite":
         if not url.database or url.database == ":memory:":
             raise ConfigError(
@@ -79,6 +81,22 @@ def resolve(target: str | Path) -> Target:
         f"unsupported ledger database {backend!r} in {url.render_as_string(hide_password=True)}",
         hint="use a file path (SQLite) or a postgresql+psycopg:// URL",
     )
+
+
+def require_postgres_driver(where: str) -> None:
+    """Refuse a PostgreSQL ledger up front when psycopg (the ``postgres`` extra) is missing.
+
+    SQLAlchemy would import it only when connecting, and its ``ImportError`` is no
+    :class:`~imagetrail.errors.ImagetrailError`: the user would see a traceback, not the fix.
+    """
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        # Also "no pq wrapper available": psycopg installed without its binary or libpq.
+        raise ConfigError(
+            f"ledger {where} needs imagetrail[postgres]: psycopg cannot be imported ({exc})",
+            hint="pip install 'imagetrail[postgres]'",
+        ) from None
 
 
 def _mask_text(text: str) -> str:

@@ -218,47 +218,67 @@ class PrometheusSource:
         matcher(cluster_label, "=", "")  # validates the label name early
 
     # -- selectors -------------------------------------------------------------------------
-    def _matchers(self, extra: Sequence[tuple[str, str, str]] = ()) -> list[tuple[str, str, str]]:
+    def _matchers(
+        self, extra: Sequence[tuple[str, str, str]] = (), *, filtered: bool = True
+    ) -> list[tuple[str, str, str]]:
         out = list(extra)
-        if self.filters.cluster is not None:
+        if filtered and self.filters.cluster is not None:
             out.append((self.cluster_label, "=", self.filters.cluster))
-        if self.filters.namespace_regex is not None:
+        if filtered and self.filters.namespace_regex is not None:
             out.append(("namespace", "=~", self.filters.namespace_regex))
         return out
 
-    def signal_selector(self, signal: Signal) -> str:
+    def signal_selector(self, signal: Signal, *, filtered: bool = True) -> str:
+        """The signal's selector; ``filtered=False`` leaves out the cluster and namespace."""
         if signal == "ksm":
-            return selector(KSM_INFO, self._matchers())
-        return selector(CADVISOR_CPU, self._matchers([("image", "!=", "")]))
+            return selector(KSM_INFO, self._matchers(filtered=filtered))
+        return selector(CADVISOR_CPU, self._matchers([("image", "!=", "")], filtered=filtered))
+
+    @property
+    def filtered(self) -> bool:
+        """Whether a cluster or namespace narrows what this source reads."""
+        return self.filters != Filters()
 
     # -- detection -------------------------------------------------------------------------
-    def presence(self, signal: Signal, *, start: float, end: float, step: float) -> list[float]:
-        """Ends of the ``step``-long buckets covering (start, end] in which the signal has data."""
+    def presence(
+        self, signal: Signal, *, start: float, end: float, step: float, filtered: bool = True
+    ) -> list[float]:
+        """Ends of the ``step``-long buckets covering (start, end] in which the signal has data
+        (matching the filters unless ``filtered`` is false)."""
         n = max(1, math.ceil((end - start) / step - 1e-9))
-        query = f"count(count_over_time({self.signal_selector(signal)}[{duration(step)}]))"
+        sel = self.signal_selector(signal, filtered=filtered)
+        query = f"count(count_over_time({sel}[{duration(step)}]))"
         result = self.client.query_range(query, start=end - (n - 1) * step, end=end, step=step)
         return sorted({t for s in result.series for t, v in s.values if v > 0})
 
-    def detect(self, *, start: float, end: float) -> list[Signal]:
-        """Signals this server holds data for in [start, end], best first."""
+    def detect(self, *, start: float, end: float, filtered: bool = True) -> list[Signal]:
+        """Signals this server holds data for in [start, end], best first (matching the
+        filters unless ``filtered`` is false)."""
         found: list[Signal] = []
         for signal in ("ksm", "cadvisor"):
             # The last day first: cheap, and where a live cluster's data is.
             recent = max(start, end - 86400.0)
-            if self.presence(signal, start=recent, end=end, step=3600.0) or (
+            if self.presence(signal, start=recent, end=end, step=3600.0, filtered=filtered) or (
                 recent > start
                 and self.presence(
-                    signal, start=start, end=end, step=max(3600.0, (end - start) / 200)
+                    signal,
+                    start=start,
+                    end=end,
+                    step=max(3600.0, (end - start) / 200),
+                    filtered=filtered,
                 )
             ):
                 found.append(signal)
         return found
 
-    def earliest(self, signal: Signal, *, end: float, lookback: float) -> float | None:
-        """Start of the oldest day holding data for the signal, within ``lookback`` of ``end``."""
+    def earliest(
+        self, signal: Signal, *, end: float, lookback: float, filtered: bool = True
+    ) -> float | None:
+        """Start of the oldest day holding data for the signal, within ``lookback`` of ``end``
+        (matching the filters unless ``filtered`` is false)."""
         day = 86400.0
         start = end - lookback
-        times = self.presence(signal, start=start, end=end, step=day)
+        times = self.presence(signal, start=start, end=end, step=day, filtered=filtered)
         return (times[0] - day) if times else None
 
     # -- the original panel ----------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
+import re
 import time
 from typing import Any
 
@@ -30,6 +32,15 @@ router = APIRouter(prefix="/api/v1", tags=["deployments"])
 
 MAX_BODY = 64 * 1024
 """Largest accepted request body in bytes; an event is a few hundred."""
+MAX_DEPTH = 8
+"""Deepest nesting of arrays and objects accepted; an event is one flat object."""
+MAX_NUMBER = 64
+"""Longest JSON number accepted, in characters; unix seconds take a dozen or so."""
+
+# Strings (escapes included) or brackets: the brackets outside strings give the nesting. A
+# string always matches from its quote on (possessive, closing quote optional), so a body of
+# unterminated strings costs one pass, not one per quote.
+_STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*+"?|[\[\]{}]', re.DOTALL)
 
 
 class PayloadTooLarge(InputError):
@@ -92,6 +103,42 @@ def _no_constants(name: str) -> Any:
     raise InputError(f"{name} is not a JSON number")
 
 
+def _number_text(text: str) -> str:
+    if len(text) > MAX_NUMBER:
+        raise InputError(
+            f"the body holds a number of {len(text)} characters (at most {MAX_NUMBER})",
+            hint="send times as unix seconds or RFC 3339 strings",
+        )
+    return text
+
+
+def _int(text: str) -> int:
+    return int(_number_text(text))
+
+
+def _float(text: str) -> float:
+    value = float(_number_text(text))
+    if not math.isfinite(value):  # 1e999 is a valid JSON number and an infinite float
+        raise InputError(f"the number {text} is out of range")
+    return value
+
+
+def _check_depth(raw: bytes) -> None:
+    """Refuse deep nesting before the parser recurses into it (RecursionError otherwise)."""
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InputError(
+                    f"the body nests arrays or objects deeper than {MAX_DEPTH} levels",
+                    hint="an event is one flat JSON object",
+                )
+        elif token in (b"]", b"}"):
+            depth -= 1
+
+
 def decode_event(raw: bytes, content_type: str | None) -> dict[str, Any]:
     """The request body as a JSON object; :class:`InputError` (400/415) says what is wrong."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
@@ -100,9 +147,16 @@ def decode_event(raw: bytes, content_type: str | None) -> dict[str, Any]:
             f"the body must be application/json, not {media or 'unspecified'!r}",
             hint="send Content-Type: application/json",
         )
+    _check_depth(raw)
     try:
         text = raw.decode("utf-8")
-        body = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        body = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+            parse_int=_int,
+            parse_float=_float,
+        )
     except UnicodeDecodeError:
         raise InputError("the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
@@ -146,4 +200,4 @@ def list_deployments(st: StateDep, q: AskDep) -> list[dict[str, Any]]:
     return [match_json(m) for m in deployments_with_matches(st.qc, q)]
 
 
-__all__ = ["MAX_BODY", "decode_event", "router"]
+__all__ = ["MAX_BODY", "MAX_DEPTH", "MAX_NUMBER", "decode_event", "router"]
