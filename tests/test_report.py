@@ -42,7 +42,9 @@ DAY = 86400.0
 @pytest.fixture(scope="module")
 def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("report-demo") / "demo.db"
-    ledger, _ = build_demo_ledger(path)
+    # No simulator signals: these tests are about a ledger without Prometheus (the demo's
+    # own verdicts: tests/test_demo_impact.py).
+    ledger, _ = build_demo_ledger(path, signals=False)
     ledger.close()
     return path
 

@@ -46,7 +46,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("web-demo") / "demo.db"
-    ledger, _ = build_demo_ledger(path)
+    # No simulator signals: the pages of a ledger without Prometheus (the demo's verdicts
+    # and capacity: tests/test_web_browser_demo.py).
+    ledger, _ = build_demo_ledger(path, signals=False)
     ledger.close()
     return path
 
@@ -494,7 +496,7 @@ def test_changes_filters_and_csv_download(demo: str, page: Page) -> None:
     open_page(page, demo + "/changes?since=30d")
     every = api_get(demo, "/api/v1/changes", since="30d")
     assert page.locator("#changes-table tbody tr").count() == len(every)
-    # The demo has no Prometheus: the Impact column says so instead of guessing.
+    # No Prometheus (and no simulator): the Impact column says so instead of guessing.
     impact = page.locator("#changes-table td.impact")
     page.wait_for_function(
         "() => [...document.querySelectorAll('#changes-table td.impact')]"

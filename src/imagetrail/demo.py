@@ -50,11 +50,15 @@ def default_demo_ledger() -> Path:
     return Path(base) / "imagetrail" / "demo.db"
 
 
-def build_demo_ledger(path: Path, *, seed: int = 7, days: float = 14) -> tuple[Ledger, float]:
+def build_demo_ledger(
+    path: Path, *, seed: int = 7, days: float = 14, signals: bool = True
+) -> tuple[Ledger, float]:
     """Simulate ``days`` ending now (hour-aligned) and record it in a fresh ledger at ``path``.
 
-    The ledger's ``meta`` keeps the simulation's parameters, so impact, capacity and the
-    report read the same fleet's signals from the simulator (``imagetrail.sim.signals``)."""
+    With ``signals`` the ledger's ``meta`` keeps the simulation's parameters, so impact,
+    capacity and the report read the same fleet's signals from the simulator
+    (``imagetrail.sim.signals``); without, it is a ledger like any other that has no
+    Prometheus (for tests of that case)."""
     end = math.floor(time.time() / 3600) * 3600
     start = end - days * 86400
     fleet = simulate(SimConfig(seed=seed, start=start, days=days))
@@ -70,9 +74,10 @@ def build_demo_ledger(path: Path, *, seed: int = 7, days: float = 14) -> tuple[L
         synced_until=fleet.end,
     )
     rederive_changes(ledger, tolerance=2 * fleet.config.scrape_interval)
-    params = {"seed": seed, "start": start, "days": days}
-    ledger.set_meta_value(DEMO_SIMULATION, json.dumps(params))
-    remember(fleet)
+    if signals:
+        params = {"seed": seed, "start": start, "days": days}
+        ledger.set_meta_value(DEMO_SIMULATION, json.dumps(params))
+        remember(fleet)
     return ledger, fleet.end
 
 

@@ -55,21 +55,23 @@ def report_query(ctx: QueryContext, query: Query, *, now: float) -> Query:
 def gather_impacts(ctx: QueryContext, changes: Sequence[Change]) -> tuple[list[Impact] | None, str]:
     """The impact verdicts of ``changes`` and a note saying what happened.
 
-    Never raises for a missing or failing Prometheus: the report is still worth sending,
-    and its note says why the verdicts are missing.
+    The signals come from :func:`imagetrail.impact.signal_source` (Prometheus, or a demo
+    ledger's simulator). Never raises for a missing or failing Prometheus: the report is
+    still worth sending, and its note says why the verdicts are missing.
     """
-    if not ctx.settings["prometheus_url"]:
-        return None, NO_PROMETHEUS
-    from imagetrail.impact import impacts_for
+    from imagetrail.impact import impacts_for, signal_source
 
+    source = signal_source(ctx)
+    if source is None:
+        return None, NO_PROMETHEUS
     try:
         impacts = list(impacts_for(ctx, changes))
     except (ConfigError, InputError) as exc:
         return None, f"impact not available: {exc.message}"
     except SourceError as exc:
         log.warning("impact for the report failed: %s", exc.message)
-        return None, f"impact not available: Prometheus failed ({exc.message})"
-    return impacts, f"impact computed from Prometheus for {len(impacts)} changes"
+        return None, f"impact not available: {source.name} failed ({exc.message})"
+    return impacts, f"impact computed from {source.name} for {len(impacts)} changes"
 
 
 def make_report(
