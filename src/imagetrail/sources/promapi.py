@@ -20,11 +20,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-from imagetrail import __version__
+from imagetrail import __version__, redact
 from imagetrail.budget import Budget
 from imagetrail.errors import (
     ConfigError,
@@ -101,17 +101,18 @@ class PromConfig:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
-                f"{_redact_url(self.url)!r} is not an http(s) URL",
+                f"{redact.redact_url(self.url)!r} is not an http(s) URL",
                 hint="use e.g. --prometheus http://prometheus:9090",
             )
         if parts.query or parts.fragment:
             raise ConfigError(
-                f"the Prometheus URL {_redact_url(self.url)!r} must not have a query or fragment"
+                f"the Prometheus URL {redact.redact_url(self.url)!r} must not have a query "
+                "or fragment"
             )
         if parts.username is not None or parts.password is not None:
             if self.basic_auth is None:
                 object.__setattr__(self, "basic_auth", (parts.username or "", parts.password or ""))
-            object.__setattr__(self, "url", _redact_url(self.url))
+            object.__setattr__(self, "url", redact.strip_userinfo(self.url))
         if self.bearer_token is not None and self.basic_auth is not None:
             raise ConfigError("use either a bearer token or basic auth, not both")
         for name, secret in (("bearer token", self.bearer_token), ("tenant", self.tenant)):
@@ -245,6 +246,11 @@ class PromClient:
         self._sleep = sleep
         self.stats = RequestStats()
         self._secrets = config.secrets()
+        # Also when the config was not made by settings.load (library use, tests): every
+        # message and log line of the process masks them.
+        redact.register(*self._secrets)
+        if config.basic_auth:
+            redact.register_basic_auth(*config.basic_auth)
         headers = {
             "Accept": "application/json",
             "Accept-Encoding": "gzip",
@@ -400,9 +406,7 @@ class PromClient:
             raise self._malformed(str(exc), path) from None
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return redact.redact(text, self._secrets)
 
     def _where(self, path: str) -> str:
         return f"{self.config.url.rstrip('/')}/{path}"
@@ -624,7 +628,7 @@ class PromClient:
         if status == 404 and allow_404:
             return None
         if 300 <= status < 400:
-            location = _redact_url(headers.get("location", "?"))
+            location = redact.redact_url(headers.get("location", "?"))
             raise self._malformed(f"redirected (HTTP {status}) to {location}", path)
         try:
             payload = json.loads(body)
@@ -735,22 +739,6 @@ def _fmt_time(ms: int) -> str:
     sign = "-" if ms < 0 else ""
     whole, frac = divmod(abs(ms), 1000)
     return f"{sign}{whole}.{frac:03d}" if frac else f"{sign}{whole}"
-
-
-def _redact_url(url: str) -> str:
-    """The URL without user:password (and without query, which may hold tokens)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
-        return "<unparseable URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
 
 
 def _is_header_safe(value: str) -> bool:
