@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from imagetrail import analysis, budget
 from imagetrail.analysis.silence import Silence, data_ends
 from imagetrail.analysis.spanindex import SpanIndex
-from imagetrail.errors import InputError, LedgerError
+from imagetrail.errors import InputError, LedgerError, LimitExceeded
 from imagetrail.imageref import is_sandbox
 from imagetrail.ledger import Ledger
 from imagetrail.model import (
@@ -33,7 +33,7 @@ from imagetrail.model import (
 from imagetrail.settings import Settings
 from imagetrail.sources.promapi import PromClient, PromConfig
 from imagetrail.sources.prometheus import Filters, PrometheusSource
-from imagetrail.timeutil import format_time, parse_duration, parse_time
+from imagetrail.timeutil import format_duration, format_time, parse_duration, parse_time
 
 if TYPE_CHECKING:
     from imagetrail.sync import SyncResult
@@ -119,14 +119,21 @@ class QueryContext:
         *,
         ledger: Ledger | None = None,
         index: Callable[[], SpanIndex] | None = None,
+        live_max_range: float | None = None,
+        background: budget.Budget | None = None,
     ) -> None:
         """``ledger``: an open ledger to use (and leave open) instead of opening one per call;
         ``index``: gives an up-to-date in-memory index of that ledger's spans, read instead of
-        the ledger's tables (both as the web app does)."""
+        the ledger's tables (both as the web app does); ``live_max_range``: longest range a
+        live answer may read (the web's limit; the CLI has none); ``background``: the budget
+        of source work done outside any request (the web's background sync), so that a
+        shutdown can stop it."""
         self.settings = settings
         self.tolerance = 2 * float(settings["scrape_interval"])
         self._ledger = ledger
         self._index = index
+        self._live_max_range = live_max_range
+        self._background = background
 
     @staticmethod
     def fmt_time(t: float) -> str:
@@ -169,7 +176,13 @@ class QueryContext:
     def prometheus_source(
         self, query: Query, *, include_sandbox: bool = False
     ) -> Iterator[PrometheusSource]:
-        client = PromClient(self.prom_config(), budget=budget.current.get())
+        work = budget.current.get() or self._background
+        config = self.prom_config()
+        left = None if work is None else work.remaining()
+        if left is not None:
+            # No one query may outlive the work's deadline by more than a second.
+            config = replace(config, timeout=max(1.0, min(config.timeout, left)))
+        client = PromClient(config, budget=work)
         try:
             yield PrometheusSource(
                 client,
@@ -297,6 +310,7 @@ class QueryContext:
     def _live_spans(self, query: Query, start: float, end: float) -> list[Span]:
         from imagetrail.sync import choose_signal, collect, merge_in_memory
 
+        self._check_live_range(start, end)
         with self.prometheus_source(query) as source:
             signal = choose_signal(source, self.settings["signal"], start=start, end=end)
             spans = collect(
@@ -311,6 +325,20 @@ class QueryContext:
         if query.workload:
             spans = [s for s in spans if _match(query.workload, s)]
         return [s for s in spans if query.keeps(s.cluster)]
+
+    def _check_live_range(self, start: float, end: float) -> None:
+        """Refuse a live read longer than ``live_max_range`` before its first query: its cost
+        (chunks, queries, memory) grows with the range."""
+        limit = self._live_max_range
+        if limit is None or end - start <= limit:
+            return
+        raise LimitExceeded(
+            f"the range of {format_duration(end - start)} is longer than a live request may "
+            f"read ({format_duration(limit)}, live_max_range)",
+            hint=f"ask for at most {format_duration(limit)} (e.g. since="
+            f"{format_duration(limit)}), or ask the ledger (source=ledger)",
+            limit="live_max_range",
+        )
 
     def spans(
         self, query: Query, *, default_range: float | None = DEFAULT_RANGE

@@ -22,12 +22,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from imagetrail import __version__
 from imagetrail.errors import ImagetrailError
 from imagetrail.ledger import Ledger
 from imagetrail.settings import Settings
 from imagetrail.web import api, deployments, pages
+from imagetrail.web.limits import RequestLimits, client_disconnected, error_response
 from imagetrail.web.scheduler import start_scheduler
 from imagetrail.web.state import AppState
 
@@ -77,6 +79,14 @@ def create_app(settings: Settings, ledger: Ledger, *, sync: bool = False) -> Fas
     """
     st = AppState(settings, ledger, sync=sync)
 
+    def begin_shutdown() -> None:
+        """Stop every request's work and the background threads (the server calls this on
+        SIGTERM, before it waits for the requests to answer)."""
+        st.begin_shutdown()
+        scheduler = getattr(app.state, "report_scheduler", None)
+        if scheduler is not None:
+            scheduler.stop(timeout=0)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if st.syncer is not None:
@@ -88,8 +98,9 @@ def create_app(settings: Settings, ledger: Ledger, *, sync: bool = False) -> Fas
         try:
             yield
         finally:
+            begin_shutdown()
             if app.state.report_scheduler is not None:
-                app.state.report_scheduler.stop()
+                app.state.report_scheduler.stop(timeout=2)
             st.close()
 
     app = FastAPI(
@@ -101,6 +112,7 @@ def create_app(settings: Settings, ledger: Ledger, *, sync: bool = False) -> Fas
         lifespan=lifespan,
     )
     app.state.imagetrail = st
+    app.state.begin_shutdown = begin_shutdown
     app.include_router(api.router)
     app.include_router(deployments.router)
     app.include_router(pages.router)
@@ -133,7 +145,13 @@ def create_app(settings: Settings, ledger: Ledger, *, sync: bool = False) -> Fas
     async def imagetrail_error(request: Request, exc: ImagetrailError) -> JSONResponse:
         if exc.http_status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc.message)
-        return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=exc.http_status)
+        return error_response(exc)
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, exc: ClientDisconnect) -> Response:
+        # Gone mid-body: nobody reads the answer; 499 (nginx's) keeps /metrics honest.
+        client_disconnected(request.method, request.url.path)
+        return Response(status_code=499)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -146,6 +164,16 @@ def create_app(settings: Settings, ledger: Ledger, *, sync: bool = False) -> Fas
 
     from fastapi.middleware.gzip import GZipMiddleware
 
+    # Innermost: its budget (a context variable) reaches the endpoint, and its refusals pass
+    # through the metrics and security headers like any answer.
+    app.add_middleware(
+        RequestLimits,
+        requests=st.requests,
+        live=st.live,
+        max_queries=settings["request_max_queries"],
+        timeout=settings["request_timeout"],
+        body_timeout=settings["request_body_timeout"],
+    )
     # plotly.js is 4.8 MB; heatmap JSON of a month is hundreds of kB. Both compress ~5x.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.middleware("http")(st.metrics.middleware)

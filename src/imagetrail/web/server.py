@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import logging
+import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 import uvicorn
 
@@ -15,6 +20,13 @@ from imagetrail.errors import ConfigError
 from imagetrail.ledger import Ledger
 from imagetrail.settings import Settings
 from imagetrail.web.app import create_app
+
+log = logging.getLogger("imagetrail.web")
+
+GRACEFUL_SHUTDOWN = 5
+"""Seconds uvicorn waits for the requests in progress to answer after SIGTERM/SIGINT."""
+HARD_STOP = 10.0
+"""Seconds after SIGTERM/SIGINT when the process exits even with work still running."""
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -49,7 +61,37 @@ def url_of(sock: socket.socket) -> str:
 
 class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, so the process would
-    die of the signal; a server asked to stop that stopped cleanly exits 0 instead."""
+    die of the signal; a server asked to stop that stopped cleanly exits 0 instead.
+
+    On the signal the app's work is stopped at once (``on_stop``: every request's budget
+    and the background threads), not after uvicorn's graceful wait: the requests then end
+    at their next source query and answer 503 within that wait. A request blocked inside
+    one slow source query cannot be interrupted, and Python would wait for its thread at
+    exit, so :data:`HARD_STOP` seconds after the signal the process exits regardless.
+    """
+
+    def __init__(self, config: uvicorn.Config, *, on_stop: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_stop = on_stop
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self._loop is not None and not self._stopping:
+            self._stopping = True
+            # Not here: a signal handler may interrupt code holding the locks on_stop takes.
+            self._loop.call_soon_threadsafe(self._stop_work)
+
+    def _stop_work(self) -> None:
+        self._on_stop()
+        timer = threading.Timer(HARD_STOP, _abandon)
+        timer.daemon = True
+        timer.start()
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -63,6 +105,18 @@ class _Server(uvicorn.Server):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def _abandon() -> None:
+    """The last resort of a shutdown: threads still blocked in source queries are left."""
+    log.warning(
+        "requests still waiting for their source %gs after the stop signal; exiting anyway",
+        HARD_STOP,
+    )
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def serve(
@@ -81,9 +135,9 @@ def serve(
         access_log=False,
         server_header=False,
         proxy_headers=False,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
     )
-    server = _Server(config)
+    server = _Server(config, on_stop=app.state.begin_shutdown)
     if on_listen is not None:
         on_listen(url_of(sock))
     server.run(sockets=[sock])
