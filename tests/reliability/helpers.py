@@ -213,7 +213,9 @@ def record(part: str, title: str, figures: Mapping[str, Any], *, passed: bool) -
         "title": title,
         "passed": passed,
         "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": os.environ.get("RELIABILITY_COMMAND", "make reliability"),
+        "command": os.environ.get(
+            "RELIABILITY_COMMAND", "python -m pytest " + " ".join(sys.argv[1:])
+        ),
         "figures": dict(figures),
     }
     everything["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
@@ -245,7 +247,8 @@ def _cell(value: Any) -> str:
 
 def render(everything: Mapping[str, Any]) -> str:
     """The Markdown report: one table per part, in a fixed order."""
-    order = ["kill", "faults", "faults_serve", "concurrency", "fuzz", "hostile", "load"]
+    order = ["kill_sqlite", "kill_postgresql", "faults", "faults_serve", "concurrency"]
+    order += ["fuzz", "hostile", "load"]
     order += ["runaway", "secrets"]
     parts: Mapping[str, Any] = everything.get("parts", {})
     names = [p for p in order if p in parts] + sorted(set(parts) - set(order))
