@@ -172,17 +172,22 @@ class QueryContext:
             accept_partial=self.settings["accept_partial"],
         )
 
-    @contextmanager
-    def prometheus_source(
-        self, query: Query, *, include_sandbox: bool = False
-    ) -> Iterator[PrometheusSource]:
+    def prom_client(self) -> PromClient:
+        """A client for the source, spending the budget in force (a web request's; else the
+        background work's, if any): every source client should come from here."""
         work = budget.current.get() or self._background
         config = self.prom_config()
         left = None if work is None else work.remaining()
         if left is not None:
             # No one query may outlive the work's deadline by more than a second.
             config = replace(config, timeout=max(1.0, min(config.timeout, left)))
-        client = PromClient(config, budget=work)
+        return PromClient(config, budget=work)
+
+    @contextmanager
+    def prometheus_source(
+        self, query: Query, *, include_sandbox: bool = False
+    ) -> Iterator[PrometheusSource]:
+        client = self.prom_client()
         try:
             yield PrometheusSource(
                 client,

@@ -23,10 +23,12 @@ from imagetrail.web.app import create_app
 
 log = logging.getLogger("imagetrail.web")
 
-GRACEFUL_SHUTDOWN = 5
-"""Seconds uvicorn waits for the requests in progress to answer after SIGTERM/SIGINT."""
-HARD_STOP = 10.0
+HARD_STOP = 6.0
 """Seconds after SIGTERM/SIGINT when the process exits even with work still running."""
+GRACEFUL_SHUTDOWN = 10
+"""uvicorn's own wait for the requests in progress: longer than :data:`HARD_STOP`, whose
+one warning line ends a stuck shutdown before uvicorn would cancel the requests' tasks (a
+traceback each)."""
 
 
 def bind(host: str, port: int) -> socket.socket:
