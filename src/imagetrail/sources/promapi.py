@@ -216,14 +216,22 @@ class _BadShape(Exception):
 class _Retry(Exception):
     """Internal: this attempt failed in a way worth retrying.
 
-    ``delay``: the server's Retry-After (seconds); ``hint``: for the error if we give up.
+    ``delay``: the server's Retry-After (seconds); ``hint``: for the error if we give up;
+    ``final``: the error to raise instead of SourceUnavailable if we give up.
     """
 
-    def __init__(self, what: str, delay: float | None = None, hint: str = _HINT_NETWORK) -> None:
+    def __init__(
+        self,
+        what: str,
+        delay: float | None = None,
+        hint: str = _HINT_NETWORK,
+        final: MalformedResponse | None = None,
+    ) -> None:
         super().__init__(what)
         self.what = what
         self.delay = delay
         self.hint = hint
+        self.final = final
 
 
 class PromClient:
@@ -467,6 +475,8 @@ class PromClient:
                 if self.budget is not None:
                     self.budget.check()  # a deadline or cancellation is the real reason
                 delay = self._next_wait(attempt, retry.delay, waited)
+                if delay is None and retry.final is not None:
+                    raise retry.final from retry.__cause__
                 if delay is None:
                     raise SourceUnavailable(
                         self._scrub(
@@ -653,9 +663,14 @@ class PromClient:
                 hint=_HINT_NETWORK,
             )
         if not is_json:
-            # A login page will not change; JSON cut short or garbled on the way may.
+            # JSON cut short or garbled on the way may come right next time, and so may an
+            # HTML page: a proxy's error page on a 200 as well as a login page. The login page
+            # stays, and after the retries it is the clear error it always was.
             if _looks_like_html(headers, body):
-                raise self._malformed("answered an HTML page, not the API", path)
+                raise _Retry(
+                    "answered an HTML page, not the API",
+                    final=self._malformed("answered an HTML page, not the API", path),
+                )
             raise _Retry(f"the answer is not JSON ({len(body)} bytes)")
         if not isinstance(payload, dict) or "status" not in payload:
             raise self._malformed("the JSON answer has no 'status'", path)
