@@ -213,15 +213,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "retries",
         "Retries of a failed source request: connect and read timeouts, connections cut "
-        "before or during the answer, HTTP 5xx and 429, answers that are not valid JSON, "
-        "partial answers. 0: none.",
+        "before or during the answer, HTTP 5xx (but 501/505/511), 408 and 429, answers that "
+        "are not valid JSON (an HTML page too), partial answers. 0: none.",
         "3",
         _count,
     ),
     Setting(
         "retry_backoff",
-        "Wait before the first retry; it doubles with each retry, with jitter (a 429's or "
-        "503's Retry-After is used instead, up to retry_budget).",
+        "Wait before the first retry; it doubles with each retry, with jitter (a server's "
+        "Retry-After is used instead, up to 60 s and within retry_budget).",
         "500ms",
         _seconds,
     ),
