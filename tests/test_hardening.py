@@ -167,6 +167,23 @@ def test_live_filters_matching_nothing_answer_empty(
         assert response.json() == []
 
 
+def test_a_live_range_without_data_answers_empty(
+    sim_prometheus: tuple[str, float, float], tmp_path: Path
+) -> None:
+    """The server holds the signals, just not in the asked range (the reliability fuzzer's
+    random ranges answered 502 "holds neither")."""
+    url, start, _ = sim_prometheus
+    live = ["--source", "prometheus", "--prometheus", url, "--ledger", str(tmp_path / "l.db")]
+    before = ["--from", str(start - 3 * 86400), "--to", str(start - 2 * 86400)]
+    run = invoke(["changes", *live, *before])
+    assert run.code == 0, run.err
+    assert "nothing found" in run.out
+    assert invoke(["changes", *live, *before, "--format", "json"]).json() == []
+    versions = invoke(["versions", *live, "--at", str(start - 86400), "--format", "json"])
+    assert versions.code == 0, versions.err
+    assert versions.json() == []
+
+
 def test_a_server_holding_neither_signal_is_still_an_error(
     prometheus_empty: Server, tmp_path: Path
 ) -> None:

@@ -25,6 +25,7 @@ from imagetrail.sources.prometheus import PrometheusSource
 log = logging.getLogger("imagetrail.sync")
 
 DEFAULT_LOOKBACK = 400 * 86400.0  # how far back "everything the server holds" looks
+_EVER = 3650 * 86400.0  # how far back "does the server hold this signal at all" looks
 # Samples may land a little late (remote write, slow scrapes): re-read this much of the tail.
 TAIL_OVERLAP = 600.0
 
@@ -63,8 +64,9 @@ def choose_signal(source: PrometheusSource, wanted: str, *, start: float, end: f
     """The signal to read: ``ksm`` when present (digests, exact owners), else ``cadvisor``.
 
     Judged on what matches the source's filters (a cluster may have only one of them), else
-    on what the server holds at all: filters that match nothing make an empty answer, not a
-    source failure. Only a server holding neither signal in the range is an error.
+    on what the server holds in the range, else on what it holds at all (in the ten years
+    before now): filters or a range that match nothing make an empty answer,
+    not a source failure. Only a server holding neither signal at all is an error.
     """
     if wanted in ("ksm", "cadvisor"):
         return "ksm" if wanted == "ksm" else "cadvisor"
@@ -73,14 +75,21 @@ def choose_signal(source: PrometheusSource, wanted: str, *, start: float, end: f
         found = source.detect(start=start, end=end, filtered=False)
         if found:
             log.info("nothing on the server matches the filters (it holds %s)", found[0])
-    if not found:
-        raise SourceError(
-            "the server holds neither kube_pod_container_info nor "
-            'container_cpu_usage_seconds_total{image!=""} in the requested range',
-            hint="check the URL, the time range (--since) and that kube-state-metrics or the "
-            "kubelet's cAdvisor are scraped",
-        )
-    return found[0]
+    if found:
+        return found[0]
+    best_first: tuple[Signal, ...] = ("ksm", "cadvisor")
+    now = time.time()
+    for signal in best_first:
+        # One point per 30 days over ten years: 122 points, whatever the retention.
+        if source.presence(signal, start=now - _EVER, end=now, step=30 * 86400.0, filtered=False):
+            log.info("the server holds no %s data in the range (it holds some before)", signal)
+            return signal
+    raise SourceError(
+        "the server holds neither kube_pod_container_info nor "
+        'container_cpu_usage_seconds_total{image!=""}',
+        hint="check the URL (and its path prefix) and that kube-state-metrics or the "
+        "kubelet's cAdvisor are scraped",
+    )
 
 
 # Words in a server's refusal that mean "ask for less at once" (Prometheus, Thanos, Mimir,
