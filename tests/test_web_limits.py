@@ -372,11 +372,6 @@ def _absurd_ledger_ranges(running: Running) -> None:
     assert time.monotonic() - began < 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="impact.py makes its PromClient without the request's budget "
-    "(it should take QueryContext.prom_client())",
-)
 def test_impact_over_an_absurd_range_is_bounded_too(
     start: Callable[..., Running], proxy: CountingProxy
 ) -> None:

@@ -33,7 +33,6 @@ from imagetrail.ledger.schema import DEMO_SIMULATION
 from imagetrail.model import Change, ChangeKind, EventCount, Impact, Span, matches_workload
 from imagetrail.query import Query, QueryContext, Window, one_workload
 from imagetrail.settings import Settings
-from imagetrail.sources.promapi import PromClient
 from imagetrail.sources.promql import (
     check_label_name,
     duration,
@@ -251,7 +250,7 @@ class PrometheusSignals:
 
     def __init__(self, ctx: QueryContext) -> None:
         self.settings = ctx.settings
-        self.client = PromClient(ctx.prom_config())
+        self.client = ctx.prom_client()
 
     def close(self) -> None:
         self.client.close()
