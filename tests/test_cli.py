@@ -150,7 +150,7 @@ def test_console_script_lists_every_command() -> None:
     [
         (["history", "cart"], 2, "matches 3 workloads"),
         (["changes", "--since", "1d", "--from", "2d"], 2, "--since or --from, not both"),
-        (["versions", "--format", "xml"], 2, "--format must be table, json or csv"),
+        (["versions", "--format", "xml"], 2, "-o/--output must be table, wide, json or csv"),
     ],
 )
 def test_console_script_errors_are_one_line(
@@ -343,11 +343,11 @@ def test_the_finished_cell_says_how_a_failed_or_stuck_rollout_stands() -> None:
         reasons=("ImagePullBackOff",), pods=1, pods_ran=0,
     )  # fmt: skip
     failed = replace(tried, cut_short=CutShort.FAILED, ended=t0 + 1500)
-    assert cli._settled(failed) == "failed 2027-01-15 08:25:00: ImagePullBackOff (0/1 pods ran)"
+    assert cli._settled(failed) == "failed 2027-01-15 08:25Z: ImagePullBackOff (0/1 pods ran)"
     assert cli._settled(tried) == "stuck: ImagePullBackOff"
     waited = replace(tried, finished=t0 + 720, pods_ran=1, waited=600.0)
-    assert cli._settled(waited) == "2027-01-15 08:12:00 (waited 10m)"
-    assert cli._settled(replace(waited, waited=None)) == "2027-01-15 08:12:00"
+    assert cli._settled(waited) == "2027-01-15 08:12Z (waited 10m)"
+    assert cli._settled(replace(waited, waited=None)) == "2027-01-15 08:12Z"
 
 
 def test_changes_on_a_cadvisor_ledger_say_failed_rollouts_need_ksm(
@@ -625,7 +625,8 @@ def _settings_table(run: Run) -> dict[str, tuple[str, str]]:
     assert run.code == 0, run.err
     out = {}
     for line in run.out.splitlines():
-        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        # kubectl-style: columns are two or more spaces apart.
+        cells = re.split(r"\s{2,}", line.strip())
         if len(cells) == 4:
             out[cells[0]] = (cells[1], cells[2])
     return out
@@ -641,7 +642,7 @@ def test_settings_command_shows_origins(tmp_path: Path) -> None:
     )
     table = _settings_table(run)
     assert table["prometheus_url"] == ("http://env:9090", "IMAGETRAIL_PROMETHEUS_URL")
-    assert table["chunk"] == ("21600.0", "imagetrail.yaml")
+    assert table["chunk"] == ("6h", "imagetrail.yaml")
     assert table["tenant"] == ("from-file", "imagetrail.yaml")
     assert table["signal"] == ("auto", "default")
     assert table["bearer_token"] == ("***", "IMAGETRAIL_BEARER_TOKEN")

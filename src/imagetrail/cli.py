@@ -1,6 +1,6 @@
 """The ``imagetrail`` command line.
 
-Every query command takes the common filters and ``--format table|json|csv``; answers come from
+Every query command takes the common filters and ``-o table|wide|json|csv``; answers come from
 the ledger (default) or live from Prometheus (``--source prometheus``). Errors are caught once, in
 :func:`main`, and printed as one line plus a hint.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import signal
 import socket
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +32,7 @@ from imagetrail.output import (
     record,
     render_heatmap,
     render_rows,
+    table_time,
 )
 from imagetrail.query import Query, QueryContext, Window
 from imagetrail.timeutil import format_duration, parse_time
@@ -71,7 +72,16 @@ AtOpt = Annotated[str | None, typer.Option("--at", help="Instant (default: lates
 StepOpt = Annotated[
     str | None, typer.Option("--step", help="Bucket width, e.g. 5m (default fits the range).")
 ]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--output",
+        "-o",
+        "--format",
+        "-f",
+        help="table, wide (full digests, more columns), json or csv.",
+    ),
+]
 SourceOpt = Annotated[
     str, typer.Option("--source", help="ledger (recorded) or prometheus (live, no ledger).")
 ]
@@ -81,8 +91,8 @@ SignalOpt = Annotated[
 
 
 def _fmt(value: str) -> Format:
-    if value not in ("table", "json", "csv"):
-        raise InputError(f"--format must be table, json or csv, not {value!r}")
+    if value not in ("table", "wide", "json", "csv"):
+        raise InputError(f"-o/--output must be table, wide, json or csv, not {value!r}")
     return value  # type: ignore[return-value]
 
 
@@ -330,10 +340,15 @@ def versions(
     qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
     q = _query(cluster=cluster, namespace=namespace, workload=workload, at=at, source=source)
     rows, instant = qc.versions(q)
+    tabled = _fmt(fmt) in ("table", "wide")
     render_rows(
         [record(r) for r in rows],
         _fmt(fmt),
-        columns=["image", "digest", "containers", "workloads", "stale", "stale_containers"],
+        columns=["image", "digest", "containers", "stale_containers"]
+        if tabled
+        else ["image", "digest", "containers", "workloads", "stale", "stale_containers"],
+        wide=["stale", "workloads"],
+        drop=["stale_containers"],
         title=f"versions at {qc.fmt_time(instant)}",
     )
 
@@ -404,12 +419,11 @@ def changes(
         source=source,
     )
     rows = qc.changes(q, kinds=kind)
+    tabled = _fmt(fmt) in ("table", "wide")
     render_rows(
-        [record(r) if fmt != "table" else record(r) | {"finished": _settled(r)} for r in rows],
+        [record(r) | {"finished": _settled(r)} if tabled else record(r) for r in rows],
         _fmt(fmt),
-        columns=CHANGE_COLUMNS
-        if fmt != "table"
-        else [
+        columns=[
             "started",
             "kind",
             "cluster",
@@ -419,10 +433,15 @@ def changes(
             "from_image",
             "to_image",
             "finished",
-        ],
+        ]
+        if tabled
+        else CHANGE_COLUMNS,
+        wide=["workload_kind", "from_digest", "to_digest"],
+        key="to_image",
+        drop=["from_image", "container", "namespace", "finished", "cluster", "kind"],
         title="changes",
     )
-    if fmt == "table" and source == "ledger" and _reads_cadvisor(qc, q):
+    if tabled and source == "ledger" and _reads_cadvisor(qc, q):
         console.print(Text(CADVISOR_NOTE, style="dim"))
 
 
@@ -452,21 +471,17 @@ def _settled(change: Change) -> str:
     reasons = ", ".join(change.reasons)
     if change.finished is not None:
         waited = f" (waited {format_duration(round(change.waited))})" if change.waited else ""
-        return _table_time(change.finished) + waited
+        return table_time(change.finished) + waited
     if change.state == "stuck":
         return f"stuck: {reasons}"
     if change.ended is not None:
-        text = f"{change.state} {_table_time(change.ended)}"
+        text = f"{change.state} {table_time(change.ended)}"
         if change.reasons:
             text += f": {reasons}"
         if change.pods is not None:
             text += f" ({change.pods_ran or 0}/{change.pods} pods ran)"
         return text
     return change.state.replace("-", " ")
-
-
-def _table_time(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
 
 @app.command()
@@ -530,10 +545,21 @@ def audit(
         to=to,
         source=source,
     )
+    tabled = _fmt(fmt) in ("table", "wide")
     render_rows(
         [record(e) for e in qc.audit(q)],
         _fmt(fmt),
         columns=[
+            "cluster",
+            "namespace",
+            "workload",
+            "container",
+            "image",
+            "first_seen",
+            "last_seen",
+        ]
+        if tabled
+        else [
             "cluster",
             "namespace",
             "workload_kind",
@@ -545,6 +571,8 @@ def audit(
             "last_seen",
             "containers_max",
         ],
+        wide=["workload_kind", "digest", "containers_max"],
+        drop=["first_seen", "container", "namespace", "last_seen"],
         title="audit",
     )
 
@@ -564,10 +592,22 @@ def workloads(
     """Workload containers with the images they run."""
     qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
     q = _query(cluster=cluster, namespace=namespace, workload=workload, at=at, source=source)
+    tabled = _fmt(fmt) in ("table", "wide")
     render_rows(
         [record(w) for w in qc.workloads(q)],
         _fmt(fmt),
         columns=[
+            "cluster",
+            "namespace",
+            "workload",
+            "container",
+            "images",
+            "containers",
+            "last_change",
+            "stale",
+        ]
+        if tabled
+        else [
             "cluster",
             "namespace",
             "workload_kind",
@@ -579,6 +619,9 @@ def workloads(
             "inferred",
             "stale",
         ],
+        wide=["workload_kind", "first_seen", "last_seen", "inferred"],
+        key="images",
+        drop=["last_change", "stale", "container", "namespace", "containers"],
         title="workloads",
     )
 
@@ -706,15 +749,35 @@ def show_settings(ctx: typer.Context) -> None:
         [
             {
                 "setting": s.name,
-                "value": None if values[s.name] is None else str(values[s.name]),
+                "value": _setting_text(s, values[s.name]),
                 "from": resolved.origins[s.name],
                 "env": s.env,
             }
             for s in settings_mod.SETTINGS
         ],
         "table",
+        key="setting",
+        drop=["env"],
         title="settings",
     )
+
+
+_DURATION_TEXT = re.compile(r"^\d+(?:\.\d+)?(?:ms|[smhdw])(?:\d+(?:ms|[smhdw]))*$")
+
+
+def _setting_text(setting: settings_mod.Setting, value: Any) -> str | None:
+    """A setting's value as it is written: a duration as ``7d`` (not ``604800.0``)."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, float)
+        and setting.default is not None
+        and _DURATION_TEXT.match(setting.default)
+    ):
+        return format_duration(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 # Commands kept in their own modules register themselves on `app` when imported.

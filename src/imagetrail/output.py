@@ -13,11 +13,13 @@ import dataclasses
 import io
 import json
 import re
+import time
 import unicodedata
 from collections.abc import Sequence
 from enum import Enum
 from typing import Any, Literal
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -26,7 +28,7 @@ from imagetrail.analysis.dora import DoraFigures
 from imagetrail.model import Change, Heatmap, Impact
 from imagetrail.timeutil import format_time
 
-Format = Literal["table", "json", "csv"]
+Format = Literal["table", "wide", "json", "csv"]
 TIME_FIELDS = frozenset(
     {"started", "finished", "ended", "first_seen", "last_seen", "last_change", "at"}
     | {"deployed_at", "received_at", "commit_time"}  # deployment events
@@ -119,10 +121,20 @@ def render_rows(
     fmt: Format,
     *,
     columns: Sequence[str] | None = None,
+    wide: Sequence[str] = (),
+    key: str | None = None,
+    drop: Sequence[str] = (),
     title: str | None = None,
     console: Console | None = None,
 ) -> None:
-    """Print a list of JSON objects as a table, JSON array or CSV."""
+    """Print a list of JSON objects as a table, JSON array or CSV.
+
+    ``table`` is kubectl's ``get``: one line per row, upper-case headers, no box lines, short
+    digests and compact times. When the terminal is narrow the ``drop`` columns go first (in
+    that order), then cells are cut with an ellipsis; the ``key`` column (default ``image``,
+    else the first) is never cut. ``wide`` adds the ``wide`` columns and full digests, and is
+    as wide as it needs to be. JSON and CSV print the ``columns`` in full.
+    """
     console = console or Console()
     cols = list(columns) if columns else (list(rows[0]) if rows else [])
     if fmt == "json":
@@ -139,29 +151,107 @@ def render_rows(
     if not rows:
         console.print(Text(printable(f"{title or 'result'}: nothing found"), style="dim"))
         return
+    is_wide = fmt == "wide"
+    if is_wide:
+        cols += [c for c in wide if c not in cols]
+    key = key if key in cols else ("image" if "image" in cols else cols[0])
+    cells = {c: [_cell_text(row.get(c), short=not is_wide) for row in rows] for c in cols}
+    headers = {c: c.replace("_", " ").upper() for c in cols}
+    natural = {c: max(cell_len(t) for t in [headers[c], *cells[c]]) for c in cols}
+    width = console.width
+
+    # Never cut: the key column, and times and digests.
+    whole = {key} | {c for c in cols if all(t == "—" or _UNCUT.match(t) for t in cells[c])}
+
+    def least(c: str) -> int:
+        return natural[c] if c in whole else min(natural[c], max(len(headers[c]), _MIN_CELL))
+
+    widths = dict(natural)
+    if not is_wide:
+        # Narrow terminal: leave out the less important columns until the rest fits with
+        # each cut to its least, then cut the widest cells first.
+        # Then, if it must, from the right: the key column stays whatever else goes.
+        for c in [*drop, *(c for c in reversed(cols) if c != key)]:
+            if sum(least(k) for k in cols) + _GAP * (len(cols) - 1) <= width:
+                break
+            if c in cols and c != key and len(cols) > 1:
+                cols.remove(c)
+        excess = sum(widths[c] for c in cols) + _GAP * (len(cols) - 1) - width
+        while excess > 0:
+            cuttable = [c for c in cols if widths[c] > least(c)]
+            if not cuttable:
+                break
+            widest = max(cuttable, key=lambda c: widths[c])
+            widths[widest] -= 1
+            excess -= 1
+    table = _table(title)
+    for c in cols:
+        table.add_column(headers[c], no_wrap=True, overflow="ellipsis", width=widths[c])
+    for i in range(len(rows)):
+        table.add_row(*(Text(cells[c][i]) for c in cols))
+    if is_wide:
+        # kubectl's -o wide: as wide as the rows are, never cut.
+        total = sum(natural[c] for c in cols) + _GAP * (len(cols) - 1)
+        console.width = max(width, total)
+        try:
+            console.print(table, crop=False)
+        finally:
+            console.width = width
+    else:
+        console.print(table)
+
+
+_GAP = 2  # spaces between columns, as kubectl prints them
+_MIN_CELL = 10
+# Cells never cut: compact times and short digests (a cut one reads as another).
+_UNCUT = re.compile(r"^(?:\d{4}-\d{2}-\d{2} \d{2}:\d{2}Z|sha256:[0-9a-f]{12})$")
+
+
+def _table(title: str | None) -> Table:
     # A Text title: a str would be read as rich markup, and titles hold workload names.
-    table = Table(
-        title=Text(printable(title)) if title else None, show_lines=False, title_justify="left"
+    return Table(
+        title=Text(printable(title)) if title else None,
+        title_justify="left",
+        title_style="bold",
+        box=None,
+        pad_edge=False,
+        padding=(0, _GAP // 2),
+        header_style="bold",
+        show_edge=False,
     )
-    for col in cols:
-        table.add_column(col.replace("_", " "), overflow="fold")
-    for row in rows:
-        table.add_row(*(Text(_cell_text(row.get(c))) for c in cols))
-    console.print(table)
 
 
-_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?Z$")
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?Z$")
+_DIGEST = re.compile(r"^(sha256:[0-9a-f]{12})[0-9a-f]{52}$")
 
 
-def _cell_text(value: Any) -> str:
-    if value is None:
+def table_time(t: float) -> str:
+    """A time as tables print it: to the minute, UTC (``2026-11-23 22:48Z``)."""
+    return time.strftime("%Y-%m-%d %H:%MZ", time.gmtime(t))
+
+
+def short_digest(digest: str) -> str:
+    """``sha256:`` and the first 12 hex digits (as ``docker images`` shows an id)."""
+    match = _DIGEST.match(digest)
+    return match.group(1) if match else digest
+
+
+def _cell_text(value: Any, *, short: bool = True) -> str:
+    """One table cell on one line: compact times, yes/— for booleans, short digests."""
+    if value is None or value is False or value == [] or value == "":
         return "—"
-    if isinstance(value, list):
-        return "\n".join(printable(str(v)) for v in value)
-    text = printable(str(value))
-    # Tables are for people: whole seconds, no T/Z (JSON and CSV keep RFC 3339).
+    if value is True:
+        return "yes"
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell_text(v, short=short) for v in value)
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    text = printable(str(value)).replace("\n", " ")
+    # Tables are for people: to the minute, UTC (JSON and CSV keep RFC 3339).
     match = _RFC3339.match(text)
-    return f"{match.group(1)} {match.group(2)}" if match else text
+    if match:
+        return f"{match.group(1)} {match.group(2)}Z"
+    return short_digest(text) if short else text
 
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -252,3 +342,17 @@ def dora_json(figures: DoraFigures) -> dict[str, Any]:
     out["time_to_restore_median_seconds"] = figures.time_to_restore_median
     out["lead_time_median_seconds"] = figures.lead_time_median
     return out
+
+
+def per_day_text(per_day: float | None) -> str | None:
+    """A rate for people: ``1.4/day`` when at least daily, else ``3.2/week``."""
+    if per_day is None:
+        return None
+    if per_day >= 1:
+        return f"{per_day:.1f}/day"
+    return f"{per_day * 7:.1f}/week"
+
+
+def percent_text(fraction: float | None) -> str | None:
+    """A fraction as a percentage to one decimal (``7.7 %``)."""
+    return None if fraction is None else f"{fraction * 100:.1f} %"

@@ -23,7 +23,15 @@ from imagetrail.cli import (
     _query,
     app,
 )
-from imagetrail.output import CHANGE_COLUMNS, dora_json, impact_json, record, render_rows
+from imagetrail.output import (
+    CHANGE_COLUMNS,
+    dora_json,
+    impact_json,
+    per_day_text,
+    percent_text,
+    record,
+    render_rows,
+)
 from imagetrail.timeutil import format_duration
 
 IMPACT_COLUMNS = (*CHANGE_COLUMNS, "verdict", "reason")
@@ -74,7 +82,8 @@ def impact(
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     rows = [impact_json(i) for i in found]
-    if fmt == "table":
+    chosen = _fmt(fmt)
+    if chosen in ("table", "wide"):
         for row, i in zip(rows, found, strict=True):
             row["evidence"] = [
                 f"{s.name}{'' if s.decides else ' (evidence only)'}: "
@@ -83,13 +92,21 @@ def impact(
                 for s in i.signals
                 if s.verdict in ("regression", "improvement")
             ] or None
-        columns = ["started", "namespace", "workload", "container", "to_image", "verdict"]
-        render_rows(rows, "table", columns=[*columns, "evidence"], title="impact")
+        columns = ["started", "cluster", "namespace", "workload", "container", "to_image"]
+        render_rows(
+            rows,
+            chosen,
+            columns=[*columns, "verdict", "evidence"],
+            wide=["kind", "from_image", "to_digest", "reason"],
+            key="to_image",
+            drop=["container", "namespace", "cluster", "evidence", "started"],
+            title="impact",
+        )
         return
-    if fmt == "csv":
+    if chosen == "csv":
         render_rows(rows, "csv", columns=IMPACT_COLUMNS)
         return
-    render_rows(rows, _fmt(fmt))
+    render_rows(rows, chosen)
 
 
 def _minutes(seconds: float | None) -> str | None:
@@ -122,16 +139,24 @@ def capacity(
         cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
     )
     rows = [record(r) for r in capacity_for(qc, q)]
-    if fmt == "table":
+    chosen = _fmt(fmt)
+    if chosen in ("table", "wide"):
         for row in rows:
             for name in ("cpu_p50", "cpu_p95"):
                 row[name] = None if row[name] is None else f"{row[name] * 1000:.0f}m"
             for name in ("memory_p50", "memory_p95"):
                 row[name] = None if row[name] is None else f"{row[name] / 2**20:.0f}Mi"
         columns = ["container", "image", "first_seen", "last_seen", "cpu_p50", "cpu_p95"]
-        render_rows(rows, "table", columns=[*columns, "memory_p50", "memory_p95"], title="capacity")
+        render_rows(
+            rows,
+            chosen,
+            columns=[*columns, "memory_p50", "memory_p95"],
+            wide=["digest"],
+            drop=["first_seen", "container"],
+            title="capacity",
+        )
         return
-    render_rows(rows, _fmt(fmt))
+    render_rows(rows, chosen)
 
 
 @app.command()
@@ -158,16 +183,31 @@ def dora(
     q = _query(
         cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
     )
-    rows = [dora_json(f) for f in dora_for(qc, q, by=by, lead_times=lead_times_for(qc, q))]
-    if fmt == "table":
-        for row in rows:
-            row["time_to_restore"] = _minutes(row["time_to_restore_median_seconds"])
+    figures = dora_for(qc, q, by=by, lead_times=lead_times_for(qc, q))
+    rows = [dora_json(f) for f in figures]
+    chosen = _fmt(fmt)
+    if chosen in ("table", "wide"):
+        for row, f in zip(rows, figures, strict=True):
+            row["deploys"] = row["deployments"]
+            row["frequency"] = per_day_text(f.deployments_per_day)
+            row["failure_rate"] = percent_text(f.change_failure_rate)
+            row["restore"] = _minutes(row["time_to_restore_median_seconds"])
             row["lead_time"] = _minutes(row["lead_time_median_seconds"])
+            row["days"] = format_duration(round(f.days * 24) * 3600)
+            row["open"] = f.open_failures
         columns = ["cluster", "namespace"] + (["workload"] if by == "workload" else [])
-        columns += ["deployments", "deployments_per_day", "failures", "change_failure_rate"]
-        render_rows(rows, "table", columns=[*columns, "time_to_restore", "lead_time"], title="dora")
+        columns += ["deploys", "frequency", "failures", "failure_rate"]
+        render_rows(
+            rows,
+            chosen,
+            columns=[*columns, "restore", "lead_time"],
+            wide=["workload_kind", "open", "days"],
+            key=columns[-5],
+            drop=["namespace", "cluster"],
+            title=f"dora over {rows[0]['days']}" if rows else "dora",
+        )
         return
-    if fmt == "csv":
+    if chosen == "csv":
         render_rows(rows, "csv", columns=DORA_COLUMNS)
         return
-    render_rows(rows, _fmt(fmt))
+    render_rows(rows, chosen)
