@@ -67,8 +67,9 @@ def vendor_file(package: str, relative: str) -> Path:
 
 VENDOR: dict[str, tuple[str, str]] = {
     "plotly.min.js": ("plotly", "package_data/plotly.min.js"),
-    "swagger-ui-bundle.js": ("swagger_ui_bundle", "vendor/swagger-ui-4.15.5/swagger-ui-bundle.js"),
-    "swagger-ui.css": ("swagger_ui_bundle", "vendor/swagger-ui-4.15.5/swagger-ui.css"),
+    # Swagger UI 5 (fastapi-offline bundles it): 4.x cannot render an OpenAPI 3.1 document.
+    "swagger-ui-bundle.js": ("fastapi_offline", "static/swagger-ui-bundle.js"),
+    "swagger-ui.css": ("fastapi_offline", "static/swagger-ui.css"),
 }
 
 
