@@ -645,13 +645,22 @@ def serve(
     host: HostOpt = None,
     port: PortOpt = None,
     signal: SignalOpt = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help=settings_mod.BY_NAME["workers"].help)
+    ] = None,
 ) -> None:
     """Web app + JSON API + /metrics; with --prometheus it keeps the ledger in sync meanwhile."""
     from imagetrail.ledger import Ledger
     from imagetrail.web import serve as run_server
 
     qc = _context(
-        ctx, prometheus_url=prometheus, ledger=ledger, host=host, port=port, signal=signal
+        ctx,
+        prometheus_url=prometheus,
+        ledger=ledger,
+        host=host,
+        port=port,
+        signal=signal,
+        workers=workers,
     )
     syncing = bool(qc.settings["prometheus_url"])
     led = Ledger.open(qc.settings["ledger"], create=syncing)

@@ -73,10 +73,14 @@ VENDOR: dict[str, tuple[str, str]] = {
 }
 
 
-def create_app(settings: Settings, ledger: Ledger, *, sync: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings, ledger: Ledger, *, sync: bool = False, scheduled: bool = True
+) -> FastAPI:
     """The web app over an open ``ledger`` (closed on shutdown).
 
     ``sync``: keep the ledger in sync from ``settings["prometheus_url"]`` in the background.
+    ``scheduled``: send the scheduled report (``report_schedule``); of several worker
+    processes only one does.
     """
     st = AppState(settings, ledger, sync=sync)
 
@@ -93,7 +97,7 @@ def create_app(settings: Settings, ledger: Ledger, *, sync: bool = False) -> Fas
         if st.syncer is not None:
             st.syncer.start()
         # The scheduled report (report_schedule); its status() is for /api/v1/status.
-        app.state.report_scheduler = start_scheduler(st.qc)
+        app.state.report_scheduler = start_scheduler(st.qc) if scheduled else None
         # Index the ledger now rather than in the first user's request.
         threading.Thread(target=st.warm, name="imagetrail-index", daemon=True).start()
         try:

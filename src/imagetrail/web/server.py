@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import functools
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
 import uvicorn
 
-from imagetrail.errors import ConfigError
+from imagetrail.errors import ConfigError, ImagetrailError
 from imagetrail.ledger import Ledger
 from imagetrail.settings import Settings
 from imagetrail.web.app import create_app
@@ -72,15 +75,27 @@ class _Server(uvicorn.Server):
     exit, so :data:`HARD_STOP` seconds after the signal the process exits regardless.
     """
 
-    def __init__(self, config: uvicorn.Config, *, on_stop: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        on_stop: Callable[[], None],
+        on_started: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self._on_stop = on_stop
+        self._on_started = on_started
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_started is not None:
+            self._on_started()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
@@ -128,9 +143,28 @@ def serve(
     sync: bool,
     on_listen: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until interrupted (SIGINT/SIGTERM shut down gracefully)."""
+    """Serve until interrupted (SIGINT/SIGTERM shut down gracefully); with ``workers`` > 1
+    in that many processes sharing the socket (see :func:`_serve_workers`)."""
     sock = bind(settings["host"], settings["port"])
-    app = create_app(settings, ledger, sync=sync)
+    if settings["workers"] > 1:
+        _serve_workers(settings, ledger, sock, sync=sync, on_listen=on_listen)
+        return
+    if on_listen is not None:
+        on_listen(url_of(sock))
+    _run(settings, ledger, sock, sync=sync, scheduled=True)
+
+
+def _run(
+    settings: Settings,
+    ledger: Ledger,
+    sock: socket.socket,
+    *,
+    sync: bool,
+    scheduled: bool,
+    on_started: Callable[[], None] | None = None,
+) -> None:
+    """One server process on ``sock`` until its stop signal."""
+    app = create_app(settings, ledger, sync=sync, scheduled=scheduled)
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -139,7 +173,131 @@ def serve(
         proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
     )
-    server = _Server(config, on_stop=app.state.begin_shutdown)
-    if on_listen is not None:
-        on_listen(url_of(sock))
+    server = _Server(config, on_stop=app.state.begin_shutdown, on_started=on_started)
     server.run(sockets=[sock])
+
+
+RESTART_DELAY = 1.0
+"""Seconds before a worker process that ended on its own is started again."""
+
+
+def _serve_workers(
+    settings: Settings,
+    ledger: Ledger,
+    sock: socket.socket,
+    *,
+    sync: bool,
+    on_listen: Callable[[str], None] | None,
+) -> None:
+    """Fork ``workers`` processes that accept on the one socket; supervise them.
+
+    Python answers a request on one core at a time (the GIL), so one process cannot use a
+    second core; several can (docs/operations.md has the figures). Each worker opens the
+    ledger itself (a database connection must not cross a fork) and keeps its own span
+    index; worker 0 alone syncs (``--prometheus``) and sends the scheduled report. The
+    parent only supervises: a worker that ends on its own is started again, and SIGTERM or
+    SIGINT is passed on to every worker, each stopping as one ``serve`` does.
+    """
+    ledger.close()  # the workers open their own; nothing of it may be shared across fork
+    workers: dict[int, tuple[int, int]] = {}  # pid -> worker number, its "started" pipe
+    stopping = False
+
+    def start(number: int) -> None:
+        ready, told = os.pipe()  # the worker writes a byte once it serves
+        pid = os.fork()
+        if pid == 0:  # the worker
+            os.close(ready)
+            code = 0
+            try:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)  # the server installs its own
+                own = Ledger.open(settings["ledger"], create=False)
+                try:
+                    _run(
+                        settings,
+                        own,
+                        sock,
+                        sync=sync and number == 0,
+                        scheduled=number == 0,
+                        on_started=functools.partial(_tell, told),
+                    )
+                finally:
+                    own.close()
+            except ImagetrailError as exc:
+                log.error("worker %d: %s", number, exc.message)
+                code = 1
+            except Exception:
+                log.exception("worker %d failed", number)
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        os.close(told)
+        os.set_blocking(ready, False)
+        workers[pid] = (number, ready)
+
+    def stop(sig: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    failed: str | None = None
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for number in range(settings["workers"]):
+            start(number)
+        if on_listen is not None:
+            on_listen(url_of(sock))
+        while workers:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            if pid not in workers:
+                continue
+            number, ready = workers.pop(pid)
+            had_started = _read_byte(ready)
+            os.close(ready)
+            if stopping:
+                continue
+            if not had_started:
+                # It never got going (the ledger cannot be opened...): starting it again
+                # would fail again, once a second, for ever.
+                stop(signal.SIGTERM, None)
+                failed = f"worker {number} ended before it served ({_ended(status)})"
+                continue
+            log.warning(
+                "worker %d (pid %d) ended (%s); starting it again",
+                number,
+                pid,
+                _ended(status),
+            )
+            time.sleep(RESTART_DELAY)
+            if not stopping:
+                start(number)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    if failed is not None:
+        raise ImagetrailError(failed, hint="its error is in the log above")
+
+
+def _tell(fd: int) -> None:
+    os.write(fd, b"1")
+    os.close(fd)
+
+
+def _read_byte(fd: int) -> bool:
+    try:
+        return os.read(fd, 1) != b""
+    except BlockingIOError:
+        return False
+
+
+def _ended(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"
