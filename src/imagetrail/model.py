@@ -256,35 +256,67 @@ class AuditEntry:
     containers_max: int
 
 
-def check_workload_spec(spec: str) -> list[str]:
-    """The parts of a ``--workload`` value; :class:`InputError` when it has none of the forms."""
+WORKLOAD_FORMS = (
+    "NAME, KIND/NAME, NAMESPACE/NAME, NAMESPACE/KIND/NAME, CLUSTER/NAMESPACE/NAME "
+    "or CLUSTER/NAMESPACE/KIND/NAME"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadName:
+    """One reading of a ``--workload`` value: the parts it names (``None``: any)."""
+
+    name: str
+    cluster: str | None = None
+    namespace: str | None = None
+    kind: str | None = None  # compared case-insensitively
+
+    def matches(self, *, cluster: str, namespace: str, kind: str, name: str) -> bool:
+        return (
+            name == self.name
+            and (self.cluster is None or cluster == self.cluster)
+            and (self.namespace is None or namespace == self.namespace)
+            and (self.kind is None or kind.lower() == self.kind.lower())
+        )
+
+
+def parse_workload(spec: str) -> tuple[WorkloadName, ...]:
+    """Every reading of a ``--workload`` value (a workload matches when any reading does):
+    the one grammar the ledger's SQL, the span index and live answers all use.
+    :class:`InputError` when it has none of the forms of :data:`WORKLOAD_FORMS`.
+
+    Two parts are ``namespace/name`` or ``kind/name``; three are ``cluster/namespace/name``
+    or ``namespace/kind/name`` (the shapes the ambiguity hint and JSON ids offer).
+    """
     parts = spec.split("/")
     if any(not p for p in parts) or len(parts) > 4:
-        raise InputError(
-            f"workload {spec!r} is not NAME, KIND/NAME, NAMESPACE/NAME, NAMESPACE/KIND/NAME "
-            "or CLUSTER/NAMESPACE/KIND/NAME"
+        raise InputError(f"workload {spec!r} is not {WORKLOAD_FORMS}")
+    *head, name = parts
+    if len(head) == 0:
+        return (WorkloadName(name),)
+    if len(head) == 1:
+        return (WorkloadName(name, namespace=head[0]), WorkloadName(name, kind=head[0]))
+    if len(head) == 2:
+        return (
+            WorkloadName(name, cluster=head[0], namespace=head[1]),
+            WorkloadName(name, namespace=head[0], kind=head[1]),
         )
-    return parts
+    return (WorkloadName(name, cluster=head[0], namespace=head[1], kind=head[2]),)
+
+
+def check_workload_spec(spec: str) -> list[str]:
+    """The parts of a ``--workload`` value; :class:`InputError` when it has none of the forms."""
+    parse_workload(spec)
+    return spec.split("/")
 
 
 def matches_workload(pattern: str, *, cluster: str, namespace: str, kind: str, name: str) -> bool:
-    """Does a user's workload pattern name this workload?
-
-    Accepted forms: ``name``, ``kind/name`` or ``namespace/name``, ``namespace/kind/name``,
-    ``cluster/namespace/kind/name`` (kinds compare case-insensitively).
-    """
-    parts = pattern.split("/")
-    if parts[-1] != name:
-        return False
-    if len(parts) == 1:
-        return True
-    if len(parts) == 2:
-        return parts[0] == namespace or parts[0].lower() == kind.lower()
-    if len(parts) == 3:
-        return parts[0] == namespace and parts[1].lower() == kind.lower()
-    if len(parts) == 4:
-        return parts[0] == cluster and parts[1] == namespace and parts[2].lower() == kind.lower()
-    return False
+    """Does a user's workload pattern name this workload? (any reading of
+    :func:`parse_workload`; kinds compare case-insensitively)."""
+    return any(
+        r.matches(cluster=cluster, namespace=namespace, kind=kind, name=name)
+        for r in parse_workload(pattern)
+    )
 
 
 Verdict = Literal["regression", "improvement", "no-change", "insufficient-data"]

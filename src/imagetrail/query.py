@@ -6,10 +6,12 @@ One place that both the CLI and the web app call, so that "versions", "changes",
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagetrail import analysis, budget
@@ -19,6 +21,7 @@ from imagetrail.errors import InputError, LedgerError, LimitExceeded
 from imagetrail.imageref import is_sandbox
 from imagetrail.ledger import Ledger
 from imagetrail.model import (
+    WORKLOAD_FORMS,
     AuditEntry,
     Change,
     Heatmap,
@@ -30,7 +33,8 @@ from imagetrail.model import (
     WorkloadSummary,
     matches_workload,
 )
-from imagetrail.settings import Settings
+from imagetrail.names import check_names
+from imagetrail.settings import Settings, default_ledger
 from imagetrail.sources.promapi import PromClient, PromConfig
 from imagetrail.sources.prometheus import Filters, PrometheusSource
 from imagetrail.timeutil import format_duration, format_time, parse_duration, parse_time
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     from imagetrail.sync import SyncResult
 
 DEFAULT_RANGE = 7 * 86400.0
+log = logging.getLogger("imagetrail.query")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,8 @@ class Query:
     window: Window = Window()
     source: str = "ledger"
     clusters: tuple[str, ...] = ()
+    # The caller already ran QueryContext.check_names and reported its warnings (the API).
+    names_checked: bool = field(default=False, compare=False)
 
     def keeps(self, cluster: str) -> bool:
         return not self.clusters or cluster in self.clusters
@@ -145,6 +152,10 @@ class QueryContext:
         if self._ledger is not None:
             yield self._ledger
             return
+        if not create:
+            missing = _missing_default_ledger(self.settings["ledger"])
+            if missing is not None:
+                raise missing
         ledger = Ledger.open(self.settings["ledger"], create=create)
         try:
             yield ledger
@@ -250,12 +261,14 @@ class QueryContext:
         if self._index is not None:
             index = self._indexed()
             assert index.bounds is not None  # _indexed() refuses an empty ledger
+            self._check_names(query)
             silence = index.silence(**self._silence_limits())
             reach = self._reach_back(start, silence)
             mask = index.mask(**self._filters(query), start=reach, end=end)
             return index.select(mask), index.bounds[0], silence
         with self.open_ledger(create=False) as ledger:
             data_start, data_end = data_range(ledger)
+            self._check_names(query, ledger)
             silence = self._ledger_silence(ledger, data_end)
             spans = ledger.spans(
                 cluster=query.cluster,
@@ -267,6 +280,40 @@ class QueryContext:
         if query.clusters:
             spans = [s for s in spans if query.keeps(s.cluster)]
         return spans, data_start, silence
+
+    def check_names(
+        self, query: Query, ledger: Ledger | None = None, *, waits: bool = False
+    ) -> list[str]:
+        """Warnings for namespace-regex branches that match no namespace the ledger knows;
+        :class:`InputError` (with the closest known names) for a cluster, exact namespace or
+        workload it does not know. Live answers are not checked: the ledger may be empty.
+        ``waits``: also the workloads that only ever waited (not in the span index)."""
+        if query.source != "ledger" or not (
+            query.cluster or query.clusters or query.namespace or query.workload
+        ):
+            return []
+        if self._index is not None and not (waits and ledger is not None):
+            known = self._index().workload_refs  # empty for an empty ledger: nothing checked
+        elif ledger is not None:
+            known = ledger.workloads()
+        else:
+            with self.open_ledger(create=False) as opened:
+                known = opened.workloads()
+        return check_names(
+            known,
+            cluster=query.cluster,
+            clusters=query.clusters,
+            namespace=query.namespace,
+            workload=query.workload,
+        )
+
+    def _check_names(
+        self, query: Query, ledger: Ledger | None = None, *, waits: bool = False
+    ) -> None:
+        if query.names_checked:
+            return
+        for warning in self.check_names(query, ledger, waits=waits):
+            log.warning("%s", warning)
 
     def _silence_limits(self) -> dict[str, float]:
         return {
@@ -361,6 +408,7 @@ class QueryContext:
                 hint="sync first (`imagetrail sync`), then ask without source=prometheus",
             )
         with self.open_ledger(create=False) as ledger:
+            self._check_names(query, ledger, waits=True)
             found = ledger.waits(
                 cluster=query.cluster,
                 namespace_regex=query.namespace,
@@ -427,6 +475,7 @@ class QueryContext:
             silence = Silence(data_ends(spans), instant, **self._silence_limits())
         elif self._index is not None:
             index = self._indexed()
+            self._check_names(query)
             silence = index.silence(**self._silence_limits())
             instant = at if at is not None else min(time.time(), index.data_end)
             reach = self._reach_back(instant - self.tolerance, silence)
@@ -434,6 +483,7 @@ class QueryContext:
         else:
             with self.open_ledger(create=False) as ledger:
                 silence = self._ledger_silence(ledger)
+                self._check_names(query, ledger)
                 instant = at if at is not None else min(time.time(), silence.data_end)
                 spans = ledger.spans(
                     cluster=query.cluster,
@@ -465,6 +515,7 @@ class QueryContext:
         if self._index is not None and query.source == "ledger":
             index = self._indexed()
             assert index.bounds is not None
+            self._check_names(query)
             wanted_start = self._wanted_start(query, DEFAULT_RANGE)
             start, end = self._resolved(query, wanted_start, index.bounds[0], index.data_end)
             step = query.window.step or analysis.default_step(start, end, target_points=points)
@@ -520,6 +571,7 @@ class QueryContext:
         start = w.start if w.start is not None else time.time() - DEFAULT_RANGE
         with self.open_ledger(create=False) as ledger:
             ledger_bounds(ledger)  # "nothing found" would hide that nothing was ever recorded
+            self._check_names(query, ledger)
             self.refresh_changes(ledger)
             found = ledger.changes(
                 cluster=query.cluster,
@@ -568,15 +620,59 @@ def one_workload(spans: Collection[Span], pattern: str) -> Workload:
     if not targets:
         raise InputError(
             f"no workload matches {pattern!r} in the range",
-            hint="`imagetrail workloads` lists them; use name, kind/name or namespace/name",
+            hint=f"`imagetrail workloads` lists them; a workload is {WORKLOAD_FORMS}",
         )
     if len(targets) > 1:
         names = ", ".join(t.id for t in targets[:5])
+        forms = ", ".join(_unique_form(t, targets) for t in targets[:5])
         raise InputError(
             f"{pattern!r} matches {len(targets)} workloads: {names}",
-            hint="narrow it with namespace/name, --cluster or --namespace",
+            hint=f"narrow it to one: {forms} (or add --cluster)",
         )
     return targets[0]
+
+
+def _unique_form(target: Workload, among: Collection[Workload]) -> str:
+    """The shortest workload form that names ``target`` and no other of ``among``."""
+    t = target
+    for form in (
+        t.name,
+        f"{t.namespace}/{t.name}",
+        f"{t.cluster}/{t.namespace}/{t.name}",
+        f"{t.namespace}/{t.kind}/{t.name}",
+    ):
+        named = [
+            w
+            for w in among
+            if matches_workload(
+                form, cluster=w.cluster, namespace=w.namespace, kind=w.kind, name=w.name
+            )
+        ]
+        if named == [target]:
+            return form
+    return t.id
+
+
+def _missing_default_ledger(where: str) -> LedgerError | None:
+    """The error for reading the default ledger before anything created it, with the way
+    to the demo's ledger when ``imagetrail demo`` wrote one (never read in its place: a
+    simulated fleet must not pass for the user's clusters)."""
+    if where != default_ledger() or Path(where).exists():
+        return None
+    from imagetrail.demo import default_demo_ledger
+
+    demo = default_demo_ledger()
+    if demo.is_file():
+        hint = (
+            f"the demo's ledger is {demo}: IMAGETRAIL_LEDGER={demo} imagetrail versions; "
+            "`imagetrail sync --prometheus URL` records your clusters' own"
+        )
+    else:
+        hint = (
+            "run `imagetrail sync --prometheus URL` first (or `imagetrail demo` for a "
+            "simulated fleet), or check --ledger"
+        )
+    return LedgerError(f"no ledger at {where}", hint=hint)
 
 
 def data_range(ledger: Ledger) -> tuple[float, float]:

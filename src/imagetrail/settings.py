@@ -25,7 +25,8 @@ ENV_PREFIX = "IMAGETRAIL_"
 CONFIG_FILE = "imagetrail.yaml"
 
 
-def _default_ledger() -> str:
+def default_ledger() -> str:
+    """Where the ledger is unless configured: ``$XDG_DATA_HOME/imagetrail/ledger.db``."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return str(Path(base) / "imagetrail" / "ledger.db")
 
@@ -182,7 +183,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ledger",
         "Ledger: a SQLite file path or a SQLAlchemy URL (postgresql+psycopg://...).",
-        _default_ledger(),
+        default_ledger(),
         cli_flag="--ledger",
     ),
     Setting(

@@ -28,7 +28,9 @@ from imagetrail.model import (
     SignalResult,
     Span,
     Wait,
+    WorkloadName,
     check_workload_spec,
+    parse_workload,
 )
 
 SIGNALS: frozenset[str] = frozenset({"ksm", "cadvisor"})
@@ -308,29 +310,24 @@ def literal_namespace(pattern: str | None) -> str | None:
 
 
 def workload_condition(table: Table, spec: str) -> ColumnElement[bool]:
-    """SQL condition for ``--workload``: ``name``, ``kind/name``, ``namespace/name``,
-    ``namespace/kind/name`` or ``cluster/namespace/kind/name``; kinds match case-insensitively.
-    """
+    """SQL condition for ``--workload``: any reading of :func:`parse_workload` (the one
+    grammar); kinds match case-insensitively."""
     c = table.c
-    parts = check_workload_spec(spec)
 
-    def kind_is(kind: str) -> ColumnElement[bool]:
-        return func.lower(c.workload_kind) == kind.lower()
+    def reading(r: WorkloadName) -> ColumnElement[bool]:
+        conds: list[ColumnElement[bool]] = [c.workload == r.name]
+        if r.cluster is not None:
+            conds.append(prefix_eq(c.cluster, r.cluster))
+        if r.namespace is not None:
+            conds.append(prefix_eq(c.namespace, r.namespace))
+        if r.kind is not None:
+            conds.append(func.lower(c.workload_kind) == r.kind.lower())
+        return and_(*conds)
 
-    name = parts[-1]
-    if len(parts) == 1:
-        return c.workload == name
-    if len(parts) == 2:
-        first = parts[0]
-        return and_(c.workload == name, or_(kind_is(first), c.namespace == first))
-    if len(parts) == 3:
-        return and_(prefix_eq(c.namespace, parts[0]), kind_is(parts[1]), c.workload == name)
-    return and_(
-        prefix_eq(c.cluster, parts[0]),
-        prefix_eq(c.namespace, parts[1]),
-        kind_is(parts[2]),
-        c.workload == name,
-    )
+    readings = parse_workload(spec)
+    if len(readings) == 1:
+        return reading(readings[0])
+    return or_(*(reading(r) for r in readings))
 
 
 def deployment_row(deployment: Deployment) -> Row:
@@ -403,8 +400,9 @@ def deployment_matches(spec: str, deployment: Deployment) -> bool:
         return False
     if len(parts) == 2:
         return parts[0] == d.namespace or parts[0].lower() in _KINDS
-    if len(parts) == 3:
-        return parts[0] == d.namespace
+    if len(parts) == 3:  # namespace/kind/name or cluster/namespace/name
+        cluster_ok = d.cluster is None or parts[0] == d.cluster
+        return parts[0] == d.namespace or (parts[1] == d.namespace and cluster_ok)
     if len(parts) == 4:
         return parts[1] == d.namespace and (d.cluster is None or parts[0] == d.cluster)
     return True

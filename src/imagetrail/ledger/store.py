@@ -45,7 +45,7 @@ from imagetrail.ledger.migrations import MIGRATIONS, Migration, ensure_ledger
 from imagetrail.ledger.target import Target, check_sqlite_file, resolve
 from imagetrail.ledger.translate import translated
 from imagetrail.ledger.upsert import dialect_insert, greatest, least, span_upserter, sync_success
-from imagetrail.model import Change, Impact, Span, Wait, check_workload_spec
+from imagetrail.model import Change, Impact, Span, Wait, Workload, check_workload_spec
 
 BATCH_ROWS = 5000
 """Rows per upsert statement (PostgreSQL) or executemany call (SQLite)."""
@@ -574,6 +574,22 @@ class Ledger:
         c = S.changes.c
         with self._read() as conn:
             return tuple(conn.execute(select(func.count(), func.max(c.id))).one())
+
+    def workloads(self) -> list[Workload]:
+        """Every workload the ledger holds spans or waits of, sorted: the names a filter can
+        be checked against (``cluster``, ``namespace`` and workload values)."""
+        tables = [S.spans]
+        if self.schema_version >= S.WAITS_SINCE:
+            tables.append(S.waits)
+        found: set[Workload] = set()
+        with self._read() as conn:
+            for table in tables:
+                t = table.c
+                rows = conn.execute(
+                    select(t.cluster, t.namespace, t.workload_kind, t.workload).distinct()
+                )
+                found.update(Workload(str(c), str(n), str(k), str(w)) for c, n, k, w in rows)
+        return sorted(found, key=lambda w: w.id)
 
     def stats(self) -> dict[str, int]:
         """Row counts per table: ``spans``, ``waits``, ``changes``, ``sync_state`` (``waits`` is

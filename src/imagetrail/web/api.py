@@ -3,13 +3,17 @@
 Every answer has the same shape as ``imagetrail <command> --format json`` (docs/json.md); a
 few objects carry extra fields the pages need, which the JSON stability promise allows.
 Errors are ``{"error": message, "hint": hint}`` with the error class's HTTP status
-(one handler, in :mod:`imagetrail.web.app`).
+(one handler, in :mod:`imagetrail.web.app`). A ``cluster``, exact ``namespace`` or
+``workload`` the ledger does not know is a 400 naming the closest known ones; a namespace
+regex branch that matches no known namespace still answers, with one
+``X-Imagetrail-Warning`` header per such branch (and the CLI's warning text).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -65,6 +69,8 @@ SourceQ = Annotated[
 
 
 def ask(
+    st: StateDep,
+    response: Response,
     cluster: ClusterQ = None,
     namespace: NamespaceQ = None,
     workload: WorkloadQ = None,
@@ -80,7 +86,7 @@ def ask(
         raise InputError(f"source must be ledger or prometheus, not {source!r}")
     clusters = tuple(dict.fromkeys(c for c in cluster or () if c))
     namespaces = [n for n in namespace or () if n]
-    return Ask(
+    q = Ask(
         cluster=clusters[0] if len(clusters) == 1 else None,
         clusters=clusters if len(clusters) > 1 else (),
         namespace=_any_of(namespaces),
@@ -88,6 +94,23 @@ def ask(
         window=Window.from_flags(since=since, from_=from_, to=to, at=at, step=step),
         source=source,
     )
+    try:
+        warnings = st.qc.check_names(q)
+    except InputError:
+        return q  # an answer refuses it (400); one that reads no spans need not
+    # A namespace-regex branch that matches no known namespace: the answer stands, and says so.
+    for warning in warnings:
+        response.headers.append(WARNING_HEADER, _header_text(warning))
+    return replace(q, names_checked=True)
+
+
+WARNING_HEADER = "X-Imagetrail-Warning"
+
+
+def _header_text(text: str) -> str:
+    """``text`` as one printable ASCII header line (user input is quoted in it)."""
+    ascii_text = text.encode("ascii", "backslashreplace").decode("ascii")
+    return "".join(ch if " " <= ch <= "~" else " " for ch in ascii_text)
 
 
 def _any_of(regexes: list[str]) -> str | None:
