@@ -4,6 +4,7 @@ python -m bench                      # all: sync at 250, 1,000 and 2,000 contain
 python -m bench --only sync --sizes 250   # a quick sync run
 python -m bench --only web           # the web benchmark alone
 python -m bench --only impact        # impact: judged from Prometheus vs read from the ledger
+python -m bench --only workers       # serve with 1 vs 2 worker processes
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cli", action="store_true", help="skip the `imagetrail sync` run")
     parser.add_argument(
         "--only",
-        choices=("sync", "web", "impact"),
+        choices=("sync", "web", "impact", "workers"),
         default=None,
         help="run one benchmark (default: all)",
     )
@@ -83,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench.impact_bench import run as run_impact
 
         print_impact(run_impact(command=command))
+    if args.only in (None, "workers"):
+        from bench.workers_bench import print_summary as print_workers
+        from bench.workers_bench import run as run_workers
+
+        print_workers(run_workers(command=command))
     return 0
 
 

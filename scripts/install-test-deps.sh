@@ -11,6 +11,8 @@ command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null \
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # The browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 test -x /usr/bin/chromium || need+=(chromium)
+# ApacheBench drives the serve --workers benchmark (a C client leaves the cores to serve).
+command -v ab >/dev/null || need+=(apache2-utils)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
   export DEBIAN_FRONTEND=noninteractive
