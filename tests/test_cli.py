@@ -208,7 +208,7 @@ CSV_HEADERS: dict[str, list[str]] = {
 TABLE_TITLES: dict[str, str] = {
     "versions": "versions at ",
     "changes": "changes",
-    "heatmap": "containers over time",
+    "heatmap": "CONTAINERS OVER TIME",
     "history": "history of prod-eu/shop/Deployment/cart",
     "audit": "audit",
     "workloads": "workloads",

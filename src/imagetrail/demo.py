@@ -51,15 +51,22 @@ def default_demo_ledger() -> Path:
 
 
 def build_demo_ledger(
-    path: Path, *, seed: int = 7, days: float = 14, signals: bool = True
+    path: Path,
+    *,
+    seed: int = 7,
+    days: float = 14,
+    signals: bool = True,
+    end: float | None = None,
 ) -> tuple[Ledger, float]:
     """Simulate ``days`` ending now (hour-aligned) and record it in a fresh ledger at ``path``.
 
     With ``signals`` the ledger's ``meta`` keeps the simulation's parameters, so impact,
     capacity and the report read the same fleet's signals from the simulator
     (``imagetrail.sim.signals``); without, it is a ledger like any other that has no
-    Prometheus (for tests of that case)."""
-    end = math.floor(time.time() / 3600) * 3600
+    Prometheus (for tests of that case). A fixed ``end`` makes it the same ledger every time
+    (golden outputs)."""
+    if end is None:
+        end = math.floor(time.time() / 3600) * 3600
     start = end - days * 86400
     fleet = simulate(SimConfig(seed=seed, start=start, days=days))
     path.parent.mkdir(parents=True, exist_ok=True)

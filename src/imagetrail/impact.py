@@ -31,7 +31,7 @@ from imagetrail.analysis.impact import SignalData, Thresholds, Windows, assess, 
 from imagetrail.errors import ConfigError, InputError, LedgerError
 from imagetrail.ledger.schema import DEMO_SIMULATION
 from imagetrail.model import Change, ChangeKind, EventCount, Impact, Span, matches_workload
-from imagetrail.query import Query, QueryContext, Window, one_workload
+from imagetrail.query import Query, QueryContext, Window, data_range, one_workload
 from imagetrail.settings import Settings
 from imagetrail.sources.promql import (
     check_label_name,
@@ -766,6 +766,10 @@ def dora_for(
     without one, only rollbacks and failed rollouts do.
     """
     start, end = ctx.window(query)
+    with ctx.open_ledger(create=False) as ledger:
+        data_start, _ = data_range(ledger)
+    # The rates divide by the days the ledger holds: 30d asked of a 14-day ledger is 14 days.
+    start = max(start, data_start)
     if start >= end:
         raise InputError("the range holds no recorded data", hint="widen it with --since")
     # Changes past the window's end: a failure near the end finds its restore there.

@@ -276,18 +276,24 @@ def render_heatmap(heatmap: Heatmap, fmt: Format, *, console: Console | None = N
         console.print(Text("heatmap: no containers in this range", style="dim"))
         return
     peak = max((max(row) for row in heatmap.counts if row), default=0) or 1
-    width = min(len(heatmap.times), 60)
-    stride = max(1, -(-len(heatmap.times) // width))
-    title = f"{format_time(heatmap.times[0])} → {format_time(heatmap.times[-1])}"
-    table = Table(title=title, title_justify="left")
-    table.add_column("image", overflow="fold")
-    table.add_column(f"containers over time (█ = {peak})", no_wrap=True)
-    table.add_column("max", justify="right")
-    table.add_column("last", justify="right")
-    for image, row in zip(heatmap.images, heatmap.counts, strict=True):
-        cells = [max(row[i : i + stride]) for i in range(0, len(row), stride)]
-        bar = "".join(_BLOCKS[round(c / peak * (len(_BLOCKS) - 1))] if c else "·" for c in cells)
-        table.add_row(Text(printable(image)), Text(bar, style="cyan"), str(max(row)), str(row[-1]))
+    images = [printable(image) for image in heatmap.images]
+    maxes = [str(max(row)) for row in heatmap.counts]
+    lasts = [str(row[-1]) for row in heatmap.counts]
+    # The bar takes the width the terminal has, after the image (never cut), MAX and LAST.
+    fixed = max(cell_len(t) for t in ["IMAGE", *images])
+    fixed += max(len("MAX"), *map(len, maxes)) + max(len("LAST"), *map(len, lasts)) + 3 * _GAP
+    cells = max(8, min(len(heatmap.times), console.width - fixed))
+    stride = max(1, -(-len(heatmap.times) // cells))
+    title = f"{format_time(heatmap.times[0])} → {format_time(heatmap.times[-1])}  (█ = {peak})"
+    table = _table(title)
+    table.add_column("IMAGE", no_wrap=True)
+    table.add_column("CONTAINERS OVER TIME", no_wrap=True, overflow="crop")
+    table.add_column("MAX", justify="right", no_wrap=True)
+    table.add_column("LAST", justify="right", no_wrap=True)
+    for image, row, top, last in zip(images, heatmap.counts, maxes, lasts, strict=True):
+        buckets = [max(row[i : i + stride]) for i in range(0, len(row), stride)]
+        bar = "".join(_BLOCKS[round(c / peak * (len(_BLOCKS) - 1))] if c else "·" for c in buckets)
+        table.add_row(Text(image), Text(bar, style="cyan"), top, last)
     console.print(table)
 
 

@@ -260,7 +260,12 @@ def _show(rows: list[dict[str, Any]], fmt: str, *, title: str) -> None:
         }
         for row, r in zip(rows, flat, strict=True)
     ]
-    render_rows(table, "table", title=title)
+    render_rows(
+        table,
+        "wide" if fmt == "wide" else "table",
+        drop=["commit", "matched change", "lead time"],
+        title=title,
+    )
 
 
 def _cut_short(row: dict[str, Any]) -> str | None:

@@ -38,7 +38,11 @@ def report(
     workload: WorkloadOpt = None,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", "-f", help="html or markdown (default: report_format)."),
+        typer.Option(
+            "--format",
+            "-f",
+            help="html or markdown (default: the --output file's extension, else report_format).",
+        ),
     ] = None,
     output: Annotated[
         str | None,
@@ -69,7 +73,9 @@ def report(
 
     if fmt is not None and fmt not in ("html", "markdown"):
         raise InputError(f"--format must be html or markdown, not {fmt!r}")
-    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus, report_format=fmt)
+    qc = _context(
+        ctx, ledger=ledger, prometheus_url=prometheus, report_format=fmt or _by_name(output)
+    )
     chosen = qc.settings["report_format"]
     if not (output or mail or notify):
         raise InputError(
@@ -110,3 +116,16 @@ def report(
                 Text(f"error: {printable(extra.message)}", style="red"), soft_wrap=True
             )
         raise result.errors[0]
+
+
+_EXTENSIONS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
+
+
+def _by_name(output: str | None) -> str | None:
+    """The format the output file's name asks for (``x.md``: Markdown; ``-``, stdout: Markdown);
+    None when the name does not say (then ``report_format`` decides)."""
+    if output is None:
+        return None
+    if output == "-":
+        return "markdown"
+    return _EXTENSIONS.get(Path(output).suffix.lower())
