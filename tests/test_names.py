@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.clirun import assert_one_error, invoke
 
+from clirun import assert_one_error, invoke
 from imagetrail import settings as settings_mod
 from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger

@@ -543,7 +543,8 @@ def test_waits_answer_the_scope_and_range_oldest_first(
     assert pods(namespace=["data", "sh.p"]) == ["web-2", evil.span.pod, "api-2"]
     assert pods(workload="shop/web") == ["web-2"]
     assert pods(workload="c2/data/Deployment/api") == ["api-2"]
-    assert pods(workload="nothing-here") == []
+    unknown = client.get("/api/v1/waits", params={"workload": "nothing-here"})
+    assert unknown.status_code == 400, unknown.text  # an unknown name: not an empty answer
     # A range selects the waits overlapping it, whatever part of them is inside.
     assert pods(**{"from": str(int(t0 + HOUR + 1400)), "to": str(int(t0 + HOUR + 1450))}) == [
         "web-2"
