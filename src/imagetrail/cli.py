@@ -488,7 +488,12 @@ def _settled(change: Change) -> str:
 def history(
     ctx: typer.Context,
     workload_name: Annotated[
-        str, typer.Argument(metavar="WORKLOAD", help="name, kind/name or namespace/name")
+        str,
+        typer.Argument(
+            metavar="WORKLOAD",
+            help="name, namespace/name, cluster/namespace/name or the full "
+            "cluster/namespace/Kind/name (kind/name and namespace/Kind/name too)",
+        ),
     ],
     since: SinceOpt = None,
     from_: FromOpt = None,
