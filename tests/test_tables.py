@@ -18,7 +18,7 @@ from clirun import Run, invoke
 from imagetrail.demo import build_demo_ledger
 from imagetrail.output import per_day_text, percent_text, render_heatmap, render_rows
 from imagetrail.timeutil import format_time
-from tablecases import END, TABLES, run_table
+from tablecases import END, TABLES, render_docs, run_table
 
 GOLDEN = Path(__file__).parent / "golden" / "tables"
 WIDTHS = (80, 100, 160)
@@ -238,3 +238,13 @@ def test_golden(ledger: Path, name: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(got)
     assert got == path.read_text()
+
+
+def test_docs_show_the_generated_tables(ledger: Path) -> None:
+    docs = Path(__file__).parent.parent / "docs" / "cli.md"
+    text = docs.read_text()
+    assert text.count("<!-- table: ") >= 8
+    fresh = render_docs(text, ledger)
+    if os.environ.get("UPDATE_GOLDEN"):
+        docs.write_text(fresh)
+    assert fresh == text, "docs/cli.md is stale: run UPDATE_GOLDEN=1 pytest tests/test_tables.py"
