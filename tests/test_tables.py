@@ -248,3 +248,16 @@ def test_docs_show_the_generated_tables(ledger: Path) -> None:
     if os.environ.get("UPDATE_GOLDEN"):
         docs.write_text(fresh)
     assert fresh == text, "docs/cli.md is stale: run UPDATE_GOLDEN=1 pytest tests/test_tables.py"
+
+
+def test_the_demo_screen_fits_80_columns(tmp_path: Path) -> None:
+    done = invoke(["demo", "--no-serve", "--ledger", str(tmp_path / "d.db")], {"COLUMNS": "80"})
+    assert done.code == 0, done.err
+    lines = done.out.split("\n")
+    first = lines.index(next(line for line in lines if line.startswith("1. Versions")))
+    assert lines[first + 1].split() == ["IMAGE", "CONTAINERS", "CLUSTERS", "WORKLOADS"]
+    for line in lines[first + 2 : first + 14]:
+        assert len(line.rstrip()) <= 80
+        assert re.match(r"^\S+:\S+\s+\d+\s+\d+\s", line), line  # a whole image, one line
+    tables = [line for line in lines if not line.startswith(("  IMAGETRAIL_LEDGER", "Simul"))]
+    assert all(len(line.rstrip()) <= 80 for line in tables)

@@ -149,6 +149,8 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
             render_rows(
                 [_change_row(c) for c in own],
                 "table",
+                key="what",
+                drop=["kind"],
                 title="   … and its changes: how each rollout ended",
                 console=console,
             )
@@ -161,6 +163,8 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
         render_rows(
             [_change_row(c) for c in week[:15]],
             "table",
+            key="what",
+            drop=["kind"],
             title=f"3. This week's changes: {len(week)}, the 15 newest",
             console=console,
         )
