@@ -14,7 +14,7 @@ import re
 from collections.abc import Collection, Iterable
 
 from imagetrail.errors import InputError
-from imagetrail.model import WORKLOAD_FORMS, Workload, matches_workload, parse_workload
+from imagetrail.model import WORKLOAD_FORMS, Span, Workload, matches_workload, parse_workload
 
 
 def check_names(
@@ -175,3 +175,42 @@ _REGEX_SYNTAX = frozenset(".^$*+?{}[]\\|()")
 def _is_literal(branch: str) -> bool:
     """A plain name: no regex syntax at all (``-`` is plain outside a class)."""
     return not _REGEX_SYNTAX.intersection(branch)
+
+
+def one_workload(spans: Collection[Span], pattern: str) -> Workload:
+    """The one workload ``spans`` belong to; :class:`InputError` for none or several."""
+    targets = sorted({s.workload_ref for s in spans})
+    if not targets:
+        raise InputError(
+            f"no workload matches {pattern!r} in the range",
+            hint=f"`imagetrail workloads` lists them; a workload is {WORKLOAD_FORMS}",
+        )
+    if len(targets) > 1:
+        names = ", ".join(t.id for t in targets[:5])
+        forms = ", ".join(_unique_form(t, targets) for t in targets[:5])
+        raise InputError(
+            f"{pattern!r} matches {len(targets)} workloads: {names}",
+            hint=f"narrow it to one: {forms} (or add --cluster)",
+        )
+    return targets[0]
+
+
+def _unique_form(target: Workload, among: Collection[Workload]) -> str:
+    """The shortest workload form that names ``target`` and no other of ``among``."""
+    t = target
+    for form in (
+        t.name,
+        f"{t.namespace}/{t.name}",
+        f"{t.cluster}/{t.namespace}/{t.name}",
+        f"{t.namespace}/{t.kind}/{t.name}",
+    ):
+        named = [
+            w
+            for w in among
+            if matches_workload(
+                form, cluster=w.cluster, namespace=w.namespace, kind=w.kind, name=w.name
+            )
+        ]
+        if named == [target]:
+            return form
+    return t.id

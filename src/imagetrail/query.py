@@ -21,7 +21,6 @@ from imagetrail.errors import InputError, LedgerError, LimitExceeded
 from imagetrail.imageref import is_sandbox
 from imagetrail.ledger import Ledger
 from imagetrail.model import (
-    WORKLOAD_FORMS,
     AuditEntry,
     Change,
     Heatmap,
@@ -29,11 +28,11 @@ from imagetrail.model import (
     Span,
     VersionCount,
     Wait,
-    Workload,
     WorkloadSummary,
     matches_workload,
 )
 from imagetrail.names import check_names
+from imagetrail.names import one_workload as one_workload  # re-exported: impact.py
 from imagetrail.settings import Settings, default_ledger
 from imagetrail.sources.promapi import PromClient, PromConfig
 from imagetrail.sources.prometheus import Filters, PrometheusSource
@@ -612,45 +611,6 @@ class QueryContext:
             replace(w, last_seen=min(w.last_seen, silence.end(w.cluster))) if w.stale else w
             for w in rows
         ]
-
-
-def one_workload(spans: Collection[Span], pattern: str) -> Workload:
-    """The one workload ``spans`` belong to; :class:`InputError` for none or several."""
-    targets = sorted({s.workload_ref for s in spans})
-    if not targets:
-        raise InputError(
-            f"no workload matches {pattern!r} in the range",
-            hint=f"`imagetrail workloads` lists them; a workload is {WORKLOAD_FORMS}",
-        )
-    if len(targets) > 1:
-        names = ", ".join(t.id for t in targets[:5])
-        forms = ", ".join(_unique_form(t, targets) for t in targets[:5])
-        raise InputError(
-            f"{pattern!r} matches {len(targets)} workloads: {names}",
-            hint=f"narrow it to one: {forms} (or add --cluster)",
-        )
-    return targets[0]
-
-
-def _unique_form(target: Workload, among: Collection[Workload]) -> str:
-    """The shortest workload form that names ``target`` and no other of ``among``."""
-    t = target
-    for form in (
-        t.name,
-        f"{t.namespace}/{t.name}",
-        f"{t.cluster}/{t.namespace}/{t.name}",
-        f"{t.namespace}/{t.kind}/{t.name}",
-    ):
-        named = [
-            w
-            for w in among
-            if matches_workload(
-                form, cluster=w.cluster, namespace=w.namespace, kind=w.kind, name=w.name
-            )
-        ]
-        if named == [target]:
-            return form
-    return t.id
 
 
 def _missing_default_ledger(where: str) -> LedgerError | None:
