@@ -28,6 +28,7 @@ from imagetrail.model import (
     Span,
     VersionCount,
     Wait,
+    Workload,
     WorkloadSummary,
     matches_workload,
 )
@@ -280,38 +281,38 @@ class QueryContext:
             spans = [s for s in spans if query.keeps(s.cluster)]
         return spans, data_start, silence
 
-    def check_names(
-        self, query: Query, ledger: Ledger | None = None, *, waits: bool = False
-    ) -> list[str]:
+    def check_names(self, query: Query, ledger: Ledger | None = None) -> list[str]:
         """Warnings for namespace-regex branches that match no namespace the ledger knows;
         :class:`InputError` (with the closest known names) for a cluster, exact namespace or
-        workload it does not know. Live answers are not checked: the ledger may be empty.
-        ``waits``: also the workloads that only ever waited (not in the span index)."""
+        workload it does not know. Live answers are not checked: the ledger may be empty."""
         if query.source != "ledger" or not (
             query.cluster or query.clusters or query.namespace or query.workload
         ):
             return []
-        if self._index is not None and not (waits and ledger is not None):
-            known = self._index().workload_refs  # empty for an empty ledger: nothing checked
-        elif ledger is not None:
-            known = ledger.workloads()
-        else:
-            with self.open_ledger(create=False) as opened:
-                known = opened.workloads()
-        return check_names(
-            known,
-            cluster=query.cluster,
-            clusters=query.clusters,
-            namespace=query.namespace,
-            workload=query.workload,
-        )
 
-    def _check_names(
-        self, query: Query, ledger: Ledger | None = None, *, waits: bool = False
-    ) -> None:
+        def against(known: Collection[Workload]) -> list[str]:
+            return check_names(
+                known,
+                cluster=query.cluster,
+                clusters=query.clusters,
+                namespace=query.namespace,
+                workload=query.workload,
+            )
+
+        if self._index is not None:
+            try:
+                return against(self._index().workload_refs)  # empty ledger: nothing checked
+            except InputError:
+                pass  # the index holds spans only; a workload that only ever waited is known
+        if ledger is not None:
+            return against(ledger.workloads())
+        with self.open_ledger(create=False) as opened:
+            return against(opened.workloads())
+
+    def _check_names(self, query: Query, ledger: Ledger | None = None) -> None:
         if query.names_checked:
             return
-        for warning in self.check_names(query, ledger, waits=waits):
+        for warning in self.check_names(query, ledger):
             log.warning("%s", warning)
 
     def _silence_limits(self) -> dict[str, float]:
@@ -407,7 +408,7 @@ class QueryContext:
                 hint="sync first (`imagetrail sync`), then ask without source=prometheus",
             )
         with self.open_ledger(create=False) as ledger:
-            self._check_names(query, ledger, waits=True)
+            self._check_names(query, ledger)
             found = ledger.waits(
                 cluster=query.cluster,
                 namespace_regex=query.namespace,
