@@ -483,8 +483,13 @@ def test_hostile_labels_in_csv(hostile_env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("command", ["workloads", "versions"])
 def test_hostile_labels_in_tables(hostile_env: dict[str, str], command: str) -> None:
-    args = WORKLOADS_AT_SAMPLE if command == "workloads" else ["versions", "--source", "prometheus"]
-    run = invoke(args, hostile_env)
+    # versions lists the workloads in its wide view (the narrow one leaves them out).
+    args = (
+        WORKLOADS_AT_SAMPLE
+        if command == "workloads"
+        else ["versions", "--source", "prometheus", "-o", "wide"]
+    )
+    run = invoke(args, {**hostile_env, "COLUMNS": "400"})
     assert run.code == 0, run.err
     assert "<script>alert(1)</script>[bold red]x[/]\\ü✓" in run.out  # markup shown, not applied
     # No terminal escape gets through.
