@@ -63,7 +63,12 @@ NamespaceOpt = Annotated[
 ]
 WorkloadOpt = Annotated[
     str | None,
-    typer.Option("--workload", "-w", help="Workload name, kind/name or namespace/name."),
+    typer.Option(
+        "--workload",
+        "-w",
+        help="Workload: name, kind/name, namespace/name, cluster/namespace/name, "
+        "namespace/kind/name or cluster/namespace/kind/name.",
+    ),
 ]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Range ending now: 7d, 2h, ...")]
 FromOpt = Annotated[str | None, typer.Option("--from", help="Range start: RFC 3339, unix, 7d.")]
