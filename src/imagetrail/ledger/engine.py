@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
@@ -42,8 +43,32 @@ def enable_wal(engine: Engine) -> None:
     """Switch a SQLite ledger to WAL journaling (readers never block the writer)."""
     # journal_mode cannot change inside a transaction, and is only set once the file is known
     # to be a ledger, so a foreign file is never converted. It persists in the file.
+    #
+    # SQLite does not call the busy handler for this switch: it reads page 1 in a read
+    # transaction, then upgrades it to a write one, and an upgrade that meets another
+    # connection's write lock (e.g. a second process's ``BEGIN IMMEDIATE`` in Ledger.open)
+    # fails with SQLITE_BUSY at once, to avoid deadlock. So retry it here for as long as the
+    # busy timeout. Once the file is WAL the pragma only reads, and cannot fail this way.
     raw = engine.raw_connection()
     try:
-        raw.driver_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[union-attr]
+        conn: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        delay = 0.001
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
     finally:
         raw.close()
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code: int | None = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF == sqlite3.SQLITE_BUSY
+    return "database is locked" in str(exc)
