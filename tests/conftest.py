@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from fakeserver import FakeServer
+from imagetrail import redact
 from servers import MissingBinary, Server, start_postgres, start_prometheus, temporary_database
 
 
@@ -64,3 +65,11 @@ def fake_server() -> Iterator[FakeServer]:
     with FakeServer() as server:
         yield server
     assert not server.errors, f"fake server handler errors: {server.errors!r}"
+
+
+@pytest.fixture(autouse=True)
+def _forget_registered_secrets() -> Iterator[None]:
+    """Secrets registered by one test (settings.load, PromClient) are masked for the whole
+    process; a test's secret such as "nope" must not mask another test's "$nope"."""
+    yield
+    redact.forget_all()

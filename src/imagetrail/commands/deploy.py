@@ -280,8 +280,11 @@ def _matched(row: dict[str, Any]) -> str | None:
     change = row.get("matched_change") or {}
     if not change.get("kind"):
         return None
-    cut = _cut_short(row)
-    return f"{change['kind']} at {change.get('started')}" + (f" ({cut})" if cut else "")
+    if change.get("state") in ("aborted", "superseded"):
+        # The state first: a narrow table cuts the end of the cell.
+        ended = f" at {change['ended']}" if change.get("ended") else ""
+        return f"{change['state']} {change['kind']}{ended}"
+    return f"{change['kind']} at {change.get('started')}"
 
 
 def _lead(row: dict[str, Any]) -> str | None:
