@@ -75,15 +75,15 @@ def choose_signal(source: PrometheusSource, wanted: str, *, start: float, end: f
         found = source.detect(start=start, end=end, filtered=False)
         if found:
             log.info("nothing on the server matches the filters (it holds %s)", found[0])
+    if not found:
+        # Not in the range: does the server hold either at all? (detect's steps keep this
+        # to about 200 points over the ten years.)
+        now = time.time()
+        found = source.detect(start=now - _EVER, end=now, filtered=False)
+        if found:
+            log.info("the server holds no %s data in the range (it holds some)", found[0])
     if found:
         return found[0]
-    best_first: tuple[Signal, ...] = ("ksm", "cadvisor")
-    now = time.time()
-    for signal in best_first:
-        # One point per 30 days over ten years: 122 points, whatever the retention.
-        if source.presence(signal, start=now - _EVER, end=now, step=30 * 86400.0, filtered=False):
-            log.info("the server holds no %s data in the range (it holds some before)", signal)
-            return signal
     raise SourceError(
         "the server holds neither kube_pod_container_info nor "
         'container_cpu_usage_seconds_total{image!=""}',
