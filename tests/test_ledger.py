@@ -21,7 +21,17 @@ from sqlalchemy import Connection, delete, event, inspect, text
 from imagetrail.errors import ConfigError, InputError, LedgerError, NotALedger
 from imagetrail.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, Migration, SyncState, store
 from imagetrail.ledger import schema as S
-from imagetrail.model import Change, ChangeKind, CutShort, Impact, SignalResult, Span, Wait
+from imagetrail.ledger.rows import impact_row
+from imagetrail.model import (
+    Change,
+    ChangeKind,
+    CutShort,
+    EventCount,
+    Impact,
+    SignalResult,
+    Span,
+    Wait,
+)
 
 HYPOTHESIS = settings(
     max_examples=25,
@@ -909,6 +919,29 @@ def test_impact_verdicts_round_trip_once_per_method(ledger: Ledger) -> None:
     assert ledger.stored_impacts([a], "m2") == {}  # another method: computed afresh
     # the same change with another rollout end is another change
     assert ledger.stored_impacts([change(10, 21)], "m1") == {}
+
+
+def test_a_recorded_verdict_keeps_its_events(ledger_url: str) -> None:
+    """The second ask answers what the first did: the events were lost on recording (the CLI
+    after the API, or any run after the first, said ``events: null``)."""
+    a, b = change(10, 20), change(30, 40)
+    events = (
+        EventCount("terminated", 'OOMKilled "x" <b>', 0, 4),
+        EventCount("waiting", "CrashLoopBackOff", 2, None),
+    )
+    with Ledger.open(ledger_url, migrations=MIGRATIONS[:5]) as v5, v5.engine.begin() as conn:
+        row = {k: v for k, v in impact_row(_impact(a), method="m1", computed_at=1.0).items()
+               if k != "events"}  # fmt: skip
+        names, values = ", ".join(row), ", ".join(":" + k for k in row)
+        # as v5 recorded it: without events
+        conn.execute(text(f"INSERT INTO impacts ({names}) VALUES ({values})"), row)
+    with Ledger.open(ledger_url) as v6:
+        assert v6.stored_impacts([a], "m1") == {a: _impact(a)}  # events None: not read
+        full, empty = replace(_impact(b), events=events), replace(_impact(a), events=())
+        assert v6.record_impacts([full], "m1") == 1
+        assert v6.stored_impacts([b], "m1") == {b: full}
+        assert v6.record_impacts([empty], "m2") == 1
+        assert v6.stored_impacts([a], "m2")[a].events == ()  # read, none seen: not None
 
 
 def hostile_name() -> str:

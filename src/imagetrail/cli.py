@@ -443,7 +443,7 @@ def changes(
         else CHANGE_COLUMNS,
         wide=["workload_kind", "from_digest", "to_digest"],
         key="to_image",
-        drop=["from_image", "container", "namespace", "finished", "cluster", "kind"],
+        drop=["from_image", "container", "namespace", "finished"],
         title="changes",
     )
     if tabled and source == "ledger" and _reads_cadvisor(qc, q):

@@ -131,9 +131,11 @@ def render_rows(
 
     ``table`` is kubectl's ``get``: one line per row, upper-case headers, no box lines, short
     digests and compact times. When the terminal is narrow the ``drop`` columns go first (in
-    that order), then cells are cut with an ellipsis; the ``key`` column (default ``image``,
-    else the first) is never cut. ``wide`` adds the ``wide`` columns and full digests, and is
-    as wide as it needs to be. JSON and CSV print the ``columns`` in full.
+    that order), then the ``key`` column (default ``image``, else the first) loses the middle
+    of its images' paths (:func:`elide_image`), then other cells are cut with an ellipsis. A
+    cluster column stays while rows come from several clusters. ``wide`` adds the ``wide``
+    columns and full digests, and is as wide as it needs to be. JSON and CSV print the
+    ``columns`` in full.
     """
     console = console or Console()
     cols = list(columns) if columns else (list(rows[0]) if rows else [])
@@ -160,30 +162,47 @@ def render_rows(
     natural = {c: max(cell_len(t) for t in [headers[c], *cells[c]]) for c in cols}
     width = console.width
 
-    # Never cut: the key column, and times and digests.
-    whole = {key} | {c for c in cols if all(t == "—" or _UNCUT.match(t) for t in cells[c])}
+    # Never cut: times and digests. The key column is never cut at its end: an image loses
+    # the middle of its path (registry.k8s.io/…/controller:v1.11.3), never its name, and only
+    # when that keeps a cluster column the rows need (they come from several clusters).
+    whole = {c for c in cols if all(t == "—" or _UNCUT.match(t) for t in cells[c])}
+    shortest_key = max(cell_len(t) for t in [headers[key], *map(shortest_image, cells[key])])
+    needed = {c for c in ("cluster",) if c in cols and len(set(cells[c])) > 1}
 
-    def least(c: str) -> int:
+    def least(c: str, key_least: int) -> int:
+        if c == key:
+            return key_least
         return natural[c] if c in whole else min(natural[c], max(len(headers[c]), _MIN_CELL))
+
+    def fits(key_least: int) -> bool:
+        return sum(least(c, key_least) for c in cols) + _GAP * (len(cols) - 1) <= width
 
     widths = dict(natural)
     if not is_wide:
-        # Narrow terminal: leave out the less important columns until the rest fits with
-        # each cut to its least, then cut the widest cells first.
-        # Then, if it must, from the right: the key column stays whatever else goes.
-        for c in [*drop, *(c for c in reversed(cols) if c != key)]:
-            if sum(least(k) for k in cols) + _GAP * (len(cols) - 1) <= width:
+        # Narrow terminal: leave out the ``drop`` columns (less important than a whole image)
+        # until the rest fits with each cut to its least; if that is not enough, elide the
+        # middle of the images; then leave out more, from the right, the needed ones last.
+        for c in drop:
+            if fits(natural[key]):
                 break
-            if c in cols and c != key and len(cols) > 1:
+            if c in cols and c != key and c not in needed:
                 cols.remove(c)
+        rest = [c for c in reversed(cols) if c != key]
+        for c in [*(c for c in rest if c not in needed), *(c for c in rest if c in needed)]:
+            if fits(shortest_key):
+                break
+            cols.remove(c)
+        # Then cut the widest cells first (the key by eliding).
         excess = sum(widths[c] for c in cols) + _GAP * (len(cols) - 1) - width
         while excess > 0:
-            cuttable = [c for c in cols if widths[c] > least(c)]
+            cuttable = [c for c in cols if widths[c] > least(c, shortest_key)]
             if not cuttable:
                 break
             widest = max(cuttable, key=lambda c: widths[c])
             widths[widest] -= 1
             excess -= 1
+    if widths[key] < natural[key]:
+        cells[key] = [elide_image(t, widths[key]) for t in cells[key]]
     table = _table(title)
     for c in cols:
         table.add_column(headers[c], no_wrap=True, overflow="ellipsis", width=widths[c])
@@ -234,6 +253,32 @@ def short_digest(digest: str) -> str:
     """``sha256:`` and the first 12 hex digits (as ``docker images`` shows an id)."""
     match = _DIGEST.match(digest)
     return match.group(1) if match else digest
+
+
+def elide_image(text: str, width: int) -> str:
+    """An image reference cut to ``width`` in the middle of its path, never in its name.
+
+    ``registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.14.0`` becomes
+    ``registry.k8s.io/…/kube-state-metrics:v2.14.0``: the registry and the repository's last
+    segment with its tag or digest stay whole, the path segments between them go, from the
+    left, only as many as must. Text that is not one image (a list, a blank) is left as it is.
+    """
+    if cell_len(text) <= width or " " in text:
+        return text
+    parts = text.split("/")
+    for drop in range(1, len(parts) - 1):
+        cut = "/".join([parts[0], "…", *parts[1 + drop :]])
+        if cell_len(cut) <= width:
+            return cut
+    return shortest_image(text)
+
+
+def shortest_image(text: str) -> str:
+    """The least an image cell is cut to: its registry, ``…`` and its last path segment."""
+    parts = text.split("/")
+    if " " in text or len(parts) < 3:
+        return text
+    return "/".join([parts[0], "…", parts[-1]])
 
 
 def _cell_text(value: Any, *, short: bool = True) -> str:

@@ -301,12 +301,19 @@ def _waits_v5(conn: Connection) -> None:
     conn.execute(text(f"ALTER TABLE changes ADD COLUMN waited {double}"))
 
 
+def _impact_events_v6(conn: Connection) -> None:
+    # A recorded verdict keeps its events (before, the second ask of a verdict answered
+    # without the events the first showed). Rows recorded by v5 have none: NULL, "not read".
+    conn.execute(text("ALTER TABLE impacts ADD COLUMN events TEXT"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: meta, spans, changes, sync_state", _create_v1),
     Migration(2, "deployments: CI/CD deployment events", _create_v2),
     Migration(3, "impacts: final impact verdicts", _create_v3),
     Migration(4, "changes: cut_short, ended, unique identity; changes-stale mark", _changes_v4),
     Migration(5, "waits; changes: reasons, pods, pods_ran, waited", _waits_v5),
+    Migration(6, "impacts: events", _impact_events_v6),
 )
 
 

@@ -23,6 +23,7 @@ from imagetrail.model import (
     Change,
     ChangeKind,
     CutShort,
+    EventCount,
     Impact,
     Signal,
     SignalResult,
@@ -423,6 +424,9 @@ def impact_row(impact: Impact, *, method: str, computed_at: float) -> Row:
         "after_to": None if impact.after is None else impact.after[1],
         "signals": json.dumps([dataclasses.asdict(s) for s in impact.signals]),
         "computed_at": computed_at,
+        "events": None
+        if impact.events is None
+        else json.dumps([dataclasses.asdict(e) for e in impact.events]),
     }
 
 
@@ -438,4 +442,6 @@ def row_impact(row: Any, change: Change) -> Impact:
         for s in json.loads(row.signals)
     )
     after = None if row.after_from is None else (row.after_from, row.after_to)
-    return Impact(change, row.verdict, row.reason, (row.before_from, row.before_to), after, signals)
+    events = None if row.events is None else tuple(EventCount(**e) for e in json.loads(row.events))
+    before = (row.before_from, row.before_to)
+    return Impact(change, row.verdict, row.reason, before, after, signals, events)

@@ -28,7 +28,7 @@ from sqlalchemy import (
     literal_column,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 APPLICATION_ID = "imagetrail-ledger"
 """Value of ``meta.application``: what makes a database an imagetrail ledger."""
 
@@ -216,6 +216,8 @@ impacts = Table(
     Column("after_to", Double, nullable=True),
     Column("signals", Text, nullable=False),  # JSON list, one object per SignalResult
     Column("computed_at", Double, nullable=False),
+    # v6: JSON list, one object per EventCount; NULL when not read (rows recorded by v5)
+    Column("events", Text, nullable=True),
 )
 
 CHANGES_STALE = "changes_stale"
