@@ -375,8 +375,25 @@ def test_cli_report_filters_and_range(demo_ledger: Path) -> None:
     assert "cluster prod-eu; namespaces matching shop" in run.out
 
 
+def test_cli_report_prints_markdown_to_stdout_by_default(demo_ledger: Path) -> None:
+    """Documented as Markdown to stdout; it said 'nothing to deliver' (exit 2) instead."""
+    run = invoke(["report", "--ledger", str(demo_ledger), "--since", "3d"])
+    assert run.code == 0, run.err
+    assert run.out.startswith("# imagetrail report ")
+    assert "## Per namespace" in run.out
+    assert "<html" not in run.out.lower()
+    # --format still decides; a report_format setting of html does not turn stdout into HTML.
+    run = invoke(["report", "--ledger", str(demo_ledger), "--since", "3d", "-f", "html"])
+    assert run.code == 0, run.err
+    assert run.out.lstrip().lower().startswith("<!doctype html>")
+    run = invoke(
+        ["report", "--ledger", str(demo_ledger), "--since", "3d"],
+        {"IMAGETRAIL_REPORT_FORMAT": "html"},
+    )
+    assert run.out.startswith("# imagetrail report ")
+
+
 def test_cli_report_errors(demo_ledger: Path, tmp_path: Path) -> None:
-    assert_one_error(invoke(["report", "--ledger", str(demo_ledger)]), 2, "nothing to deliver")
     assert_one_error(
         invoke(["report", "--ledger", str(demo_ledger), "-o", "-", "-f", "pdf"]), 2, "--format"
     )

@@ -41,12 +41,17 @@ def report(
         typer.Option(
             "--format",
             "-f",
-            help="html or markdown (default: the --output file's extension, else report_format).",
+            help="html or markdown (default: the --output file's extension; markdown on "
+            "stdout; else report_format).",
         ),
     ] = None,
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="File to write, - for stdout."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write, - for stdout (the default without --mail or --notify).",
+        ),
     ] = None,
     mail: Annotated[
         bool, typer.Option("--mail", help="Mail it (smtp_host, smtp_to, ... settings).")
@@ -73,15 +78,12 @@ def report(
 
     if fmt is not None and fmt not in ("html", "markdown"):
         raise InputError(f"--format must be html or markdown, not {fmt!r}")
+    if not (output or mail or notify):
+        output = "-"  # nowhere else to deliver it: Markdown (or --format) to stdout
     qc = _context(
         ctx, ledger=ledger, prometheus_url=prometheus, report_format=fmt or _by_name(output)
     )
     chosen = qc.settings["report_format"]
-    if not (output or mail or notify):
-        raise InputError(
-            "nothing to deliver the report to",
-            hint="give --output FILE (- for stdout), --mail or --notify",
-        )
     check_settings(qc.settings, mail=mail, chat=notify)
     # Without --since/--from the range is report_since before --to (or now).
     q = _query(
