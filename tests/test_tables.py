@@ -143,6 +143,12 @@ def test_wide_adds_columns(ledger: Path) -> None:
     assert "INFERRED" not in narrow
     assert "INFERRED" in wide
     assert "KIND" in wide
+    # history had no wide view: the digest and the most containers at once are in it.
+    narrow = run(ledger, *TABLES["history"], columns=160).out.split("\n")[1]
+    wide = run(ledger, *TABLES["history"], "-o", "wide", columns=100).out
+    assert "CONTAINERS MAX" not in narrow
+    assert "CONTAINERS MAX" in wide.split("\n")[1]
+    assert re.search(r"sha256:[0-9a-f]{64}", wide)
 
 
 # -- the raw numbers of the trial -------------------------------------------------------------

@@ -522,10 +522,13 @@ def history(
         source=source,
     )
     entries, target = qc.history(q)
+    everything = ["container", "image", "digest", "first_seen", "last_seen", "containers_max"]
     render_rows(
         [record(e) for e in entries],
         _fmt(fmt),
-        columns=["container", "image", "digest", "first_seen", "last_seen", "containers_max"],
+        columns=everything[:-1] if _fmt(fmt) in ("table", "wide") else everything,
+        wide=["containers_max"],
+        drop=["digest", "container"],
         title=f"history of {target}",
     )
 
