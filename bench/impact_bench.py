@@ -28,8 +28,8 @@ from bench._paths import RESULTS  # also puts tests/ on sys.path
 from bench.measure import report_header
 from bench.sync_bench import prometheus_version, snapshot_source
 from imagetrail import settings as settings_mod
-from imagetrail.impact import impacts_for
-from imagetrail.query import Query, QueryContext, Window
+from imagetrail.service.impact import impacts_for
+from imagetrail.service.query import Query, QueryContext, Window
 from imagetrail.timeutil import format_time
 from servers import start_prometheus
 from simdata import impact_sim_data, sim_tsdb
@@ -111,7 +111,7 @@ def run(
         "setup": {
             "data": "simulator, cluster prod-eu, namespace orders, "
             f"{format_time(data.start)} to {format_time(data.end)}",
-            "method": "imagetrail.impact.impacts_for in-process, default impact settings, "
+            "method": "imagetrail.service.impact.impacts_for in-process, default impact settings, "
             "concurrency 2; cold on a fresh copy of the synced ledger, then recorded on it",
         },
         "changes": changes,

@@ -28,9 +28,9 @@ import httpx
 from bench.measure import peak_rss_mib
 from imagetrail.ledger import Ledger
 from imagetrail.model import Span
+from imagetrail.service.sync import sync_once
 from imagetrail.sources.promapi import PromClient, PromConfig
 from imagetrail.sources.prometheus import PrometheusSource
-from imagetrail.sync import sync_once
 
 METHODS = ("imagetrail", "naive", "naive-grid", "cli")
 SCRAPE_INTERVAL = 30.0

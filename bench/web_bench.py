@@ -44,9 +44,9 @@ from bench.web_report import write_results
 from bench.web_stats import column_totals, ratio, request_histograms, since, summarize
 from imagetrail import settings as settings_mod
 from imagetrail.ledger import Ledger
-from imagetrail.query import Query, QueryContext, Window
+from imagetrail.service.query import Query, QueryContext, Window
+from imagetrail.service.sync import rederive_changes
 from imagetrail.sim import Fleet, simulate
-from imagetrail.sync import rederive_changes
 from servers import Server, launch, start_prometheus
 
 Log = Callable[[str], None]

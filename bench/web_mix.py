@@ -2,7 +2,7 @@
 
 Each heatmap case is one picture a person asks for — the whole range at a laptop plot width,
 a sub-range, a cluster, a namespace, a workload — given both as ``/api/v1/heatmap`` query
-parameters and as the :class:`~imagetrail.query.Query` the original panel would run for the
+parameters and as the :class:`~imagetrail.service.query.Query` the original panel would run for the
 same range, step and filters. Fixed, so two runs measure the same work.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from imagetrail.query import Query, Window
+from imagetrail.service.query import Query, Window
 
 HOUR = 3600.0
 DAY = 86400.0

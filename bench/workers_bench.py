@@ -86,7 +86,7 @@ def run(
     """Alternate 1 and 2 workers ``rounds`` times; return (and write) the results."""
     if shutil.which("ab") is None:
         raise RuntimeError("ab (ApacheBench, Debian's apache2-utils) is needed: make test-deps")
-    from imagetrail.demo import build_demo_ledger
+    from imagetrail.service.demo import build_demo_ledger
 
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="imagetrail-workers-") as tmp:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from imagetrail.ledger import Ledger
 from imagetrail.model import Span
-from imagetrail.sync import rederive_changes
+from imagetrail.service.sync import rederive_changes
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
 # Markup plotly itself renders in chart labels and hover text (no "/": image references and

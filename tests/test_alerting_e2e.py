@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 import pytest
 
-from imagetrail.demo import DEMO_SYNC_KEY, build_demo_ledger
+from imagetrail.service.demo import DEMO_SYNC_KEY, build_demo_ledger
+from imagetrail.service.sync import rederive_changes
 from imagetrail.sim import SimConfig, simulate, write_openmetrics
-from imagetrail.sync import rederive_changes
 from servers import Server, backfill_prometheus_tsdb, start_alertmanager, start_prometheus
 from test_web_serve import BIN, Served
 

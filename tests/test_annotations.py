@@ -29,17 +29,17 @@ import pytest
 
 import hostile
 from clirun import assert_one_error, invoke
-from imagetrail.annotate import (
+from imagetrail.errors import ConfigError
+from imagetrail.grafana.annotate import (
     GrafanaError,
     GrafanaTarget,
     annotation_for,
     change_id,
     push_annotations,
 )
-from imagetrail.errors import ConfigError
 from imagetrail.ledger import Ledger
 from imagetrail.model import Change, ChangeKind, Span
-from imagetrail.sync import rederive_changes
+from imagetrail.service.sync import rederive_changes
 from servers import free_port
 
 TOKEN = "glsa_testTOKEN_0123456789"
@@ -280,7 +280,7 @@ def test_dry_run_posts_nothing(grafana: FakeGrafana) -> None:
 def test_a_cut_off_list_falls_back_to_one_query_per_change(
     grafana: FakeGrafana, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imagetrail import annotate
+    from imagetrail.grafana import annotate
 
     changes = [make_change(i) for i in range(4)]
     push_annotations(changes[:3], target(grafana))
@@ -374,7 +374,7 @@ def test_annotate_command(grafana: FakeGrafana, ledger_path: Path) -> None:
 def test_serve_pushes_new_changes_after_each_sync_pass(
     grafana: FakeGrafana, tmp_path: Path
 ) -> None:
-    from imagetrail.query import QueryContext
+    from imagetrail.service.query import QueryContext
     from imagetrail.settings import load
     from imagetrail.web.syncer import BackgroundSync
 

@@ -38,8 +38,8 @@ from fakeserver import (
     prom_vector,
     text_reply,
 )
-from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
+from imagetrail.service.demo import build_demo_ledger
 from imagetrail.sources.prometheus import CADVISOR_CPU, KSM_INFO
 from imagetrail.sources.promql import quote
 from servers import free_port

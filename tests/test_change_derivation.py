@@ -23,9 +23,9 @@ from imagetrail.ledger import rows as R
 from imagetrail.ledger import schema as S
 from imagetrail.ledger.migrations import v4_identity
 from imagetrail.model import Change, ChangeKind, CutShort, Span, Wait
-from imagetrail.query import Query, QueryContext, Window
+from imagetrail.service.query import Query, QueryContext, Window
+from imagetrail.service.sync import chunks, rederive_changes
 from imagetrail.sim import Fleet, SimConfig, simulate
-from imagetrail.sync import chunks, rederive_changes
 from servers import temporary_database
 
 DAY = 86400.0

@@ -28,9 +28,9 @@ import pytest
 from clirun import Run, assert_one_error, invoke
 from imagetrail import cli
 from imagetrail import settings as settings_mod
-from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
 from imagetrail.model import Change, ChangeKind, CutShort, Span
+from imagetrail.service.demo import build_demo_ledger
 from imagetrail.sim import Fleet, SimConfig, simulate
 from imagetrail.timeutil import format_time
 from simdata import change_key

@@ -13,16 +13,16 @@ from dataclasses import replace
 import pytest
 
 from imagetrail.analysis.current import current_state
-from imagetrail.analysis.deployments import lead_time, match_deployments
 from imagetrail.analysis.dora import deployments, dora
-from imagetrail.analysis.impact import SignalData, Windows, assess, windows
-from imagetrail.annotate import annotation_for, summary
+from imagetrail.analysis.leadtime import lead_time, match_deployments
+from imagetrail.analysis.verdict import SignalData, Windows, assess, windows
 from imagetrail.commands.deploy import _show
-from imagetrail.deployments import Deployment, match_json
-from imagetrail.impact import is_final
+from imagetrail.grafana.annotate import annotation_for, summary
 from imagetrail.model import Change, ChangeKind, CutShort, Impact, Span
 from imagetrail.report.model import Report, ReportChange, Summary
 from imagetrail.report.render import render_html, render_markdown, render_summary, state_text
+from imagetrail.service.deployments import Deployment, match_json
+from imagetrail.service.impact import is_final
 from imagetrail.timeutil import format_time
 
 T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC

@@ -18,9 +18,11 @@ import pytest
 
 from clirun import invoke
 from imagetrail import settings as settings_mod
-from imagetrail.demo import build_demo_ledger
 from imagetrail.errors import ConfigError, InputError
-from imagetrail.impact import (
+from imagetrail.model import Impact
+from imagetrail.report import make_report
+from imagetrail.service.demo import build_demo_ledger
+from imagetrail.service.impact import (
     ImpactRunner,
     PrometheusSignals,
     _context_spans,
@@ -29,9 +31,7 @@ from imagetrail.impact import (
     impacts_for,
     signal_source,
 )
-from imagetrail.model import Impact
-from imagetrail.query import Query, QueryContext, Window
-from imagetrail.report import make_report
+from imagetrail.service.query import Query, QueryContext, Window
 from imagetrail.sim import SimConfig, simulate
 from imagetrail.sim.signals import SimSignals
 from imagetrail.timeutil import format_time

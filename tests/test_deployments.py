@@ -32,13 +32,19 @@ from sqlalchemy import insert, inspect, text
 import hostile
 from clirun import assert_one_error, invoke
 from imagetrail import settings as settings_mod
-from imagetrail.analysis.deployments import (
+from imagetrail.analysis.leadtime import (
     lead_time,
     match_change,
     match_deployments,
     same_version,
 )
-from imagetrail.deployments import (
+from imagetrail.errors import InputError
+from imagetrail.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
+from imagetrail.ledger import rows as R
+from imagetrail.ledger import schema as S
+from imagetrail.model import Change, ChangeKind, Span
+from imagetrail.output import record
+from imagetrail.service.deployments import (
     FIELDS,
     Deployment,
     DeploymentConflict,
@@ -47,13 +53,7 @@ from imagetrail.deployments import (
     parse_deployment,
     record_deployment,
 )
-from imagetrail.errors import InputError
-from imagetrail.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
-from imagetrail.ledger import rows as R
-from imagetrail.ledger import schema as S
-from imagetrail.model import Change, ChangeKind, Span
-from imagetrail.output import record
-from imagetrail.sync import rederive_changes
+from imagetrail.service.sync import rederive_changes
 from imagetrail.timeutil import format_time
 from imagetrail.web import create_app
 from imagetrail.web.deployments import MAX_BODY

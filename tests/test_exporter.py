@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
 from imagetrail.model import Span
-from imagetrail.sync import rederive_changes
+from imagetrail.service.demo import build_demo_ledger
+from imagetrail.service.sync import rederive_changes
 from test_web_api import HOSTILE, Api
 
 HOUR = 3600.0

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from hostile import CONTAINER, IMAGE_OLD, POD, WORKLOAD
 from imagetrail.analysis.dora import deployments, dora
-from imagetrail.analysis.impact import (
+from imagetrail.analysis.verdict import (
     SignalData,
     Thresholds,
     Windows,
@@ -316,8 +316,8 @@ SNEAKY = ["a{SEL}b", "POD_SEL", "x[B]y{SECONDS}", 'q"} or vector(1) or up{a="', 
 @pytest.mark.parametrize("value", SNEAKY)
 def test_builtin_signal_queries_keep_hostile_values_as_values(value: str, tmp_path: Path) -> None:
     from imagetrail import settings
-    from imagetrail.impact import ImpactRunner
-    from imagetrail.query import QueryContext
+    from imagetrail.service.impact import ImpactRunner
+    from imagetrail.service.query import QueryContext
 
     ctx = QueryContext(
         settings.load({"prometheus_url": "http://127.0.0.1:9", "ledger": str(tmp_path / "l.db")},

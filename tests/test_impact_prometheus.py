@@ -368,8 +368,8 @@ def test_the_report_carries_the_verdicts(world: World, tmp_path: Path) -> None:
 
 
 def test_progress_counts_every_query(world: World) -> None:
-    from imagetrail.impact import impacts_for
-    from imagetrail.query import Query, QueryContext, Window
+    from imagetrail.service.impact import impacts_for
+    from imagetrail.service.query import Query, QueryContext, Window
 
     # A method of its own (alpha), so that no verdict recorded by another test is reused.
     settings = settings_mod.load(
@@ -391,8 +391,8 @@ def test_progress_counts_every_query(world: World) -> None:
 
 
 def test_serve_records_verdicts_after_each_sync_pass(world: World, tmp_path: Path) -> None:
-    from imagetrail.impact import method_of
-    from imagetrail.query import Query, QueryContext, Window
+    from imagetrail.service.impact import method_of
+    from imagetrail.service.query import Query, QueryContext, Window
     from imagetrail.web.syncer import BackgroundSync
 
     ledger = tmp_path / "serve.db"

@@ -18,8 +18,8 @@ BIN = Path(sys.executable).with_name("imagetrail")
 # lands exactly between the last chunk's commit and the derivation, with no hook in the code.
 KILLED_SYNC = """
 import os, signal, sys
-import imagetrail.sync
-imagetrail.sync.rederive_changes = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+import imagetrail.service.sync
+imagetrail.service.sync.rederive_changes = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
 from imagetrail.cli import main
 sys.argv = ["imagetrail", *sys.argv[1:]]
 main()

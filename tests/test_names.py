@@ -17,10 +17,10 @@ import pytest
 
 from clirun import assert_one_error, invoke
 from imagetrail import settings as settings_mod
-from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
 from imagetrail.model import matches_workload, parse_workload
 from imagetrail.names import check_names, regex_branches
+from imagetrail.service.demo import build_demo_ledger
 from imagetrail.web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -28,9 +28,9 @@ from clirun import assert_one_error, invoke
 from imagetrail.errors import PartialAnswer
 from imagetrail.ledger import Ledger
 from imagetrail.model import Change, Span
+from imagetrail.service.sync import chunks, sync_key, sync_once
 from imagetrail.sources.promapi import PromClient, PromConfig
 from imagetrail.sources.prometheus import PrometheusSource
-from imagetrail.sync import chunks, sync_key, sync_once
 from servers import Server, start_prometheus
 from simdata import HOUR, SimData, impact_sim_data, sim_tsdb
 

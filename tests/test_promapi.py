@@ -332,7 +332,7 @@ def test_accept_partial_uses_the_answer_and_logs_the_warning_once(
 
 
 def test_accept_partial_is_passed_from_the_settings(tmp_path: Path) -> None:
-    from imagetrail.query import QueryContext
+    from imagetrail.service.query import QueryContext
     from imagetrail.settings import load
 
     config = tmp_path / "imagetrail.yaml"

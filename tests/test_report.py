@@ -15,11 +15,9 @@ from markdown_it import MarkdownIt
 
 import hostile
 from clirun import assert_one_error, invoke
-from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
 from imagetrail.model import Change, ChangeKind, CutShort, Impact
 from imagetrail.output import printable
-from imagetrail.query import Query, QueryContext, Window
 from imagetrail.report import (
     Report,
     build_report,
@@ -32,6 +30,8 @@ from imagetrail.report import (
     write_report,
 )
 from imagetrail.report.heatmap import time_ticks
+from imagetrail.service.demo import build_demo_ledger
+from imagetrail.service.query import Query, QueryContext, Window
 from imagetrail.settings import load
 
 STALE_AFTER = "10d"

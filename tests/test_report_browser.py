@@ -12,10 +12,10 @@ from playwright.sync_api import sync_playwright
 
 import hostile
 from browser import ARTIFACTS, DOCS_SCREENSHOTS, launch
-from imagetrail.demo import build_demo_ledger
 from imagetrail.output import printable
-from imagetrail.query import Query, QueryContext, Window
 from imagetrail.report import make_report, write_report
+from imagetrail.service.demo import build_demo_ledger
+from imagetrail.service.query import Query, QueryContext, Window
 from imagetrail.settings import load
 
 pytestmark = pytest.mark.slow

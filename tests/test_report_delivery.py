@@ -22,12 +22,12 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from clirun import invoke
 from fakeserver import FakeServer, Reply
-from imagetrail.demo import build_demo_ledger
 from imagetrail.errors import ConfigError
-from imagetrail.query import Query, QueryContext
 from imagetrail.report import DeliveryError, Report, SmtpConfig, make_report, notify, send_mail
 from imagetrail.report.deliver import subject
 from imagetrail.report.render import HEATMAP_CID
+from imagetrail.service.demo import build_demo_ledger
+from imagetrail.service.query import Query, QueryContext
 from imagetrail.settings import load
 from servers import free_port
 

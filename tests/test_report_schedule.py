@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from browser import serve, settings_for
-from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
-from imagetrail.query import QueryContext
+from imagetrail.service.demo import build_demo_ledger
+from imagetrail.service.query import QueryContext
 from imagetrail.web.app import create_app
 from imagetrail.web.scheduler import ReportScheduler
 from servers import free_port

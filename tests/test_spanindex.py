@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 
 from imagetrail.analysis import heatmap, row_details
 from imagetrail.analysis.spanindex import SpanIndex
-from imagetrail.demo import build_demo_ledger
 from imagetrail.errors import InputError
 from imagetrail.imageref import is_sandbox
 from imagetrail.ledger import Ledger
 from imagetrail.model import Span
+from imagetrail.service.demo import build_demo_ledger
 from test_analysis_properties import T0, spans_strategy
 
 DAY = 86400.0

@@ -13,10 +13,10 @@ import pytest
 
 from imagetrail.errors import QueryRejected
 from imagetrail.ledger import Ledger
+from imagetrail.service.sync import sync_once
 from imagetrail.sim import write_vm_import
 from imagetrail.sources.promapi import PromClient, PromConfig
 from imagetrail.sources.prometheus import PrometheusSource
-from imagetrail.sync import sync_once
 from servers import Server, start_prometheus, start_victoriametrics
 from simdata import SimData, expected_window_changes, found_window_changes, sim_data, sim_tsdb
 

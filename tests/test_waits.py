@@ -21,9 +21,9 @@ from imagetrail.imageref import resolve
 from imagetrail.ledger import Ledger
 from imagetrail.ledger import schema as S
 from imagetrail.model import Change, ChangeKind, CutShort, Span, Wait
+from imagetrail.service.sync import collect, merge_in_memory, sync_once
 from imagetrail.sources.promapi import PromClient, PromConfig, QueryResult
 from imagetrail.sources.prometheus import PrometheusSource
-from imagetrail.sync import collect, merge_in_memory, sync_once
 from replay import FIXTURES, SCRAPES, read_scrape, write_replay
 from servers import Server, backfill_prometheus_tsdb, start_prometheus
 
@@ -188,7 +188,7 @@ def test_waits_mark_the_changes_stale_and_reach_the_derivation(ledger: Ledger) -
 
 
 def test_sync_derives_failed_attempts_from_stored_waits(ledger: Ledger) -> None:
-    from imagetrail.sync import rederive_changes
+    from imagetrail.service.sync import rederive_changes
 
     old = "docker.io/library/nginx:1.25"
     spans = [span(f"web-{i}", 0, 5000, image=old) for i in range(2)]

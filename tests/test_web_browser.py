@@ -35,7 +35,7 @@ from browser import (
     wait_rendered,
     ytick_labels,
 )
-from imagetrail.demo import build_demo_ledger
+from imagetrail.service.demo import build_demo_ledger
 
 pytestmark = pytest.mark.slow
 

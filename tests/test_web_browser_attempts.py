@@ -40,11 +40,11 @@ from browser import (
     ts,
     wait_rendered,
 )
-from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
 from imagetrail.model import Span, Wait
+from imagetrail.service.demo import build_demo_ledger
+from imagetrail.service.sync import rederive_changes
 from imagetrail.sim import SimConfig, simulate
-from imagetrail.sync import rederive_changes
 
 pytestmark = pytest.mark.slow
 

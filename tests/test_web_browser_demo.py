@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from browser import PageWatch, launch, new_context, open_page, screenshot, serve_ledger
-from imagetrail.demo import build_demo_ledger
+from imagetrail.service.demo import build_demo_ledger
 
 pytestmark = pytest.mark.slow
 

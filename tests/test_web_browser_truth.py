@@ -35,10 +35,10 @@ from browser import (
     shown_time,
     ts,
 )
-from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
 from imagetrail.model import Span
-from imagetrail.sync import rederive_changes
+from imagetrail.service.demo import build_demo_ledger
+from imagetrail.service.sync import rederive_changes
 
 pytestmark = pytest.mark.slow
 

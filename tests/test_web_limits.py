@@ -30,8 +30,8 @@ import uvicorn
 
 from imagetrail import budget
 from imagetrail import settings as settings_mod
-from imagetrail.demo import build_demo_ledger
 from imagetrail.ledger import Ledger
+from imagetrail.service.demo import build_demo_ledger
 from imagetrail.web import create_app
 from imagetrail.web.limits import RETRY_AFTER
 from imagetrail.web.server import HARD_STOP, bind, url_of

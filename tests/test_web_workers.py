@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from imagetrail.demo import build_demo_ledger
+from imagetrail.service.demo import build_demo_ledger
 from test_web_serve import Served
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ from bench.naive import naive_spans
 from bench.runner import SCRAPE_INTERVAL
 from bench.sync_bench import PROMETHEUS_ARGS, run_method
 from bench.tsdb import BUILD_INFO, BenchFleet, bench_config, build_tsdb
+from imagetrail.service.sync import collect, merge_in_memory
 from imagetrail.sources.promapi import PromClient, PromConfig
 from imagetrail.sources.prometheus import PrometheusSource
-from imagetrail.sync import collect, merge_in_memory
 from servers import Server, start_prometheus
 
 pytestmark = pytest.mark.slow

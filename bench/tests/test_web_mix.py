@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bench.web_bench import web_config_from
 from bench.web_mix import DAY, client_schedule, heatmap_mix, load_mix
-from imagetrail.query import Window
+from imagetrail.service.query import Window
 
 CLUSTERS = ["prod-eu", "prod-us", "staging"]
 NAMESPACES = ["data", "shop"]

@@ -34,7 +34,7 @@ from imagetrail.output import (
     render_rows,
     table_time,
 )
-from imagetrail.query import Query, QueryContext, Window
+from imagetrail.service.query import Query, QueryContext, Window
 from imagetrail.timeutil import format_duration, parse_time
 
 console = Console()
@@ -698,7 +698,7 @@ def demo(
     port: PortOpt = None,
 ) -> None:
     """Simulate a realistic fleet, record it in a ledger, show the answers and serve the UI."""
-    from imagetrail.demo import default_demo_ledger, run_demo
+    from imagetrail.service.demo import default_demo_ledger, run_demo
 
     path = ledger or default_demo_ledger()
     # Settings first: a bad --port fails before a minute of simulation, not after.

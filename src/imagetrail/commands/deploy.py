@@ -2,7 +2,8 @@
 
 ``deploy record`` posts to an ``imagetrail serve`` when a server is configured (``--server`` /
 ``IMAGETRAIL_SERVER_URL``) and writes the local ledger otherwise; ``deploy list`` reads from
-the same place. ``annotate`` pushes detected changes to Grafana (see :mod:`imagetrail.annotate`).
+the same place. ``annotate`` pushes detected changes to Grafana (see
+:mod:`imagetrail.grafana.annotate`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import httpx
 import typer
 from rich.text import Text
 
-from imagetrail import deployments as dep
-from imagetrail.annotate import GrafanaTarget, check_token, push_annotations
 from imagetrail.cli import (
     ClusterOpt,
     FormatOpt,
@@ -33,7 +32,9 @@ from imagetrail.cli import (
     err_console,
 )
 from imagetrail.errors import ConfigError, ImagetrailError, InputError
+from imagetrail.grafana.annotate import GrafanaTarget, check_token, push_annotations
 from imagetrail.output import printable, render_rows
+from imagetrail.service import deployments as dep
 from imagetrail.timeutil import format_duration, format_time
 
 deploy_app = typer.Typer(

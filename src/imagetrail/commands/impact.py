@@ -68,7 +68,7 @@ def impact(
     prometheus: PromOpt = None,
 ) -> None:
     """Did a change cause trouble? Before/after each change: regression, improvement, ..."""
-    from imagetrail.impact import impacts_for
+    from imagetrail.service.impact import impacts_for
 
     qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
     q = _query(
@@ -132,7 +132,7 @@ def capacity(
     prometheus: PromOpt = None,
 ) -> None:
     """CPU and memory (p50, p95 per container) of each version a workload ran (default 30d)."""
-    from imagetrail.impact import capacity_for
+    from imagetrail.service.impact import capacity_for
 
     qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
     q = _query(
@@ -175,7 +175,7 @@ def dora(
 ) -> None:
     """DORA figures: deployment frequency, change failure rate, time to restore, lead time."""
     from imagetrail.errors import InputError
-    from imagetrail.impact import dora_for, lead_times_for
+    from imagetrail.service.impact import dora_for, lead_times_for
 
     if by not in ("workload", "namespace"):
         raise InputError(f"--by must be workload or namespace, not {by!r}")

@@ -16,7 +16,6 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, func, or_
 
-from imagetrail.deployments import Deployment
 from imagetrail.errors import InputError
 from imagetrail.ledger.schema import DEPLOYMENT_ID_MAX, prefix_eq
 from imagetrail.model import (
@@ -33,6 +32,7 @@ from imagetrail.model import (
     check_workload_spec,
     parse_workload,
 )
+from imagetrail.service.deployments import Deployment
 
 SIGNALS: frozenset[str] = frozenset({"ksm", "cadvisor"})
 Row = dict[str, Any]
@@ -334,8 +334,9 @@ def workload_condition(table: Table, spec: str) -> ColumnElement[bool]:
 def deployment_row(deployment: Deployment) -> Row:
     """Validate ``deployment`` for storage and return its ``deployments`` row.
 
-    Field grammar is checked where events arrive (:func:`imagetrail.deployments.parse_deployment`);
-    here only what the ledger itself cannot hold: NUL, lone surrogates, infinite times.
+    Field grammar is checked where events arrive
+    (:func:`imagetrail.service.deployments.parse_deployment`); here only what the ledger
+    itself cannot hold: NUL, lone surrogates, infinite times.
     """
     d = deployment
     for name in ("id", "cluster", "namespace", "workload", "container", "image", "digest"):

@@ -176,7 +176,7 @@ sync_state = Table(
     Column("last_error", Text, nullable=True),
 )
 
-# v2: deployment events posted by CI/CD pipelines (imagetrail.deployments).
+# v2: deployment events posted by CI/CD pipelines (imagetrail.service.deployments).
 deployments = Table(
     "deployments",
     metadata,
@@ -200,7 +200,7 @@ Index(
 )
 Index("ix_deployments_deployed_at", deployments.c.deployed_at)
 
-# v3: impact verdicts (imagetrail.impact), kept once final, so they outlive Prometheus'
+# v3: impact verdicts (imagetrail.service.impact), kept once final, so they outlive Prometheus'
 # retention of the metrics they were computed from. Keyed by a hash of the change's identity
 # and of the method (thresholds, windows, queries): another method computes afresh.
 impacts = Table(

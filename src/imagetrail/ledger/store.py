@@ -36,7 +36,6 @@ from sqlalchemy import (
 )
 
 from imagetrail import __version__
-from imagetrail.deployments import Deployment
 from imagetrail.errors import InputError, LedgerError
 from imagetrail.ledger import rows as R
 from imagetrail.ledger import schema as S
@@ -46,6 +45,7 @@ from imagetrail.ledger.target import Target, check_sqlite_file, resolve
 from imagetrail.ledger.translate import translated
 from imagetrail.ledger.upsert import dialect_insert, greatest, least, span_upserter, sync_success
 from imagetrail.model import Change, Impact, Span, Wait, Workload, check_workload_spec
+from imagetrail.service.deployments import Deployment
 
 BATCH_ROWS = 5000
 """Rows per upsert statement (PostgreSQL) or executemany call (SQLite)."""

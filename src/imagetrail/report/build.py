@@ -18,7 +18,6 @@ from imagetrail.analysis.current import current_state
 from imagetrail.errors import ConfigError, InputError, SourceError
 from imagetrail.imageref import classify
 from imagetrail.model import Change, ChangeKind, Impact, Span, Verdict, VersionCount
-from imagetrail.query import Query, QueryContext, Window
 from imagetrail.report.heatmap import render_png
 from imagetrail.report.model import (
     NOTABLE_REASONS,
@@ -29,6 +28,7 @@ from imagetrail.report.model import (
     StaleImage,
     Summary,
 )
+from imagetrail.service.query import Query, QueryContext, Window
 
 log = logging.getLogger("imagetrail.report")
 
@@ -55,11 +55,11 @@ def report_query(ctx: QueryContext, query: Query, *, now: float) -> Query:
 def gather_impacts(ctx: QueryContext, changes: Sequence[Change]) -> tuple[list[Impact] | None, str]:
     """The impact verdicts of ``changes`` and a note saying what happened.
 
-    The signals come from :func:`imagetrail.impact.signal_source` (Prometheus, or a demo
+    The signals come from :func:`imagetrail.service.impact.signal_source` (Prometheus, or a demo
     ledger's simulator). Never raises for a missing or failing Prometheus: the report is
     still worth sending, and its note says why the verdicts are missing.
     """
-    from imagetrail.impact import impacts_for, signal_source
+    from imagetrail.service.impact import impacts_for, signal_source
 
     source = signal_source(ctx)
     if source is None:

@@ -14,10 +14,10 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from imagetrail.demo import transition
 from imagetrail.model import Change
 from imagetrail.output import printable
 from imagetrail.report.model import Report, ReportChange
+from imagetrail.service.demo import transition
 from imagetrail.timeutil import format_duration, format_time
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -1,7 +1,7 @@
 """The simulated fleet's signals, answered as Prometheus answers imagetrail's impact queries.
 
 ``imagetrail demo`` has no Prometheus, so change impact and capacity read the simulator
-instead, through the same reader interface as the Prometheus path (``imagetrail.impact``'s
+instead, through the same reader interface as the Prometheus path (``imagetrail.service.impact``'s
 ``SignalReader``); the statistics that judge the values are the same. The values are not
 made up for the purpose: they are computed from the very series the OpenMetrics writer
 backfills into Prometheus in the tests (:func:`imagetrail.sim._series.build`, per pod),

@@ -20,7 +20,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from imagetrail.errors import InputError
-from imagetrail.impact import capacity_for, dora_for, impacts_for, lead_times_for
 from imagetrail.model import ChangeKind, Wait
 from imagetrail.output import (
     CHANGE_COLUMNS,
@@ -30,8 +29,9 @@ from imagetrail.output import (
     impact_json,
     record,
 )
-from imagetrail.query import Query as Ask
-from imagetrail.query import Window
+from imagetrail.service.impact import capacity_for, dora_for, impacts_for, lead_times_for
+from imagetrail.service.query import Query as Ask
+from imagetrail.service.query import Window
 from imagetrail.timeutil import format_time
 from imagetrail.web.state import AppState
 

@@ -19,13 +19,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from imagetrail.deployments import (
+from imagetrail.errors import InputError
+from imagetrail.service.deployments import (
     deployments_with_matches,
     match_json,
     parse_deployment,
     record_deployment,
 )
-from imagetrail.errors import InputError
 from imagetrail.web.api import AskDep, StateDep
 
 router = APIRouter(prefix="/api/v1", tags=["deployments"])

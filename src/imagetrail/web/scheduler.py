@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from imagetrail.errors import ImagetrailError
-from imagetrail.query import Query, QueryContext
+from imagetrail.service.query import Query, QueryContext
 from imagetrail.timeutil import format_time
 
 log = logging.getLogger("imagetrail.web.report")

@@ -12,8 +12,8 @@ from imagetrail import __version__
 from imagetrail.analysis.spanindex import SpanIndex
 from imagetrail.budget import Budget
 from imagetrail.ledger import Ledger
-from imagetrail.query import QueryContext
 from imagetrail.redact import redact, redact_url
+from imagetrail.service.query import QueryContext
 from imagetrail.settings import Settings
 from imagetrail.timeutil import format_time
 from imagetrail.web.exporter import ExporterCollector

@@ -1,6 +1,6 @@
 """The background sync of ``imagetrail serve --prometheus URL``: the engine's sync loop in a thread.
 
-One pass is :func:`imagetrail.sync.sync_once`, the same resumable, chunked sync as
+One pass is :func:`imagetrail.service.sync.sync_once`, the same resumable, chunked sync as
 ``imagetrail sync``; passes repeat every ``follow_interval``. A failing source never stops
 the loop (nor the server): the error is kept for ``/api/v1/status`` and the page's banner,
 and the next pass retries. With ``grafana_url`` and ``grafana_token`` set, each successful
@@ -19,7 +19,7 @@ from typing import Any
 
 from imagetrail.errors import ImagetrailError
 from imagetrail.model import Change
-from imagetrail.query import Query, QueryContext, Window
+from imagetrail.service.query import Query, QueryContext, Window
 
 log = logging.getLogger("imagetrail.web.sync")
 
@@ -117,7 +117,7 @@ class BackgroundSync:
     def after_pass(self) -> None:
         """The last week of changes, up to the end of the data, read once: pushed to Grafana
         (when configured) and judged. Each step records its own error; none is raised."""
-        from imagetrail.query import DEFAULT_RANGE
+        from imagetrail.service.query import DEFAULT_RANGE
 
         try:
             _, end = self._qc.window(Query())
@@ -133,7 +133,7 @@ class BackgroundSync:
         """Record the verdicts of ``changes`` whose after-window ended before ``end`` (the end
         of the data) or that were cut short (they never get one), so they outlive Prometheus'
         retention; recorded ones cost one read."""
-        from imagetrail.impact import impacts_for
+        from imagetrail.service.impact import impacts_for
 
         after = self._qc.settings["impact_after"]
         over = [
@@ -154,7 +154,7 @@ class BackgroundSync:
         settings = self._qc.settings
         if not (settings["grafana_url"] and settings["grafana_token"]):
             return
-        from imagetrail.annotate import GrafanaTarget, push_annotations
+        from imagetrail.grafana.annotate import GrafanaTarget, push_annotations
 
         target = GrafanaTarget(
             settings["grafana_url"],

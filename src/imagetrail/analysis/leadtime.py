@@ -21,7 +21,7 @@ from imagetrail.imageref import ImageRef, classify
 from imagetrail.model import Change
 
 if TYPE_CHECKING:
-    from imagetrail.deployments import Deployment
+    from imagetrail.service.deployments import Deployment
 
 
 @dataclass(frozen=True, slots=True)

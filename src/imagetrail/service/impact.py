@@ -1,5 +1,5 @@
 """Change impact and capacity per version: the ledger says what ran where, a signal reader says
-how it behaved. The I/O half; the statistics live in :mod:`imagetrail.analysis.impact`.
+how it behaved. The I/O half; the statistics live in :mod:`imagetrail.analysis.verdict`.
 
 For each change the ledger gives the workload container's pods on both sides and the
 neighbouring changes; the reader gives one value per block of each signal. The reader is
@@ -27,11 +27,11 @@ from typing import Protocol
 import numpy as np
 
 from imagetrail.analysis.dora import DoraFigures, dora
-from imagetrail.analysis.impact import SignalData, Thresholds, Windows, assess, windows
+from imagetrail.analysis.verdict import SignalData, Thresholds, Windows, assess, windows
 from imagetrail.errors import ConfigError, InputError, LedgerError
 from imagetrail.ledger.schema import DEMO_SIMULATION
 from imagetrail.model import Change, ChangeKind, EventCount, Impact, Span, matches_workload
-from imagetrail.query import Query, QueryContext, Window, data_range, one_workload
+from imagetrail.service.query import Query, QueryContext, Window, data_range, one_workload
 from imagetrail.settings import Settings
 from imagetrail.sources.promql import (
     check_label_name,
@@ -42,7 +42,7 @@ from imagetrail.sources.promql import (
 )
 from imagetrail.sources.template import pods_regex, substitute
 
-log = logging.getLogger("imagetrail.impact")
+log = logging.getLogger("imagetrail.service.impact")
 WorkloadKey = tuple[str, str, str, str, str]  # cluster, namespace, kind, workload, container
 _MAX_PODS = 300  # beyond this many pod names the selector matches the workload's name prefix
 
@@ -791,7 +791,7 @@ def dora_for(
 def lead_times_for(ctx: QueryContext, query: Query) -> dict[Change, float]:
     """Lead time of each detected change a CI/CD event with a commit time matched (when
     several events matched one change, the earliest commit: the longest wait)."""
-    from imagetrail.deployments import deployments_with_matches
+    from imagetrail.service.deployments import deployments_with_matches
 
     out: dict[Change, float] = {}
     for m in deployments_with_matches(ctx, query):

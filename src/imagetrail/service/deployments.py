@@ -5,7 +5,7 @@ event: *workload W got image I at time T, built from commit C*. Events are store
 as they are; which detected change each one became is worked out when they are read
 (:func:`deployments_with_matches`), because the change is usually detected minutes after the
 pipeline reports. The matching rule and the lead time are pure functions in
-:mod:`imagetrail.analysis.deployments`; docs/cicd.md explains both.
+:mod:`imagetrail.analysis.leadtime`; docs/cicd.md explains both.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from imagetrail import imageref
-from imagetrail.analysis.deployments import DeploymentMatch, match_deployments
+from imagetrail.analysis.leadtime import DeploymentMatch, match_deployments
 from imagetrail.errors import ImageRefError, InputError
 from imagetrail.output import record
 from imagetrail.timeutil import parse_time
 
 if TYPE_CHECKING:
     from imagetrail.ledger import Ledger
-    from imagetrail.query import Query, QueryContext
+    from imagetrail.service.query import Query, QueryContext
 
 DEFAULT_RANGE = 7 * 86400.0
 ID_MAX = 128

@@ -40,10 +40,10 @@ from imagetrail.sources.prometheus import Filters, PrometheusSource
 from imagetrail.timeutil import format_duration, format_time, parse_duration, parse_time
 
 if TYPE_CHECKING:
-    from imagetrail.sync import SyncResult
+    from imagetrail.service.sync import SyncResult
 
 DEFAULT_RANGE = 7 * 86400.0
-log = logging.getLogger("imagetrail.query")
+log = logging.getLogger("imagetrail.service.query")
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +221,7 @@ class QueryContext:
         progress: Callable[[int, int, float], None] | None = None,
     ) -> SyncResult:
         """One sync pass with these settings (``imagetrail sync`` and ``serve``'s loop)."""
-        from imagetrail.sync import sync_once
+        from imagetrail.service.sync import sync_once
 
         return sync_once(
             ledger,
@@ -242,7 +242,7 @@ class QueryContext:
         """Derive the ledger's changes again first if spans were written since they were
         (a sync killed before deriving them): every reader of ``ledger.changes()`` calls this.
         With these settings, as :meth:`sync` derives them."""
-        from imagetrail.sync import rederive_changes
+        from imagetrail.service.sync import rederive_changes
 
         rederive_changes(
             ledger,
@@ -360,7 +360,7 @@ class QueryContext:
         }
 
     def _live_spans(self, query: Query, start: float, end: float) -> list[Span]:
-        from imagetrail.sync import choose_signal, collect, merge_in_memory
+        from imagetrail.service.sync import choose_signal, collect, merge_in_memory
 
         self._check_live_range(start, end)
         with self.prometheus_source(query) as source:
@@ -620,7 +620,7 @@ def _missing_default_ledger(where: str) -> LedgerError | None:
     simulated fleet must not pass for the user's clusters)."""
     if where != default_ledger() or Path(where).exists():
         return None
-    from imagetrail.demo import default_demo_ledger
+    from imagetrail.service.demo import default_demo_ledger
 
     demo = default_demo_ledger()
     if demo.is_file():

@@ -23,7 +23,7 @@ from imagetrail.errors import ConfigError, DeliveryError
 from imagetrail.model import Change
 from imagetrail.output import printable
 
-log = logging.getLogger("imagetrail.annotate")
+log = logging.getLogger("imagetrail.grafana.annotate")
 
 TAG = "imagetrail"
 TAG_MAX = 100

@@ -19,9 +19,9 @@ from imagetrail.ledger import Ledger
 from imagetrail.ledger.schema import DEMO_SIMULATION
 from imagetrail.model import Change, ChangeKind
 from imagetrail.output import record, render_rows
+from imagetrail.service.sync import rederive_changes
 from imagetrail.sim import SimConfig, simulate
 from imagetrail.sim.signals import remember
-from imagetrail.sync import rederive_changes
 from imagetrail.timeutil import format_duration, format_time
 
 DEMO_SYNC_KEY = "demo|simulator|"
@@ -203,8 +203,8 @@ def _show_impact(console: Console, ledger: Ledger, path: Path, changes: list[Cha
     """4. The regression among the app-metric workloads' changes, with its evidence: the
     verdicts come from the simulator's signals (no Prometheus), as the web app shows them."""
     from imagetrail import settings as settings_mod
-    from imagetrail.impact import impacts_for
-    from imagetrail.query import QueryContext
+    from imagetrail.service.impact import impacts_for
+    from imagetrail.service.query import QueryContext
 
     # The demo's own settings: a Prometheus URL in the environment is not the demo fleet's.
     ctx = QueryContext(settings_mod.load({"ledger": str(path)}, environ={}), ledger=ledger)

@@ -22,7 +22,7 @@ from imagetrail.ledger import Ledger
 from imagetrail.model import Change, Signal, Span, Wait
 from imagetrail.sources.prometheus import PrometheusSource
 
-log = logging.getLogger("imagetrail.sync")
+log = logging.getLogger("imagetrail.service.sync")
 
 DEFAULT_LOOKBACK = 400 * 86400.0  # how far back "everything the server holds" looks
 _EVER = 3650 * 86400.0  # how far back "does the server hold this signal at all" looks
