@@ -43,7 +43,6 @@ from imagetrail.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
 from imagetrail.ledger import rows as R
 from imagetrail.ledger import schema as S
 from imagetrail.model import Change, ChangeKind, Span
-from imagetrail.output import record
 from imagetrail.service.deployments import (
     FIELDS,
     Deployment,
@@ -53,6 +52,7 @@ from imagetrail.service.deployments import (
     parse_deployment,
     record_deployment,
 )
+from imagetrail.service.shapes import record
 from imagetrail.service.sync import rederive_changes
 from imagetrail.timeutil import format_time
 from imagetrail.web import create_app

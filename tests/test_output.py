@@ -6,7 +6,9 @@ import pytest
 from rich.console import Console
 
 from imagetrail.model import Change, ChangeKind, Heatmap
-from imagetrail.output import csv_cell, record, render_heatmap, render_rows
+from imagetrail.output import render_heatmap, render_rows
+from imagetrail.service.shapes import record
+from imagetrail.text import csv_cell
 
 HOSTILE = 'evil"\n<script>alert(1)</script>[bold red]x[/] =cmd|calc'
 

@@ -17,7 +17,6 @@ import hostile
 from clirun import assert_one_error, invoke
 from imagetrail.ledger import Ledger
 from imagetrail.model import Change, ChangeKind, CutShort, Impact
-from imagetrail.output import printable
 from imagetrail.report import (
     Report,
     build_report,
@@ -33,6 +32,7 @@ from imagetrail.report.heatmap import time_ticks
 from imagetrail.service.demo import build_demo_ledger
 from imagetrail.service.query import Query, QueryContext, Window
 from imagetrail.settings import load
+from imagetrail.text import printable
 
 STALE_AFTER = "10d"
 DAY = 86400.0

@@ -12,11 +12,11 @@ from playwright.sync_api import sync_playwright
 
 import hostile
 from browser import ARTIFACTS, DOCS_SCREENSHOTS, launch
-from imagetrail.output import printable
 from imagetrail.report import make_report, write_report
 from imagetrail.service.demo import build_demo_ledger
 from imagetrail.service.query import Query, QueryContext, Window
 from imagetrail.settings import load
+from imagetrail.text import printable
 
 pytestmark = pytest.mark.slow
 

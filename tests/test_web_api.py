@@ -24,8 +24,8 @@ from clirun import invoke
 from imagetrail import settings as settings_mod
 from imagetrail.ledger import Ledger
 from imagetrail.model import Span, Wait
-from imagetrail.output import CHANGE_COLUMNS
 from imagetrail.service.demo import build_demo_ledger
+from imagetrail.service.shapes import CHANGE_COLUMNS
 from imagetrail.service.sync import rederive_changes
 from imagetrail.timeutil import format_time
 from imagetrail.web import create_app

@@ -25,16 +25,10 @@ from imagetrail import __version__, budget, redact
 from imagetrail import settings as settings_mod
 from imagetrail.errors import ImagetrailError, InputError, SourceError
 from imagetrail.model import Change
-from imagetrail.output import (
-    CHANGE_COLUMNS,
-    Format,
-    printable,
-    record,
-    render_heatmap,
-    render_rows,
-    table_time,
-)
+from imagetrail.output import Format, render_heatmap, render_rows
 from imagetrail.service.query import Query, QueryContext, Window
+from imagetrail.service.shapes import CHANGE_COLUMNS, record
+from imagetrail.text import printable, table_time
 from imagetrail.timeutil import format_duration, parse_time
 
 console = Console()
@@ -223,7 +217,7 @@ def sync(
                 err_console.print(
                     Text(f"error: {exc.message} (retrying)", style="red"), highlight=False
                 )
-                if stop is not None and stop.sleep(qc.settings["follow_interval"]):
+                if stop is not None and stop.sleep(qc.settings.follow_interval):
                     stop.report(qc.fmt_time)
                     return
                 continue
@@ -241,7 +235,7 @@ def sync(
             if stop is None:
                 return
             since_t = None
-            if stop.sleep(qc.settings["follow_interval"]):
+            if stop.sleep(qc.settings.follow_interval):
                 stop.report(qc.fmt_time)
                 return
 
@@ -675,8 +669,8 @@ def serve(
         signal=signal,
         workers=workers,
     )
-    syncing = bool(qc.settings["prometheus_url"])
-    led = Ledger.open(qc.settings["ledger"], create=syncing)
+    syncing = bool(qc.settings.prometheus_url)
+    led = Ledger.open(qc.settings.ledger, create=syncing)
     try:
         run_server(qc.settings, led, sync=syncing, on_listen=_announce("imagetrail serves"))
     finally:

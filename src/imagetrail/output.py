@@ -1,22 +1,18 @@
-"""Rendering answers as table (rich), JSON or CSV.
+"""Answers for people and scripts: tables (rich, kubectl-style), JSON arrays and CSV.
 
-The JSON shapes are a public interface (docs/json.md): one ``to_json`` per answer type, times
-as RFC 3339 UTC. Every string that came from a cluster is attacker-controlled: tables print it as
-plain ``Text`` (never rich markup), CSV cells that a spreadsheet would run as a formula are
-prefixed with a quote.
+Every string that came from a cluster is attacker-controlled: tables print it as plain
+``Text`` (never rich markup) through :func:`~imagetrail.text.printable`, and CSV cells go
+through :func:`~imagetrail.text.csv_cell`. The JSON objects themselves are built in
+:mod:`imagetrail.service.shapes`.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import re
-import time
-import unicodedata
 from collections.abc import Sequence
-from enum import Enum
 from typing import Any, Literal
 
 from rich.cells import cell_len
@@ -24,96 +20,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from imagetrail.analysis.dora import DoraFigures
-from imagetrail.model import Change, Heatmap, Impact
+from imagetrail.model import Heatmap
+from imagetrail.service.shapes import heatmap_json
+from imagetrail.text import csv_cell, printable, short_digest
 from imagetrail.timeutil import format_time
 
 Format = Literal["table", "wide", "json", "csv"]
-TIME_FIELDS = frozenset(
-    {"started", "finished", "ended", "first_seen", "last_seen", "last_change", "at"}
-    | {"deployed_at", "received_at", "commit_time"}  # deployment events
-)
-# The columns of `changes --format csv` (and of the web app's CSV download), in this order.
-CHANGE_COLUMNS = (
-    "cluster",
-    "namespace",
-    "workload_kind",
-    "workload",
-    "container",
-    "from_image",
-    "to_image",
-    "kind",
-    "started",
-    "finished",
-    "from_digest",
-    "to_digest",
-    "state",
-    "cut_short",
-    "ended",
-    "reasons",
-    "pods",
-    "pods_ran",
-    "waited",
-)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# Bidirectional overrides and isolates: they make a terminal show text in another order.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def printable(text: str) -> str:
-    """``text`` safe for a terminal: control characters and bidi overrides as escapes.
-
-    Rich drops some control characters but passes ESC through, so a label value holding
-    ``\x1b[2J`` would otherwise clear the reader's screen; a newline would break one line
-    (an error message) into two.
-    """
-    if text.isprintable():
-        return text
-    return "".join(
-        ch.encode("unicode_escape").decode("ascii")
-        if ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs")
-        else ch
-        for ch in text
-    )
-
-
-def _plain(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, Enum):
-        return value.value
-    if name in TIME_FIELDS and isinstance(value, int | float):
-        return format_time(float(value))
-    if isinstance(value, tuple | list):
-        return [_plain("", v) for v in value]
-    return value
-
-
-def record(item: Any) -> dict[str, Any]:
-    """A model dataclass as its JSON object (a change with its derived ``state``)."""
-    out = {f.name: _plain(f.name, getattr(item, f.name)) for f in dataclasses.fields(item)}
-    if isinstance(item, Change):
-        out["state"] = item.state
-    return out
-
-
-def heatmap_json(heatmap: Heatmap) -> dict[str, Any]:
-    return {
-        "times": [format_time(t) for t in heatmap.times],
-        "images": list(heatmap.images),
-        "counts": [list(row) for row in heatmap.counts],
-    }
-
-
-def csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        value = " ".join(str(v) for v in value)
-    text = str(value)
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
 
 
 def render_rows(
@@ -241,18 +153,6 @@ def _table(title: str | None) -> Table:
 
 
 _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?Z$")
-_DIGEST = re.compile(r"^(sha256:[0-9a-f]{12})[0-9a-f]{52}$")
-
-
-def table_time(t: float) -> str:
-    """A time as tables print it: to the minute, UTC (``2026-11-23 22:48Z``)."""
-    return time.strftime("%Y-%m-%d %H:%MZ", time.gmtime(t))
-
-
-def short_digest(digest: str) -> str:
-    """``sha256:`` and the first 12 hex digits (as ``docker images`` shows an id)."""
-    match = _DIGEST.match(digest)
-    return match.group(1) if match else digest
 
 
 def elide_image(text: str, width: int) -> str:
@@ -340,70 +240,3 @@ def render_heatmap(heatmap: Heatmap, fmt: Format, *, console: Console | None = N
         bar = "".join(_BLOCKS[round(c / peak * (len(_BLOCKS) - 1))] if c else "·" for c in buckets)
         table.add_row(Text(image), Text(bar, style="cyan"), top, last)
     console.print(table)
-
-
-def _rounded(value: float | None, digits: int = 6) -> float | None:
-    return None if value is None else float(f"{value:.{digits}g}")
-
-
-def impact_json(impact: Impact) -> dict[str, Any]:
-    """One change with its verdict and evidence (docs/json.md, "impact")."""
-    out = record(impact.change)
-    out["verdict"] = impact.verdict
-    out["reason"] = impact.reason
-    out["before"] = {"from": format_time(impact.before[0]), "to": format_time(impact.before[1])}
-    out["after"] = (
-        None
-        if impact.after is None
-        else {"from": format_time(impact.after[0]), "to": format_time(impact.after[1])}
-    )
-    out["signals"] = [
-        {
-            "name": s.name,
-            "unit": s.unit,
-            "before": _rounded(s.before),
-            "after": _rounded(s.after),
-            "p_value": _rounded(s.p_value, 4),
-            "effect": _rounded(s.effect, 4),
-            "verdict": s.verdict,
-            "decides": s.decides,
-            "blocks_before": s.blocks_before,
-            "blocks_after": s.blocks_after,
-            "before_values": [_rounded(v) for v in s.before_values],
-            "after_values": [_rounded(v) for v in s.after_values],
-        }
-        for s in impact.signals
-    ]
-    out["events"] = (
-        None
-        if impact.events is None
-        else [
-            {"state": e.state, "reason": e.reason, "before": e.before, "after": e.after}
-            for e in impact.events
-        ]
-    )
-    return out
-
-
-def dora_json(figures: DoraFigures) -> dict[str, Any]:
-    """One workload's or namespace's DORA figures (docs/json.md, "dora")."""
-    out = record(figures)
-    out["deployments_per_day"] = _rounded(figures.deployments_per_day, 4)
-    out["change_failure_rate"] = _rounded(figures.change_failure_rate, 4)
-    out["time_to_restore_median_seconds"] = figures.time_to_restore_median
-    out["lead_time_median_seconds"] = figures.lead_time_median
-    return out
-
-
-def per_day_text(per_day: float | None) -> str | None:
-    """A rate for people: ``1.4/day`` when at least daily, else ``3.2/week``."""
-    if per_day is None:
-        return None
-    if per_day >= 1:
-        return f"{per_day:.1f}/day"
-    return f"{per_day * 7:.1f}/week"
-
-
-def percent_text(fraction: float | None) -> str | None:
-    """A fraction as a percentage to one decimal (``7.7 %``)."""
-    return None if fraction is None else f"{fraction * 100:.1f} %"

@@ -33,8 +33,9 @@ from imagetrail.cli import (
 )
 from imagetrail.errors import ConfigError, ImagetrailError, InputError
 from imagetrail.grafana.annotate import GrafanaTarget, check_token, push_annotations
-from imagetrail.output import printable, render_rows
+from imagetrail.output import render_rows
 from imagetrail.service import deployments as dep
+from imagetrail.text import printable
 from imagetrail.timeutil import format_duration, format_time
 
 deploy_app = typer.Typer(
@@ -171,20 +172,20 @@ def record(
     # Validated here too, so a typo fails before any network call; the id is chosen here so a
     # retry of the same command line by hand is recognisable.
     event = dep.parse_deployment({k: v for k, v in fields.items() if v is not None}, now=now)
-    url = qc.settings["server_url"]
+    url = qc.settings.server_url
     if url:
         body = dict(fields, id=event.id, deployed_at=format_time(event.deployed_at))
         if event.commit_time is not None:
             body["commit_time"] = format_time(event.commit_time)
         body = {k: v for k, v in body.items() if v is not None}
         _, answer = _server_call(
-            "POST", url, "/api/v1/deployments", qc.settings["api_token"], json=body
+            "POST", url, "/api/v1/deployments", qc.settings.api_token, json=body
         )
         row = answer
     else:
         with qc.open_ledger() as led:
             match, _ = dep.record_deployment(
-                led, event, window=float(qc.settings["deploy_match_window"])
+                led, event, window=float(qc.settings.deploy_match_window)
             )
         row = dep.match_json(match)
     _show([row], _fmt(fmt), title="deployment recorded")
@@ -208,7 +209,7 @@ def list_deployments(
     q = _query(
         cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
     )
-    url = qc.settings["server_url"]
+    url = qc.settings.server_url
     if url:
         params = {
             "cluster": cluster,
@@ -334,17 +335,17 @@ def annotate(
     q = _query(
         cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
     )
-    url = qc.settings["grafana_url"]
+    url = qc.settings.grafana_url
     target = None
     if url:
-        token = qc.settings["grafana_token"]
+        token = qc.settings.grafana_token
         if not token:
             raise ConfigError(
                 "no Grafana token", hint="set IMAGETRAIL_GRAFANA_TOKEN (a service-account token)"
             )
-        target = GrafanaTarget(url, token, qc.settings["grafana_dashboard_uid"])
+        target = GrafanaTarget(url, token, qc.settings.grafana_dashboard_uid)
     result = push_annotations(
-        qc.changes(q), target, public_url=qc.settings["public_url"], dry_run=dry_run
+        qc.changes(q), target, public_url=qc.settings.public_url, dry_run=dry_run
     )
     if dry_run:
         print(json.dumps(list(result.posted), indent=2, ensure_ascii=False))

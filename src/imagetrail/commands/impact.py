@@ -23,15 +23,9 @@ from imagetrail.cli import (
     _query,
     app,
 )
-from imagetrail.output import (
-    CHANGE_COLUMNS,
-    dora_json,
-    impact_json,
-    per_day_text,
-    percent_text,
-    record,
-    render_rows,
-)
+from imagetrail.output import render_rows
+from imagetrail.service.shapes import CHANGE_COLUMNS, dora_json, impact_json, record
+from imagetrail.text import per_day_text, percent_text
 from imagetrail.timeutil import format_duration
 
 IMPACT_COLUMNS = (*CHANGE_COLUMNS, "verdict", "reason")

@@ -24,7 +24,7 @@ from imagetrail.cli import (
     err_console,
 )
 from imagetrail.errors import InputError
-from imagetrail.output import printable
+from imagetrail.text import printable
 
 
 @app.command()
@@ -83,7 +83,7 @@ def report(
     qc = _context(
         ctx, ledger=ledger, prometheus_url=prometheus, report_format=fmt or _by_name(output)
     )
-    chosen = qc.settings["report_format"]
+    chosen = qc.settings.report_format
     check_settings(qc.settings, mail=mail, chat=notify)
     # Without --since/--from the range is report_since before --to (or now).
     q = _query(

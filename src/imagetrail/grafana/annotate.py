@@ -21,7 +21,7 @@ import httpx
 
 from imagetrail.errors import ConfigError, DeliveryError
 from imagetrail.model import Change
-from imagetrail.output import printable
+from imagetrail.text import printable
 
 log = logging.getLogger("imagetrail.grafana.annotate")
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from imagetrail.model import Heatmap
-from imagetrail.output import printable
+from imagetrail.text import printable
 
 if TYPE_CHECKING:
     from matplotlib.colors import Colormap

@@ -15,9 +15,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from imagetrail.model import Change
-from imagetrail.output import printable
 from imagetrail.report.model import Report, ReportChange
-from imagetrail.service.demo import transition
+from imagetrail.text import printable, transition
 from imagetrail.timeutil import format_duration, format_time
 
 TEMPLATES = Path(__file__).parent / "templates"

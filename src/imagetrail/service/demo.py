@@ -13,36 +13,18 @@ from rich.console import Console
 from rich.text import Text
 
 from imagetrail import analysis
-from imagetrail.errors import ImageRefError
-from imagetrail.imageref import ImageRef, parse
 from imagetrail.ledger import Ledger
 from imagetrail.ledger.schema import DEMO_SIMULATION
 from imagetrail.model import Change, ChangeKind
-from imagetrail.output import record, render_rows
+from imagetrail.output import render_rows
+from imagetrail.service.shapes import record
 from imagetrail.service.sync import rederive_changes
 from imagetrail.sim import SimConfig, simulate
 from imagetrail.sim.signals import remember
+from imagetrail.text import transition
 from imagetrail.timeutil import format_duration, format_time
 
 DEMO_SYNC_KEY = "demo|simulator|"
-
-
-def transition(change: Change) -> str:
-    """``repo  1.2 → 1.3`` when one repository changes version, else both references."""
-    try:
-        a = parse(change.from_image) if change.from_image else None
-        b = parse(change.to_image) if change.to_image else None
-    except ImageRefError:
-        a = b = None
-    if a is not None and b is not None and a.name == b.name:
-        if a.tag == b.tag:
-            return f"{b.familiar}  {_short(change.from_digest)} → {_short(change.to_digest)}"
-        return f"{ImageRef(b.registry, b.repository).familiar}  {a.tag} → {b.tag}"
-    return f"{change.from_image or '—'} → {change.to_image or '—'}"
-
-
-def _short(digest: str | None) -> str:
-    return digest[:19] + "…" if digest else "?"
 
 
 def default_demo_ledger() -> Path:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from imagetrail import imageref
 from imagetrail.analysis.leadtime import DeploymentMatch, match_deployments
 from imagetrail.errors import ImageRefError, InputError
-from imagetrail.output import record
+from imagetrail.service.shapes import record
 from imagetrail.timeutil import parse_time
 
 if TYPE_CHECKING:
@@ -332,7 +332,7 @@ def deployments_with_matches(ctx: QueryContext, query: Query) -> list[Deployment
     ``clusters`` (any of). Changes come from the ledger whatever ``query.source`` says.
     """
     start, end = _span(query)
-    window = float(ctx.settings["deploy_match_window"])
+    window = float(ctx.settings.deploy_match_window)
     with ctx.open_ledger(create=False) as ledger:
         found = ledger.deployments(
             cluster=query.cluster,

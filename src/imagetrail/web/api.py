@@ -21,17 +21,17 @@ from fastapi.responses import Response
 
 from imagetrail.errors import InputError
 from imagetrail.model import ChangeKind, Wait
-from imagetrail.output import (
+from imagetrail.service.impact import capacity_for, dora_for, impacts_for, lead_times_for
+from imagetrail.service.query import Query as Ask
+from imagetrail.service.query import Window
+from imagetrail.service.shapes import (
     CHANGE_COLUMNS,
-    csv_cell,
     dora_json,
     heatmap_json,
     impact_json,
     record,
 )
-from imagetrail.service.impact import capacity_for, dora_for, impacts_for, lead_times_for
-from imagetrail.service.query import Query as Ask
-from imagetrail.service.query import Window
+from imagetrail.text import csv_cell
 from imagetrail.timeutil import format_time
 from imagetrail.web.state import AppState
 
