@@ -189,7 +189,7 @@ def other(w: Mapping[str, str], **changes: str) -> dict[str, str]:
 
 
 def rollout_stuck(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -> None:
-    n = minutes(s["alert_rollout_stuck_after"])
+    n = minutes(s.alert_rollout_stuck_after)
     assert n >= 3
     stuck, done = {**w, **t}, {**other(w, workload="-done"), **t}
     flapping = {**other(w, workload="-flap"), **t}
@@ -210,7 +210,7 @@ def rollout_stuck(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -
 def rollout_failing(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -> None:
     """Series as the exporter gives them: one per reason while the newest rollout is stuck,
     dropped (stale) once it ran, failed for good or was undone."""
-    n = minutes(s["alert_rollout_failing_after"])
+    n = minutes(s.alert_rollout_failing_after)
     assert n >= 3
     length = n + 30
     pulling = {**w, "reason": "ImagePullBackOff", **t}
@@ -238,7 +238,7 @@ def rollout_failing(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str])
 
 
 def version_drift(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -> None:
-    n = minutes(s["alert_drift_after"])
+    n = minutes(s.alert_drift_after)
     length = n + 20
     c1, c2 = w["cluster"], w["cluster"] + "-us"
 
@@ -306,7 +306,7 @@ def latest_tag(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -> N
 
 
 def image_not_updated(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -> None:
-    limit = float(s["alert_image_max_age"])
+    limit = float(s.alert_image_max_age)
     assert limit.is_integer()
     old = {**w, "image": "ghcr.io/acme/web:1.0", "digest": "sha256:" + "1" * 64, **t}
     young = {**other(w, container="-young"), "image": "ghcr.io/acme/web:2.0", "digest": "", **t}
@@ -320,7 +320,7 @@ def image_not_updated(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str
 
 def _recent(kind: str) -> Callable[[Cases, Settings, dict[str, str], dict[str, str]], None]:
     def cases(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -> None:
-        window = minutes(s["alert_recent_window"])
+        window = minutes(s.alert_recent_window)
         start = 10  # the change happened at minute 10; its series appears then
         length = window + 20
         for k in ("tag-repush", "rollback", "upgrade", "downgrade"):
@@ -345,7 +345,7 @@ def _recent(kind: str) -> Callable[[Cases, Settings, dict[str, str], dict[str, s
 
 
 def version_churn(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -> None:
-    limit = int(s["alert_churn_changes"])
+    limit = int(s.alert_churn_changes)
     busy, calm = {**w, **t}, {**other(w, workload="-calm"), **t}
     c.add("imagetrail_recent_changes", busy, f"{limit}+0x2 {limit + 1}+0x5")
     c.add("imagetrail_recent_changes", calm, f"{limit}+0x10")
@@ -381,7 +381,7 @@ def ledger_lagging(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) 
 
 def cluster_silent(c: Cases, s: Settings, w: dict[str, str], t: dict[str, str]) -> None:
     """Each target's series over minutes 0..length; at minute m, time() is 60 m."""
-    limit = minutes(s["cluster_silent_after"])
+    limit = minutes(s.cluster_silent_after)
     wait = minutes(CLUSTER_SILENT_FOR)
     assert 3 <= limit < 60
     assert wait >= 3

@@ -13,25 +13,25 @@ def test_flag_beats_env_beats_file_beats_default(tmp_path: Path) -> None:
     cfg.write_text("prometheus_url: http://file:9090\nchunk: 6h\ntenant: from-file\n")
     env = {"IMAGETRAIL_PROMETHEUS_URL": "http://env:9090", "IMAGETRAIL_CHUNK": "2h"}
     s = settings.load({"prometheus_url": "http://flag:9090"}, environ=env, config_path=cfg)
-    assert s["prometheus_url"] == "http://flag:9090"
+    assert s.prometheus_url == "http://flag:9090"
     assert s.origins["prometheus_url"] == "--prometheus"
-    assert s["chunk"] == 7200
+    assert s.chunk == 7200
     assert s.origins["chunk"] == "IMAGETRAIL_CHUNK"
-    assert s["tenant"] == "from-file"
-    assert s["scrape_interval"] == 30
+    assert s.tenant == "from-file"
+    assert s.scrape_interval == 30
     assert s.origins["scrape_interval"] == "default"
 
 
 def test_none_flags_do_not_override(tmp_path: Path) -> None:
     s = settings.load({"ledger": None}, environ={"IMAGETRAIL_LEDGER": "/x.db"})
-    assert s["ledger"] == "/x.db"
+    assert s.ledger == "/x.db"
 
 
 def test_config_file_from_env(tmp_path: Path) -> None:
     cfg = tmp_path / "other.yaml"
     cfg.write_text("cluster-label: k8s_cluster\n")
     s = settings.load({}, environ={"IMAGETRAIL_CONFIG": str(cfg)})
-    assert s["cluster_label"] == "k8s_cluster"
+    assert s.cluster_label == "k8s_cluster"
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_empty_config_variable_is_unset(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.chdir(tmp_path)
     (tmp_path / "imagetrail.yaml").write_text("cluster-label: from_cwd\n")
     s = settings.load({}, environ={"IMAGETRAIL_CONFIG": ""})
-    assert s["cluster_label"] == "from_cwd"
+    assert s.cluster_label == "from_cwd"
 
 
 def test_config_variable_naming_a_directory(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_secrets_are_redacted() -> None:
     shown = repr(s.redacted())
     assert "s3cret" not in shown
     assert "pw'" not in shown
-    assert s["bearer_token"] == "s3cret"
+    assert s.bearer_token == "s3cret"
 
 
 def test_every_setting_is_documented() -> None:

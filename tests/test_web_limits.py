@@ -271,7 +271,7 @@ def test_live_work_stops_at_the_query_cap(
     answer = running.get(_live("changes", end - 2 * DAY, end))
     assert answer.status_code == 422, answer.text
     assert "request_max_queries" in answer.json()["error"]
-    concurrency = int(running.settings["concurrency"])
+    concurrency = int(running.settings.concurrency)
     assert proxy.settle() <= 10 + concurrency
     # A live answer within the (default) cap works: versions at an instant, a short window.
     proxy.reset()
@@ -279,7 +279,7 @@ def test_live_work_stops_at_the_query_cap(
     versions = roomy.get(f"/api/v1/versions?source=prometheus&at={end - DAY:.0f}")
     assert versions.status_code == 200, versions.text
     assert versions.json()
-    assert 10 < proxy.count <= int(roomy.settings["request_max_queries"])
+    assert 10 < proxy.count <= int(roomy.settings.request_max_queries)
 
 
 def test_live_work_stops_at_the_deadline(

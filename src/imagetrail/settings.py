@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import yaml
 
@@ -40,13 +40,29 @@ def _bool(value: str) -> bool:
     raise InputError(f"not a boolean: {value!r} (use true or false)")
 
 
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value not in allowed:
-            raise InputError(f"{value!r} is not one of {', '.join(allowed)}")
-        return value
+# The settings with a fixed set of values: the parser and the typed field share one Literal.
+SignalChoice = Literal["auto", "ksm", "cadvisor"]
+ReportFormat = Literal["html", "markdown"]
+SmtpSecurity = Literal["starttls", "tls", "none"]
 
-    return parse
+
+def _one_of(value: str, kind: object) -> str:
+    allowed: tuple[str, ...] = get_args(kind)
+    if value not in allowed:
+        raise InputError(f"{value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _signal(value: str) -> SignalChoice:
+    return cast(SignalChoice, _one_of(value, SignalChoice))
+
+
+def _report_format(value: str) -> ReportFormat:
+    return cast(ReportFormat, _one_of(value, ReportFormat))
+
+
+def _smtp_security(value: str) -> SmtpSecurity:
+    return cast(SmtpSecurity, _one_of(value, SmtpSecurity))
 
 
 def _positive_int(value: str) -> int:
@@ -190,7 +206,7 @@ SETTINGS: tuple[Setting, ...] = (
         "signal",
         "Which signal to read: auto (ksm when present, else cadvisor), ksm, cadvisor.",
         "auto",
-        _choice("auto", "ksm", "cadvisor"),
+        _signal,
         cli_flag="--signal",
     ),
     Setting("cluster_label", "Label that names the cluster on every series.", "cluster"),
@@ -447,9 +463,7 @@ SETTINGS: tuple[Setting, ...] = (
         _cron,
     ),
     Setting("report_since", "Range the scheduled report covers.", "7d", _seconds),
-    Setting(
-        "report_format", "Scheduled report's file format.", "html", _choice("html", "markdown")
-    ),
+    Setting("report_format", "Scheduled report's file format.", "html", _report_format),
     Setting("report_output", "File the scheduled report is written to (unset: none).", None),
     Setting(
         "report_stale_after",
@@ -471,7 +485,7 @@ SETTINGS: tuple[Setting, ...] = (
         "smtp_tls",
         "SMTP transport security: starttls, tls (implicit) or none.",
         "starttls",
-        _choice("starttls", "tls", "none"),
+        _smtp_security,
     ),
     Setting("smtp_user", "SMTP user name (unset: no login).", None),
     Setting("smtp_password", "SMTP password.", None, secret=True),
@@ -483,16 +497,89 @@ BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Resolved settings; ``values`` holds parsed values, ``origins`` where each came from."""
+    """Resolved settings, typed: one field per row of :data:`SETTINGS`, in the same order
+    (``tests/test_settings.py`` holds the two together), plus ``origins``: where each came
+    from (a flag, an environment variable, the config file's path, or ``default``).
 
-    values: Mapping[str, Any]
+    Code reads fields (``settings.chunk``); :attr:`values`, :meth:`get` and :meth:`redacted`
+    serve what prints every setting by name."""
+
+    prometheus_url: str | None
+    ledger: str
+    signal: SignalChoice
+    cluster_label: str
+    default_cluster: str
+    scrape_interval: float
+    chunk: float
+    concurrency: int
+    timeout: float
+    retries: int
+    retry_backoff: float
+    retry_budget: float
+    follow_interval: float
+    bearer_token: str | None
+    basic_auth_user: str | None
+    basic_auth_password: str | None
+    tenant: str | None
+    ca_file: str | None
+    removed_after: float
+    cluster_silent_after: float
+    cluster_silent_forget_after: float
+    accept_partial: bool
+    host: str
+    port: int
+    workers: int
+    request_timeout: float
+    request_max_queries: int
+    request_body_timeout: float
+    live_max_range: float
+    live_concurrency: int
+    churn_window: float
+    alert_rollout_stuck_after: float
+    alert_rollout_failing_after: float
+    alert_drift_after: float
+    alert_image_max_age: float
+    alert_recent_window: float
+    alert_churn_changes: int
+    cors_origins: tuple[str, ...] | None
+    api_token: str | None
+    server_url: str | None
+    impact_before: float
+    impact_after: float
+    impact_block: float
+    impact_min_blocks: int
+    impact_alpha: float
+    impact_min_effect: float
+    impact_min_change: float
+    impact_queries: dict[str, dict[str, str]] | None
+    deploy_match_window: float
+    grafana_url: str | None
+    grafana_token: str | None
+    grafana_dashboard_uid: str | None
+    report_schedule: str | None
+    report_since: float
+    report_format: ReportFormat
+    report_output: str | None
+    report_stale_after: float
+    report_notify: tuple[str, ...] | None
+    public_url: str | None
+    smtp_host: str | None
+    smtp_port: int
+    smtp_tls: SmtpSecurity
+    smtp_user: str | None
+    smtp_password: str | None
+    smtp_from: str
+    smtp_to: tuple[str, ...] | None
     origins: Mapping[str, str]
 
-    def __getitem__(self, name: str) -> Any:
-        return self.values[name]
+    @property
+    def values(self) -> dict[str, Any]:
+        """Every setting's parsed value by name, in table order."""
+        return {s.name: getattr(self, s.name) for s in SETTINGS}
 
     def get(self, name: str) -> Any:
-        return self.values.get(name)
+        """The value of the setting called ``name``; None for an unknown name."""
+        return getattr(self, name) if name in BY_NAME else None
 
     def redacted(self) -> dict[str, Any]:
         """Values safe to print or log: secret settings masked whole, the others redacted
@@ -621,7 +708,7 @@ def load(
                 raise ConfigError(f"{setting.name} (from {origin}): {exc}") from exc
         origins[setting.name] = origin
     _register_secrets(values)
-    return Settings(values, origins)
+    return Settings(**values, origins=origins)
 
 
 def markdown_table() -> str:

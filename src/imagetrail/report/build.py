@@ -49,7 +49,7 @@ def report_query(ctx: QueryContext, query: Query, *, now: float) -> Query:
     if w.start is not None:
         return query
     end = w.end if w.end is not None else now
-    return replace(query, window=replace(w, start=end - float(ctx.settings["report_since"])))
+    return replace(query, window=replace(w, start=end - float(ctx.settings.report_since)))
 
 
 def gather_impacts(ctx: QueryContext, changes: Sequence[Change]) -> tuple[list[Impact] | None, str]:
@@ -114,7 +114,7 @@ def build_report(
     # Everything recorded up to the end: how long a version has run needs its whole history.
     history = replace(query, window=Window(end=query.window.end))
     spans, _, end = ctx.spans(history, default_range=None)
-    stale = _stale(spans, at=end, stale_after=float(ctx.settings["report_stale_after"]))
+    stale = _stale(spans, at=end, stale_after=float(ctx.settings.report_stale_after))
     running = analysis.distribution(spans, at=end)
     floating = _floating(running)
     heat = ctx.heatmap_answer(query, points=HEATMAP_POINTS, sandbox=False)
@@ -132,13 +132,13 @@ def build_report(
         impact_note = (
             NO_PROMETHEUS if impacts is None else f"impact computed for {len(verdicts)} changes"
         )
-    link = ctx.settings["public_url"]
+    link = ctx.settings.public_url
     return Report(
         generated=now,
         start=start,
         end=end,
         scope=_scope(query),
-        stale_after=float(ctx.settings["report_stale_after"]),
+        stale_after=float(ctx.settings.report_stale_after),
         summary=Summary(
             changes=len(changes),
             workloads_changed=len(

@@ -102,10 +102,10 @@ class SmtpConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpConfig | None:
         """None when ``smtp_host`` is unset; ConfigError when mail is half configured."""
-        host = settings["smtp_host"]
+        host = settings.smtp_host
         if not host:
             return None
-        recipients = tuple(settings["smtp_to"] or ())
+        recipients = tuple(settings.smtp_to or ())
         if not recipients:
             raise ConfigError(
                 "smtp_host is set but smtp_to names no recipient",
@@ -113,12 +113,12 @@ class SmtpConfig:
             )
         return cls(
             host=host,
-            port=settings["smtp_port"],
-            security=settings["smtp_tls"],
-            sender=settings["smtp_from"],
+            port=settings.smtp_port,
+            security=settings.smtp_tls,
+            sender=settings.smtp_from,
             recipients=recipients,
-            user=settings["smtp_user"],
-            password=settings["smtp_password"],
+            user=settings.smtp_user,
+            password=settings.smtp_password,
         )
 
     @property
@@ -379,7 +379,7 @@ def _smtp_config(settings: Settings) -> SmtpConfig:
 
 
 def _notify_urls(settings: Settings) -> tuple[str, ...]:
-    urls = tuple(settings["report_notify"] or ())
+    urls = tuple(settings.report_notify or ())
     if not urls:
         raise ConfigError(
             "no chat webhook: report_notify is unset",

@@ -193,18 +193,18 @@ def _cluster_silent_expr(after_s: float) -> str:
 
 def alert_rules(settings: Settings) -> list[Rule]:
     """The imagetrail alert rules (group ``imagetrail``), thresholds from ``settings``."""
-    stuck = prometheus_duration(float(settings["alert_rollout_stuck_after"]))
-    failing = prometheus_duration(float(settings["alert_rollout_failing_after"]))
-    drift = prometheus_duration(float(settings["alert_drift_after"]))
-    max_age_s = float(settings["alert_image_max_age"])
+    stuck = prometheus_duration(float(settings.alert_rollout_stuck_after))
+    failing = prometheus_duration(float(settings.alert_rollout_failing_after))
+    drift = prometheus_duration(float(settings.alert_drift_after))
+    max_age_s = float(settings.alert_image_max_age)
     max_age = prometheus_duration(max_age_s)
-    recent_s = float(settings["alert_recent_window"])
+    recent_s = float(settings.alert_recent_window)
     recent = prometheus_duration(recent_s)
-    churn_n = int(settings["alert_churn_changes"])
-    churn_window = prometheus_duration(float(settings["churn_window"]))
+    churn_n = int(settings.alert_churn_changes)
+    churn_window = prometheus_duration(float(settings.churn_window))
     sync_for = prometheus_duration(SYNC_FOR)
     lag_max = prometheus_duration(LEDGER_LAG_MAX)
-    silent_s = float(settings["cluster_silent_after"])
+    silent_s = float(settings.cluster_silent_after)
     silent = prometheus_duration(silent_s)
     silent_for = prometheus_duration(CLUSTER_SILENT_FOR)
 

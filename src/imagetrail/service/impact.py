@@ -108,7 +108,7 @@ def pods_selector(
 
     Series without the cluster label count as ``default_cluster``; beyond ``_MAX_PODS`` pod
     names the workload's name is matched as a prefix instead."""
-    label, default = settings["cluster_label"], settings["default_cluster"]
+    label, default = settings.cluster_label, settings.default_cluster
     if cluster == default:
         in_cluster = matcher(label, "=~", "|" + regex_literal(cluster))
     else:
@@ -129,7 +129,7 @@ def events_expr(settings: Settings, key: WorkloadKey, pods: Sequence[str], secon
     sel = pods_selector(settings, cluster, namespace, workload, pods)
     sel = "{" + sel + "," + matcher("container", "=", container) + "}"
     window = "[" + duration(max(1.0, round(seconds))) + "]"
-    ids = ", ".join((check_label_name(settings["cluster_label"]), "namespace", "pod", "container"))
+    ids = ", ".join((check_label_name(settings.cluster_label), "namespace", "pod", "container"))
     waiting = (
         f"count by (reason) (max_over_time(kube_pod_container_status_waiting_reason{sel}"
         f"{window}) == 1)"
@@ -337,7 +337,7 @@ def signal_source(ctx: QueryContext) -> SignalSource | None:
     """The one place the source of signal values is chosen: Prometheus when a URL is set;
     else, for a ledger ``imagetrail demo`` wrote (its ``meta`` says so, with the simulator's
     seed, start and days), the simulator that made it; else None."""
-    if ctx.settings["prometheus_url"]:
+    if ctx.settings.prometheus_url:
         return SignalSource("Prometheus", None, lambda: PrometheusSignals(ctx))
     try:
         with ctx.open_ledger(create=False) as ledger:
@@ -376,21 +376,21 @@ class ImpactRunner:
         s = ctx.settings
         self.ctx = ctx
         self.reader = reader
-        self.block: float = s["impact_block"]
-        self.before: float = s["impact_before"]
-        self.after: float = s["impact_after"]
+        self.block: float = s.impact_block
+        self.before: float = s.impact_before
+        self.after: float = s.impact_after
         self.thresholds = Thresholds(
-            min_blocks=s["impact_min_blocks"],
-            alpha=s["impact_alpha"],
-            min_effect=s["impact_min_effect"],
-            min_change=s["impact_min_change"],
+            min_blocks=s.impact_min_blocks,
+            alpha=s.impact_alpha,
+            min_effect=s.impact_min_effect,
+            min_change=s.impact_min_change,
         )
-        self.templates: dict[str, dict[str, str]] = dict(s["impact_queries"] or {})
+        self.templates: dict[str, dict[str, str]] = dict(s.impact_queries or {})
         for name in self.templates:
             if name in {d.name for d in BUILTIN_SIGNALS}:
                 raise ConfigError(f"impact_queries: {name!r} is a built-in signal's name")
         self.settings = s
-        self.concurrency: int = s["concurrency"]
+        self.concurrency: int = s.concurrency
 
     def signals(self, key: WorkloadKey) -> list[SignalDef]:
         """The signals judged for one workload container: the built-in ones and the user's
@@ -593,20 +593,19 @@ def method_of(settings: Settings, source: str | None = None) -> str:
     """A hash of everything a verdict depends on besides the data: recorded verdicts are
     reused only by the same method (other thresholds or queries compute afresh).
     ``source``: :attr:`SignalSource.method` (None: Prometheus)."""
-    names = [
-        "impact_before",
-        "impact_after",
-        "impact_block",
-        "impact_min_blocks",
-        "impact_alpha",
-        "impact_min_effect",
-        "impact_min_change",
-        "impact_queries",
-        "cluster_label",
-        "default_cluster",
-    ]
     ident: list[object] = [METHOD_VERSION, [d.expr for d in BUILTIN_SIGNALS]]
-    ident += [settings[n] for n in names]
+    ident += [
+        settings.impact_before,
+        settings.impact_after,
+        settings.impact_block,
+        settings.impact_min_blocks,
+        settings.impact_alpha,
+        settings.impact_min_effect,
+        settings.impact_min_change,
+        settings.impact_queries,
+        settings.cluster_label,
+        settings.default_cluster,
+    ]
     if source is not None:
         ident.append(source)
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode("utf-8")).hexdigest()
@@ -710,8 +709,8 @@ def capacity_for(ctx: QueryContext, query: Query) -> list[Capacity]:
     groups: dict[tuple[str, str, str | None], list[Span]] = defaultdict(list)
     for s in spans:
         groups[(s.container, s.image, s.digest)].append(s)
-    step = max(60.0, ctx.settings["scrape_interval"], math.ceil((end - start) / 8000 / 60) * 60)
-    rate_range = max(4 * ctx.settings["scrape_interval"], step)
+    step = max(60.0, ctx.settings.scrape_interval, math.ceil((end - start) / 8000 / 60) * 60)
+    rate_range = max(4 * ctx.settings.scrape_interval, step)
     rows = []
     reader = source.open()
     try:

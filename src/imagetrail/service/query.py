@@ -136,7 +136,7 @@ class QueryContext:
         of source work done outside any request (the web's background sync), so that a
         shutdown can stop it."""
         self.settings = settings
-        self.tolerance = 2 * float(settings["scrape_interval"])
+        self.tolerance = 2 * float(settings.scrape_interval)
         self._ledger = ledger
         self._index = index
         self._live_max_range = live_max_range
@@ -153,34 +153,34 @@ class QueryContext:
             yield self._ledger
             return
         if not create:
-            missing = _missing_default_ledger(self.settings["ledger"])
+            missing = _missing_default_ledger(self.settings.ledger)
             if missing is not None:
                 raise missing
-        ledger = Ledger.open(self.settings["ledger"], create=create)
+        ledger = Ledger.open(self.settings.ledger, create=create)
         try:
             yield ledger
         finally:
             ledger.close()
 
     def prom_config(self) -> PromConfig:
-        url = self.settings["prometheus_url"]
+        url = self.settings.prometheus_url
         if not url:
             raise InputError(
                 "no Prometheus URL",
                 hint="pass --prometheus URL or set IMAGETRAIL_PROMETHEUS_URL",
             )
-        user, password = self.settings["basic_auth_user"], self.settings["basic_auth_password"]
+        user, password = self.settings.basic_auth_user, self.settings.basic_auth_password
         return PromConfig(
             url=url,
-            bearer_token=self.settings["bearer_token"],
+            bearer_token=self.settings.bearer_token,
             basic_auth=(user, password or "") if user else None,
-            tenant=self.settings["tenant"],
-            ca_file=self.settings["ca_file"],
-            timeout=self.settings["timeout"],
-            retries=self.settings["retries"],
-            backoff=self.settings["retry_backoff"],
-            retry_budget=self.settings["retry_budget"],
-            accept_partial=self.settings["accept_partial"],
+            tenant=self.settings.tenant,
+            ca_file=self.settings.ca_file,
+            timeout=self.settings.timeout,
+            retries=self.settings.retries,
+            backoff=self.settings.retry_backoff,
+            retry_budget=self.settings.retry_budget,
+            accept_partial=self.settings.accept_partial,
         )
 
     def prom_client(self) -> PromClient:
@@ -202,9 +202,9 @@ class QueryContext:
         try:
             yield PrometheusSource(
                 client,
-                cluster_label=self.settings["cluster_label"],
-                default_cluster=self.settings["default_cluster"],
-                resolution=self.settings["scrape_interval"],
+                cluster_label=self.settings.cluster_label,
+                default_cluster=self.settings.default_cluster,
+                resolution=self.settings.scrape_interval,
                 filters=query.filters,
                 include_sandbox=include_sandbox,
             )
@@ -223,18 +223,21 @@ class QueryContext:
         """One sync pass with these settings (``imagetrail sync`` and ``serve``'s loop)."""
         from imagetrail.service.sync import sync_once
 
+        url = self.settings.prometheus_url
+        if not url:  # set whenever the source came from prom_config()
+            raise InputError("no Prometheus URL")
         return sync_once(
             ledger,
             source,
-            url=self.settings["prometheus_url"],
-            tenant=self.settings["tenant"],
-            signal=self.settings["signal"],
+            url=url,
+            tenant=self.settings.tenant,
+            signal=self.settings.signal,
             since=since,
             until=until,
-            chunk=self.settings["chunk"],
-            concurrency=self.settings["concurrency"],
-            removed_after=self.settings["removed_after"],
-            forget_after=self.settings["cluster_silent_forget_after"],
+            chunk=self.settings.chunk,
+            concurrency=self.settings.concurrency,
+            removed_after=self.settings.removed_after,
+            forget_after=self.settings.cluster_silent_forget_after,
             progress=progress,
         )
 
@@ -247,8 +250,8 @@ class QueryContext:
         rederive_changes(
             ledger,
             tolerance=self.tolerance,
-            removed_after=self.settings["removed_after"],
-            forget_after=self.settings["cluster_silent_forget_after"],
+            removed_after=self.settings.removed_after,
+            forget_after=self.settings.cluster_silent_forget_after,
             only_if_stale=True,
         )
 
@@ -317,8 +320,8 @@ class QueryContext:
 
     def _silence_limits(self) -> dict[str, float]:
         return {
-            "silent_after": self.settings["cluster_silent_after"],
-            "forget_after": self.settings["cluster_silent_forget_after"],
+            "silent_after": self.settings.cluster_silent_after,
+            "forget_after": self.settings.cluster_silent_forget_after,
         }
 
     def _ledger_silence(self, ledger: Ledger, data_end: float | None = None) -> Silence:
@@ -364,14 +367,14 @@ class QueryContext:
 
         self._check_live_range(start, end)
         with self.prometheus_source(query) as source:
-            signal = choose_signal(source, self.settings["signal"], start=start, end=end)
+            signal = choose_signal(source, self.settings.signal, start=start, end=end)
             spans = collect(
                 source,
                 signal,
                 start,
                 end,
-                chunk=self.settings["chunk"],
-                concurrency=self.settings["concurrency"],
+                chunk=self.settings.chunk,
+                concurrency=self.settings.concurrency,
             )
         spans = merge_in_memory(spans)
         if query.workload:
@@ -563,8 +566,8 @@ class QueryContext:
                 since=start,
                 until=end,
                 tolerance=self.tolerance,
-                removed_after=self.settings["removed_after"],
-                forget_after=self.settings["cluster_silent_forget_after"],
+                removed_after=self.settings.removed_after,
+                forget_after=self.settings.cluster_silent_forget_after,
             )
             return [c for c in found if kinds is None or c.kind.value in kinds]
         w = query.window

@@ -78,7 +78,7 @@ def create_app(
 ) -> FastAPI:
     """The web app over an open ``ledger`` (closed on shutdown).
 
-    ``sync``: keep the ledger in sync from ``settings["prometheus_url"]`` in the background.
+    ``sync``: keep the ledger in sync from ``settings.prometheus_url`` in the background.
     ``scheduled``: send the scheduled report (``report_schedule``); of several worker
     processes only one does.
     """
@@ -175,15 +175,15 @@ def create_app(
         RequestLimits,
         requests=st.requests,
         live=st.live,
-        max_queries=settings["request_max_queries"],
-        timeout=settings["request_timeout"],
-        body_timeout=settings["request_body_timeout"],
+        max_queries=settings.request_max_queries,
+        timeout=settings.request_timeout,
+        body_timeout=settings.request_body_timeout,
     )
     # plotly.js is 4.8 MB; heatmap JSON of a month is hundreds of kB. Both compress ~5x.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.middleware("http")(st.metrics.middleware)
     app.middleware("http")(_security_headers)
-    origins = settings["cors_origins"]
+    origins = settings.cors_origins
     if origins:
         from fastapi.middleware.cors import CORSMiddleware
 

@@ -183,14 +183,14 @@ def decode_event(raw: bytes, content_type: str | None) -> dict[str, Any]:
     },
 )
 async def post_deployment(request: Request, st: StateDep) -> JSONResponse:
-    refused = _authorization_problem(request, st.settings["api_token"])
+    refused = _authorization_problem(request, st.settings.api_token)
     if refused is not None:
         return refused
     body = decode_event(await _body(request), request.headers.get("content-type"))
     event = parse_deployment(body, now=time.time())
     # The ledger write blocks: off the event loop, as FastAPI runs plain `def` endpoints.
     match, created = await run_in_threadpool(
-        record_deployment, st.ledger, event, window=float(st.settings["deploy_match_window"])
+        record_deployment, st.ledger, event, window=float(st.settings.deploy_match_window)
     )
     return JSONResponse(match_json(match), status_code=201 if created else 200)
 

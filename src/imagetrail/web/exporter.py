@@ -59,7 +59,7 @@ class ExporterCollector(Collector):
                 spans = index.select(index.mask(), tolerance=st.qc.tolerance, silence=silence)
                 changes = st.ledger.changes()
                 states = current_state(
-                    spans, changes, at=at, window=float(st.settings["churn_window"])
+                    spans, changes, at=at, window=float(st.settings.churn_window)
                 )
                 failing = [
                     f for f in failing_rollouts(changes, at=at) if not silence.gone(f.key[0])

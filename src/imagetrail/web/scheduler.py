@@ -57,9 +57,9 @@ class ReportScheduler:
     def targets(self) -> dict[str, bool]:
         s = self._qc.settings
         return {
-            "file": bool(s["report_output"]),
-            "mail": bool(s["smtp_host"]),
-            "chat": bool(s["report_notify"]),
+            "file": bool(s.report_output),
+            "mail": bool(s.smtp_host),
+            "chat": bool(s.report_notify),
         }
 
     def status(self) -> dict[str, Any]:
@@ -131,12 +131,12 @@ class ReportScheduler:
                 )
             else:
                 report = make_report(self._qc, Query(), now=now)
-                output = settings["report_output"]
+                output = settings.report_output
                 result = deliver(
                     report,
                     settings,
                     output=Path(output) if output else None,
-                    fmt=settings["report_format"],
+                    fmt=settings.report_format,
                     mail=targets["mail"],
                     chat=targets["chat"],
                 )
@@ -163,7 +163,7 @@ class ReportScheduler:
 
 def start_scheduler(qc: QueryContext) -> ReportScheduler | None:
     """A started scheduler when ``report_schedule`` is set, else None."""
-    schedule = qc.settings["report_schedule"]
+    schedule = qc.settings.report_schedule
     if not schedule:
         return None
     scheduler = ReportScheduler(qc, schedule)

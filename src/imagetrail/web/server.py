@@ -145,8 +145,8 @@ def serve(
 ) -> None:
     """Serve until interrupted (SIGINT/SIGTERM shut down gracefully); with ``workers`` > 1
     in that many processes sharing the socket (see :func:`_serve_workers`)."""
-    sock = bind(settings["host"], settings["port"])
-    if settings["workers"] > 1:
+    sock = bind(settings.host, settings.port)
+    if settings.workers > 1:
         _serve_workers(settings, ledger, sock, sync=sync, on_listen=on_listen)
         return
     if on_listen is not None:
@@ -211,7 +211,7 @@ def _serve_workers(
             try:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)  # the server installs its own
-                own = Ledger.open(settings["ledger"], create=False)
+                own = Ledger.open(settings.ledger, create=False)
                 try:
                     _run(
                         settings,
@@ -246,7 +246,7 @@ def _serve_workers(
     failed: str | None = None
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        for number in range(settings["workers"]):
+        for number in range(settings.workers):
             start(number)
         if on_listen is not None:
             on_listen(url_of(sock))

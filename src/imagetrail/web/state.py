@@ -61,13 +61,13 @@ class AppState:
         # The budgets of the requests being answered (cancelled at shutdown), the live
         # requests' slots, and the background sync's own budget (no limit, but cancellable).
         self.requests = InFlight()
-        self.live = LiveSlots(settings["live_concurrency"])
+        self.live = LiveSlots(settings.live_concurrency)
         self.background = Budget()
         self.qc = QueryContext(
             settings,
             ledger=ledger,
             index=self.index,
-            live_max_range=settings["live_max_range"],
+            live_max_range=settings.live_max_range,
             background=self.background,
         )
         self.metrics = WebMetrics()

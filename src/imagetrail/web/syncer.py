@@ -48,7 +48,7 @@ class BackgroundSync:
 
     def __init__(self, qc: QueryContext, *, interval: float | None = None) -> None:
         self._qc = qc
-        self._interval = float(interval if interval is not None else qc.settings["follow_interval"])
+        self._interval = float(interval if interval is not None else qc.settings.follow_interval)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -135,7 +135,7 @@ class BackgroundSync:
         retention; recorded ones cost one read."""
         from imagetrail.service.impact import impacts_for
 
-        after = self._qc.settings["impact_after"]
+        after = self._qc.settings.impact_after
         over = [
             c
             for c in changes
@@ -152,17 +152,17 @@ class BackgroundSync:
     def annotate(self, changes: Sequence[Change]) -> None:
         """Push ``changes`` to Grafana (those not there yet) when it is configured."""
         settings = self._qc.settings
-        if not (settings["grafana_url"] and settings["grafana_token"]):
+        if not (settings.grafana_url and settings.grafana_token):
             return
         from imagetrail.grafana.annotate import GrafanaTarget, push_annotations
 
         target = GrafanaTarget(
-            settings["grafana_url"],
-            settings["grafana_token"],
-            settings["grafana_dashboard_uid"],
+            settings.grafana_url,
+            settings.grafana_token,
+            settings.grafana_dashboard_uid,
         )
         try:
-            result = push_annotations(changes, target, public_url=settings["public_url"])
+            result = push_annotations(changes, target, public_url=settings.public_url)
         except ImagetrailError as exc:
             log.warning("pushing annotations to Grafana failed: %s", exc.message)
             self._set(annotate_error=exc.message)
