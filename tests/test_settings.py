@@ -1,3 +1,6 @@
+import dataclasses
+import types
+import typing
 from pathlib import Path
 
 import pytest
@@ -85,3 +88,47 @@ def test_every_setting_is_documented() -> None:
     for setting in settings.SETTINGS:
         assert f"`{setting.name}`" in text, f"{setting.name} missing from docs/configuration.md"
         assert setting.env in text, f"{setting.env} missing from docs/configuration.md"
+
+
+def _parsed_type(setting: settings.Setting) -> object:
+    """What the setting's parser returns: its return annotation (a class parses to itself)."""
+    if isinstance(setting.parse, type):
+        return setting.parse
+    return typing.get_type_hints(setting.parse)["return"]
+
+
+def test_typed_fields_match_the_table() -> None:
+    """One typed field per row of SETTINGS, in table order, typed as its parser returns
+    (``| None`` when it has no default): a setting added on one side only fails here."""
+    fields = [f.name for f in dataclasses.fields(settings.Settings)]
+    assert fields == [s.name for s in settings.SETTINGS] + ["origins"]
+    hints = typing.get_type_hints(settings.Settings)
+    for setting in settings.SETTINGS:
+        parsed = _parsed_type(setting)
+        expected = parsed if setting.default is not None else parsed | None
+        assert hints[setting.name] == expected, setting.name
+
+
+def test_loaded_values_have_their_field_types(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each default, parsed, is of its field's type (so the annotations are not just words)."""
+    monkeypatch.chdir(tmp_path)  # no imagetrail.yaml here
+    s = settings.load({}, environ={})
+    hints = typing.get_type_hints(settings.Settings)
+    for setting in settings.SETTINGS:
+        value = getattr(s, setting.name)
+        if value is None:
+            assert setting.default is None, setting.name
+            continue
+        kind = typing.get_origin(hints[setting.name]) or hints[setting.name]
+        if kind is typing.Literal:
+            assert value in typing.get_args(hints[setting.name]), setting.name
+        elif kind is types.UnionType:
+            (inner,) = [a for a in typing.get_args(hints[setting.name]) if a is not type(None)]
+            assert isinstance(value, typing.get_origin(inner) or inner), setting.name
+        else:
+            assert isinstance(value, kind), setting.name
+    assert s.values == {name: getattr(s, name) for name in settings.BY_NAME}
+    assert s.get("chunk") == s.chunk
+    assert s.get("nope") is None
