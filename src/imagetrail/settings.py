@@ -3,6 +3,9 @@
 Resolution order, first found wins: command-line flag > ``IMAGETRAIL_<NAME>`` environment
 variable > config file (``imagetrail.yaml`` in the working directory, or ``IMAGETRAIL_CONFIG``)
 > default.
+
+Code reads one typed, frozen :class:`Settings` (``settings.chunk`` is a float), with one field
+per row of the table; ``tests/test_settings.py`` fails when the two disagree.
 """
 
 from __future__ import annotations
