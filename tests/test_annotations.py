@@ -29,9 +29,8 @@ import pytest
 
 import hostile
 from clirun import assert_one_error, invoke
-from imagetrail.errors import ConfigError
+from imagetrail.errors import ConfigError, GrafanaError
 from imagetrail.grafana.annotate import (
-    GrafanaError,
     GrafanaTarget,
     annotation_for,
     change_id,

@@ -18,10 +18,10 @@ from imagetrail.analysis.leadtime import lead_time, match_deployments
 from imagetrail.analysis.verdict import SignalData, Windows, assess, windows
 from imagetrail.commands.deploy import _show
 from imagetrail.grafana.annotate import annotation_for, summary
-from imagetrail.model import Change, ChangeKind, CutShort, Impact, Span
+from imagetrail.model import Change, ChangeKind, CutShort, Deployment, Impact, Span
 from imagetrail.report.model import Report, ReportChange, Summary
 from imagetrail.report.render import render_html, render_markdown, render_summary, state_text
-from imagetrail.service.deployments import Deployment, match_json
+from imagetrail.service.deployments import match_json
 from imagetrail.service.impact import is_final
 from imagetrail.timeutil import format_time
 

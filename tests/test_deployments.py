@@ -38,16 +38,13 @@ from imagetrail.analysis.leadtime import (
     match_deployments,
     same_version,
 )
-from imagetrail.errors import InputError
+from imagetrail.errors import DeploymentConflict, InputError, InvalidDeployment
 from imagetrail.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
 from imagetrail.ledger import rows as R
 from imagetrail.ledger import schema as S
-from imagetrail.model import Change, ChangeKind, Span
+from imagetrail.model import Change, ChangeKind, Deployment, Span
 from imagetrail.service.deployments import (
     FIELDS,
-    Deployment,
-    DeploymentConflict,
-    InvalidDeployment,
     deployment_json,
     parse_deployment,
     record_deployment,

@@ -6,10 +6,14 @@
     ├── ConfigError                 a setting or flag is wrong          (exit 2, HTTP 400)
     ├── InputError                  a value from the user is malformed  (exit 2, HTTP 400)
     │   ├── ImageRefError           not an image reference
-    │   └── LimitExceeded           a request would cost more than a limit allows, or ran
-    │                               past its deadline, or was cancelled (HTTP 422 by
-    │                               default; 429 when too many run at once, 504 at the
-    │                               deadline, 503 when the server is shutting down)
+    │   ├── LimitExceeded           a request would cost more than a limit allows, or ran
+    │   │                           past its deadline, or was cancelled (HTTP 422 by
+    │   │                           default; 429 when too many run at once, 504 at the
+    │   │                           deadline, 503 when the server is shutting down)
+    │   ├── InvalidDeployment       a deployment event field is missing or malformed (HTTP 422)
+    │   ├── DeploymentConflict      another event is stored under this id (HTTP 409)
+    │   ├── PayloadTooLarge         a request body is larger than allowed (HTTP 413)
+    │   └── UnsupportedMediaType    a request body's content type is not taken (HTTP 415)
     ├── SourceError                 a metrics source failed             (exit 3, HTTP 502)
     │   ├── SourceUnavailable       cannot connect, timed out, 5xx after retries
     │   ├── QueryRejected           the server refused the query (4xx, errorType/error)
@@ -18,8 +22,11 @@
     │                               (warnings, isPartial) after retries
     ├── LedgerError                 the ledger cannot be opened/read/written (exit 4, HTTP 500)
     │   └── NotALedger              the file or database is not an imagetrail ledger
-    └── DeliveryError               a mail server, webhook or Grafana did not take what we sent
-                                    (exit 3, HTTP 502)
+    ├── DeliveryError               a mail server, webhook or Grafana did not take what we sent
+    │   │                           (exit 3, HTTP 502)
+    │   └── GrafanaError            Grafana refused or failed a request, or could not be reached
+    └── ServerUnavailable           ``imagetrail deploy`` could not reach the imagetrail server
+                                    or its answer was not the API (exit 3)
 
 Every error carries a one-line ``message`` and an optional ``hint``, both redacted when the
 error is made (:func:`imagetrail.redact.redact`: URL passwords, credential headers, tokens in
@@ -83,6 +90,30 @@ class LimitExceeded(InputError):
             self.http_status = http_status
 
 
+class InvalidDeployment(InputError):
+    """A deployment event field is missing or malformed (HTTP 422)."""
+
+    http_status = 422
+
+
+class DeploymentConflict(InputError):
+    """An event with this id is already stored with other content (HTTP 409)."""
+
+    http_status = 409
+
+
+class PayloadTooLarge(InputError):
+    """A request body is larger than the server takes."""
+
+    http_status = 413
+
+
+class UnsupportedMediaType(InputError):
+    """A request body's content type is not one the endpoint reads."""
+
+    http_status = 415
+
+
 class SourceError(ImagetrailError):
     exit_code = 3
     http_status = 502
@@ -126,24 +157,41 @@ class NotALedger(LedgerError):
     """The file or database exists but is not an imagetrail ledger."""
 
 
-__all__ = [
-    "ConfigError",
-    "ImageRefError",
-    "ImagetrailError",
-    "InputError",
-    "LedgerError",
-    "LimitExceeded",
-    "MalformedResponse",
-    "NotALedger",
-    "PartialAnswer",
-    "QueryRejected",
-    "SourceError",
-    "SourceUnavailable",
-]
-
-
 class DeliveryError(ImagetrailError):
     """A mail server, chat webhook or Grafana could not be reached or did not take it."""
 
     exit_code = 3
     http_status = 502
+
+
+class ServerUnavailable(ImagetrailError):
+    """The imagetrail server (``imagetrail deploy --server``) could not be reached or failed."""
+
+    exit_code = 3
+
+
+class GrafanaError(DeliveryError):
+    """Grafana refused or failed a request, or could not be reached."""
+
+
+__all__ = [
+    "ConfigError",
+    "DeliveryError",
+    "DeploymentConflict",
+    "GrafanaError",
+    "ImageRefError",
+    "ImagetrailError",
+    "InputError",
+    "InvalidDeployment",
+    "LedgerError",
+    "LimitExceeded",
+    "MalformedResponse",
+    "NotALedger",
+    "PartialAnswer",
+    "PayloadTooLarge",
+    "QueryRejected",
+    "ServerUnavailable",
+    "SourceError",
+    "SourceUnavailable",
+    "UnsupportedMediaType",
+]

@@ -320,7 +320,6 @@ def matches_workload(pattern: str, *, cluster: str, namespace: str, kind: str, n
 
 
 Verdict = Literal["regression", "improvement", "no-change", "insufficient-data"]
-VERDICTS: tuple[Verdict, ...] = ("regression", "improvement", "no-change", "insufficient-data")
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,3 +371,41 @@ class Impact:
     signals: tuple[SignalResult, ...]
     # Container states before and after; None when not read (a verdict recorded in the ledger).
     events: tuple[EventCount, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One CI/CD deployment event. ``image`` is a normalised display reference (``name:tag``,
+    or ``name@digest`` without a tag), ``digest`` the digest the pipeline gave, if any."""
+
+    id: str
+    namespace: str
+    workload: str
+    image: str
+    digest: str | None
+    deployed_at: float
+    received_at: float
+    cluster: str | None = None
+    container: str | None = None
+    commit: str | None = None
+    commit_time: float | None = None
+    pipeline_url: str | None = None
+
+    def same_event(self, other: Deployment) -> bool:
+        """Is ``other`` a retry of this event? Same id and the same what-and-where; times may
+        differ, because a retry resolves a default or relative time (``now``, ``2h``) anew."""
+        return _identity(self) == _identity(other)
+
+
+def _identity(d: Deployment) -> tuple[object, ...]:
+    return (
+        d.id,
+        d.namespace,
+        d.workload,
+        d.image,
+        d.digest,
+        d.cluster,
+        d.container,
+        d.commit,
+        d.pipeline_url,
+    )

@@ -15,13 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from imagetrail.imageref import ImageRef, classify
-from imagetrail.model import Change
-
-if TYPE_CHECKING:
-    from imagetrail.service.deployments import Deployment
+from imagetrail.model import Change, Deployment
 
 
 @dataclass(frozen=True, slots=True)

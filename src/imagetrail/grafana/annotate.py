@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from imagetrail.errors import ConfigError, DeliveryError
+from imagetrail.errors import ConfigError, GrafanaError
 from imagetrail.model import Change
 from imagetrail.text import printable
 
@@ -29,10 +29,6 @@ TAG = "imagetrail"
 TAG_MAX = 100
 """Grafana stores a tag's key and value in 100-character columns; longer tags are cut."""
 LIST_LIMIT = 5000
-
-
-class GrafanaError(DeliveryError):
-    """Grafana refused or failed a request, or could not be reached."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +268,6 @@ def push_annotations(
 
 __all__ = [
     "GrafanaClient",
-    "GrafanaError",
     "GrafanaTarget",
     "PushResult",
     "annotation_for",

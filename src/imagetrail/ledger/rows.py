@@ -22,6 +22,7 @@ from imagetrail.model import (
     Change,
     ChangeKind,
     CutShort,
+    Deployment,
     EventCount,
     Impact,
     Signal,
@@ -32,7 +33,6 @@ from imagetrail.model import (
     check_workload_spec,
     parse_workload,
 )
-from imagetrail.service.deployments import Deployment
 
 SIGNALS: frozenset[str] = frozenset({"ksm", "cadvisor"})
 Row = dict[str, Any]

@@ -44,8 +44,15 @@ from imagetrail.ledger.migrations import MIGRATIONS, Migration, ensure_ledger
 from imagetrail.ledger.target import Target, check_sqlite_file, resolve
 from imagetrail.ledger.translate import translated
 from imagetrail.ledger.upsert import dialect_insert, greatest, least, span_upserter, sync_success
-from imagetrail.model import Change, Impact, Span, Wait, Workload, check_workload_spec
-from imagetrail.service.deployments import Deployment
+from imagetrail.model import (
+    Change,
+    Deployment,
+    Impact,
+    Span,
+    Wait,
+    Workload,
+    check_workload_spec,
+)
 
 BATCH_ROWS = 5000
 """Rows per upsert statement (PostgreSQL) or executemany call (SQLite)."""

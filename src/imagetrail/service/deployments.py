@@ -15,13 +15,13 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from imagetrail import imageref
 from imagetrail.analysis.leadtime import DeploymentMatch, match_deployments
-from imagetrail.errors import ImageRefError, InputError
+from imagetrail.errors import DeploymentConflict, ImageRefError, InputError, InvalidDeployment
+from imagetrail.model import Deployment
 from imagetrail.service.shapes import record
 from imagetrail.timeutil import parse_time
 
@@ -57,56 +57,6 @@ _DNS_SUBDOMAIN = re.compile(rf"{_DNS_PART}(?:\.{_DNS_PART})*")
 # percent-encoded in a real URL, so refusing it costs nothing and keeps markup out.
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _FIELDS_HINT = "fields: " + ", ".join(FIELDS)
-
-
-class InvalidDeployment(InputError):
-    """A deployment event field is missing or malformed (HTTP 422)."""
-
-    http_status = 422
-
-
-class DeploymentConflict(InputError):
-    """An event with this id is already stored with other content (HTTP 409)."""
-
-    http_status = 409
-
-
-@dataclass(frozen=True, slots=True)
-class Deployment:
-    """One deployment event. ``image`` is a normalised display reference (``name:tag``, or
-    ``name@digest`` without a tag), ``digest`` the digest the pipeline gave, if any."""
-
-    id: str
-    namespace: str
-    workload: str
-    image: str
-    digest: str | None
-    deployed_at: float
-    received_at: float
-    cluster: str | None = None
-    container: str | None = None
-    commit: str | None = None
-    commit_time: float | None = None
-    pipeline_url: str | None = None
-
-    def same_event(self, other: Deployment) -> bool:
-        """Is ``other`` a retry of this event? Same id and the same what-and-where; times may
-        differ, because a retry resolves a default or relative time (``now``, ``2h``) anew."""
-        return _identity(self) == _identity(other)
-
-
-def _identity(d: Deployment) -> tuple[object, ...]:
-    return (
-        d.id,
-        d.namespace,
-        d.workload,
-        d.image,
-        d.digest,
-        d.cluster,
-        d.container,
-        d.commit,
-        d.pipeline_url,
-    )
 
 
 def new_id() -> str:
@@ -381,10 +331,7 @@ def record_deployment(
 
 __all__ = [
     "FIELDS",
-    "Deployment",
-    "DeploymentConflict",
     "DeploymentMatch",
-    "InvalidDeployment",
     "deployment_json",
     "deployments_with_matches",
     "match_json",
