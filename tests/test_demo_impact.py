@@ -24,7 +24,6 @@ from imagetrail.report import make_report
 from imagetrail.service.demo import build_demo_ledger
 from imagetrail.service.impact import (
     ImpactRunner,
-    PrometheusSignals,
     _context_spans,
     capacity_for,
     dora_for,
@@ -34,6 +33,7 @@ from imagetrail.service.impact import (
 from imagetrail.service.query import Query, QueryContext, Window
 from imagetrail.sim import SimConfig, simulate
 from imagetrail.sim.signals import SimSignals
+from imagetrail.sources.signals import PrometheusSignals
 from imagetrail.timeutil import format_time
 from servers import Server, start_prometheus
 from simdata import SimData, impact_sim_data, sim_tsdb
@@ -72,7 +72,7 @@ def _judge_both(twin: Twin) -> tuple[list[Impact], list[Impact]]:
     changes = ctx.changes(Query(window=Window(start=twin.data.start, end=twin.data.end)))
     assert len(changes) >= 7
     sim = SimSignals(twin.data.fleet, start=twin.data.start, end=twin.data.end)
-    prom = PrometheusSignals(ctx)
+    prom = PrometheusSignals(ctx.settings, ctx.prom_client())
     try:
         out = []
         for reader in (prom, sim):
@@ -124,7 +124,7 @@ def test_capacity_samples_match_prometheus(twin: Twin) -> None:
     key = ("prod-eu", "orders", "Deployment", "orders-api", "api")
     lo, hi = twin.data.start + 3600, twin.data.start + 9 * 3600
     sim = SimSignals(twin.data.fleet, start=twin.data.start, end=twin.data.end)
-    prom = PrometheusSignals(ctx)
+    prom = PrometheusSignals(ctx.settings, ctx.prom_client())
     try:
         want = prom.usage(key, pods, lo, hi, 60.0, 120.0)
     finally:

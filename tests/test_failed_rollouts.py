@@ -24,9 +24,10 @@ from imagetrail.analysis.current import current_state, failing_rollouts
 from imagetrail.analysis.dora import dora
 from imagetrail.analysis.verdict import Windows, assess
 from imagetrail.model import Change, ChangeKind, CutShort, EventCount, Impact, Span
-from imagetrail.service.impact import ImpactRunner, events_expr, is_final
+from imagetrail.service.impact import ImpactRunner, is_final
 from imagetrail.service.query import QueryContext
 from imagetrail.service.shapes import impact_json
+from imagetrail.sources.signals import events_expr
 from imagetrail.web.exporter import _failing_metric
 from servers import backfill_prometheus_tsdb, start_prometheus
 
