@@ -10,11 +10,11 @@ here: "nothing found" is the right answer then.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Collection, Iterable
 
 from imagetrail.errors import InputError
 from imagetrail.model import WORKLOAD_FORMS, Span, Workload, matches_workload, parse_workload
+from imagetrail.scope import METACHARACTERS, full_match
 
 
 def check_names(
@@ -61,15 +61,12 @@ def _known(what: str, values: list[str], limit: int = 12) -> str:
 
 def _check_namespace(pattern: str, known: Collection[Workload]) -> list[str]:
     names = sorted({w.namespace for w in known})
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise InputError(f"namespace regex {pattern!r} is invalid: {exc}") from exc
+    full_match(pattern, what="namespace regex")
     branches = regex_branches(pattern)
     dead = [b for b in branches if not any(_fullmatch(b, n) for n in names)]
     if not dead:
         return []
-    if len(dead) == len(branches) and all(_is_literal(b) for b in dead):
+    if len(dead) == len(branches) and all(not METACHARACTERS.intersection(b) for b in dead):
         wrong = " or ".join(repr(b) for b in dead)
         hints = "".join(did_you_mean(b, names) for b in dead)
         raise InputError(
@@ -147,8 +144,8 @@ def _group_inside(pattern: str) -> str | None:
             return None  # look-arounds, flags, named groups: leave them whole
         inner = pattern[len(opener) : -1]
         try:
-            re.compile(inner)
-        except re.error:
+            full_match(inner)
+        except InputError:
             return None  # "(a)|(b)" split badly: the outer parentheses are not one group
         depth = 0
         for j, ch in enumerate(inner):  # the group must close at the very end
@@ -164,17 +161,9 @@ def _group_inside(pattern: str) -> str | None:
 
 def _fullmatch(branch: str, name: str) -> bool:
     try:
-        return re.fullmatch(branch, name) is not None
-    except re.error:
+        return full_match(branch)(name)
+    except InputError:
         return True  # a fragment that does not compile alone: never blamed
-
-
-_REGEX_SYNTAX = frozenset(".^$*+?{}[]\\|()")
-
-
-def _is_literal(branch: str) -> bool:
-    """A plain name: no regex syntax at all (``-`` is plain outside a class)."""
-    return not _REGEX_SYNTAX.intersection(branch)
 
 
 def one_workload(spans: Collection[Span], pattern: str) -> Workload:

@@ -10,7 +10,6 @@ analysis functions on the selected :class:`Span` objects.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,9 +18,9 @@ import numpy.typing as npt
 from imagetrail.analysis._common import order_images
 from imagetrail.analysis.heatmap import bucket_times, row_label
 from imagetrail.analysis.silence import Silence
-from imagetrail.errors import InputError
 from imagetrail.imageref import is_sandbox
-from imagetrail.model import Heatmap, Span, check_workload_spec, matches_workload
+from imagetrail.model import Heatmap, Span
+from imagetrail.scope import Scope
 
 Mask = npt.NDArray[np.bool_]
 Rows = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
@@ -72,6 +71,7 @@ class SpanIndex:
     # -- selection ---------------------------------------------------------------------------
     def mask(
         self,
+        scope: Scope | None = None,
         *,
         cluster: str | None = None,
         clusters: Sequence[str] = (),
@@ -80,27 +80,23 @@ class SpanIndex:
         start: float | None = None,
         end: float | None = None,
     ) -> Mask:
-        """Spans that ``Ledger.spans`` would return for the same filters (plus ``clusters``,
-        any of them); ``[start, end]`` selects spans overlapping it."""
+        """Spans that ``Ledger.spans`` would return for the same scope (or the one the
+        keywords make); ``[start, end]`` selects spans overlapping it."""
+        if scope is None:
+            scope = Scope(cluster, tuple(clusters), namespace_regex, workload)
         keep = np.ones(len(self.spans), dtype=bool)
-        if cluster is not None:
-            keep &= self._isin(self.cluster, self.clusters, {cluster})
-        if clusters:
-            keep &= self._isin(self.cluster, self.clusters, set(clusters))
-        if namespace_regex is not None:
-            try:
-                matcher = re.compile(namespace_regex)
-            except re.error as exc:
-                raise InputError(f"namespace regex {namespace_regex!r} is invalid: {exc}") from exc
-            wanted = {n for n in self.namespaces if matcher.fullmatch(n)}
+        if scope.cluster is not None or scope.clusters:
+            wanted = {c for c in self.clusters if scope.keeps_cluster(c)}
+            keep &= self._isin(self.cluster, self.clusters, wanted)
+        if scope.namespace is not None:
+            wanted = {n for n in self.namespaces if scope.keeps_namespace(n)}
             keep &= self._isin(self.namespace, self.namespaces, wanted)
-        if workload is not None:
-            check_workload_spec(workload)
+        if scope.workload is not None:
             named = {
                 w.id
                 for w in self.workload_refs
-                if matches_workload(
-                    workload, cluster=w.cluster, namespace=w.namespace, kind=w.kind, name=w.name
+                if scope.keeps_workload(
+                    cluster=w.cluster, namespace=w.namespace, kind=w.kind, name=w.name
                 )
             }
             keep &= self._isin(self.workload, self.workloads, named)

@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import re
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -291,23 +290,6 @@ def change_kinds(kinds: Iterable[str]) -> list[str]:
             known = ", ".join(k.value for k in ChangeKind)
             raise InputError(f"unknown change kind {kind!r} (known: {known})") from None
     return sorted(set(out))
-
-
-def namespace_matcher(pattern: str | None) -> re.Pattern[str] | None:
-    """Compile a ``--namespace`` regex (matched in full); :class:`InputError` when invalid."""
-    if pattern is None:
-        return None
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise InputError(f"namespace regex {pattern!r} is invalid: {exc}") from exc
-
-
-def literal_namespace(pattern: str | None) -> str | None:
-    """The namespace itself when ``pattern`` has no regex syntax (lets SQL use the index)."""
-    if pattern is None or re.escape(pattern) != pattern:
-        return None
-    return pattern
 
 
 def workload_condition(table: Table, spec: str) -> ColumnElement[bool]:

@@ -10,13 +10,12 @@ lock), so two processes never interleave a derivation.
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +52,7 @@ from imagetrail.model import (
     Workload,
     check_workload_spec,
 )
+from imagetrail.scope import Scope
 
 BATCH_ROWS = 5000
 """Rows per upsert statement (PostgreSQL) or executemany call (SQLite)."""
@@ -235,6 +235,7 @@ class Ledger:
 
     def spans(
         self,
+        scope: Scope | None = None,
         *,
         cluster: str | None = None,
         namespace_regex: str | None = None,
@@ -244,15 +245,12 @@ class Ledger:
         end: float | None = None,
         signal: str | None = None,
     ) -> list[Span]:
-        """Spans matching every given filter; ``[start, end]`` selects spans overlapping it.
-
-        ``namespace_regex`` must match the whole namespace (:func:`re.fullmatch`).
-        """
-        conds, matcher = _filters(
+        """Spans in ``scope`` (or the scope the ``cluster``, ``namespace_regex`` and
+        ``workload`` keywords make: see :class:`~imagetrail.scope.Scope`); ``[start, end]``
+        selects spans overlapping it. The namespace regex is RE2, matching the whole name."""
+        conds, keeps = _scoped(
             S.spans,
-            cluster=cluster,
-            namespace_regex=namespace_regex,
-            workload=workload,
+            _scope(scope, cluster, namespace_regex, workload),
             container=container,
             start=start,
             end=end,
@@ -261,10 +259,11 @@ class Ledger:
             conds.append(S.spans.c.signal == signal)
         with self._read() as conn:
             result = conn.execute(_in_order(S.spans, conds))
-            return [R.row_span(row) for row in result if _ns_ok(matcher, row.namespace)]
+            return [R.row_span(row) for row in result if keeps(row.namespace)]
 
     def waits(
         self,
+        scope: Scope | None = None,
         *,
         cluster: str | None = None,
         namespace_regex: str | None = None,
@@ -273,20 +272,18 @@ class Ledger:
         start: float | None = None,
         end: float | None = None,
     ) -> list[Wait]:
-        """Waits matching every given filter, with the same meaning as in :meth:`spans`
-        (``[start, end]`` selects waits overlapping it)."""
-        conds, matcher = _filters(
+        """Waits in scope, with the same meaning as in :meth:`spans` (``[start, end]``
+        selects waits overlapping it)."""
+        conds, keeps = _scoped(
             S.waits,
-            cluster=cluster,
-            namespace_regex=namespace_regex,
-            workload=workload,
+            _scope(scope, cluster, namespace_regex, workload),
             container=container,
             start=start,
             end=end,
         )
         with self._read() as conn:
             result = conn.execute(_in_order(S.waits, conds))
-            return [R.row_wait(row) for row in result if _ns_ok(matcher, row.namespace)]
+            return [R.row_wait(row) for row in result if keeps(row.namespace)]
 
     def time_bounds(self) -> tuple[float, float] | None:
         """``(min first_seen, max last_seen)`` over all spans, or ``None`` when empty."""
@@ -378,6 +375,7 @@ class Ledger:
 
     def changes(
         self,
+        scope: Scope | None = None,
         *,
         cluster: str | None = None,
         namespace_regex: str | None = None,
@@ -394,9 +392,7 @@ class Ledger:
         """
         c = S.changes.c
         dialect = self._target.dialect
-        conds, matcher = _filters(
-            S.changes, cluster=cluster, namespace_regex=namespace_regex, workload=workload
-        )
+        conds, keeps = _scoped(S.changes, _scope(scope, cluster, namespace_regex, workload))
         if end is not None:
             lowest = least(dialect, c.started, func.coalesce(c.finished, c.ended, c.started))
             conds.append(lowest <= end)
@@ -416,7 +412,7 @@ class Ledger:
         )
         with self._read() as conn:
             result = conn.execute(stmt)
-            return [R.row_change(row) for row in result if _ns_ok(matcher, row.namespace)]
+            return [R.row_change(row) for row in result if keeps(row.namespace)]
 
     # -- deployment events -------------------------------------------------------------------
 
@@ -441,6 +437,7 @@ class Ledger:
 
     def deployments(
         self,
+        scope: Scope | None = None,
         *,
         cluster: str | None = None,
         namespace_regex: str | None = None,
@@ -448,22 +445,17 @@ class Ledger:
         start: float | None = None,
         end: float | None = None,
     ) -> list[Deployment]:
-        """Events with ``deployed_at`` in ``[start, end]`` matching every filter, oldest first.
+        """Events in scope with ``deployed_at`` in ``[start, end]``, oldest first.
 
         An event recorded without a cluster matches any ``cluster``; ``workload`` takes the
         usual forms (see :func:`rows.deployment_matches`).
         """
         c = S.deployments.c
-        matcher = R.namespace_matcher(namespace_regex)
-        conds: list[ColumnElement[bool]] = []
-        if cluster is not None:
-            conds.append(or_(c.cluster.is_(None), S.prefix_eq(c.cluster, cluster)))
-        literal_ns = R.literal_namespace(namespace_regex)
-        if literal_ns is not None:
-            conds.append(S.prefix_eq(c.namespace, literal_ns))
-        if workload is not None:
-            name = check_workload_spec(workload)[-1]
-            conds.append(S.prefix_eq(c.workload, name))
+        scope = _scope(scope, cluster, namespace_regex, workload)
+        # Events have no kind and may have no cluster: the workload is matched in Python.
+        conds, keeps = _scoped(S.deployments, replace(scope, workload=None), any_cluster=True)
+        if scope.workload is not None:
+            conds.append(S.prefix_eq(c.workload, check_workload_spec(scope.workload)[-1]))
         if start is not None:
             conds.append(c.deployed_at >= start)
         if end is not None:
@@ -474,8 +466,8 @@ class Ledger:
         return [
             d
             for d in found
-            if _ns_ok(matcher, d.namespace)
-            and (workload is None or R.deployment_matches(workload, d))
+            if keeps(d.namespace)
+            and (scope.workload is None or R.deployment_matches(scope.workload, d))
         ]
 
     # -- sync state --------------------------------------------------------------------------
@@ -616,37 +608,54 @@ class Ledger:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def _filters(
+def _scope(
+    scope: Scope | None, cluster: str | None, namespace_regex: str | None, workload: str | None
+) -> Scope:
+    """``scope``, or the one the keyword filters of the Python API make (validated alike)."""
+    if scope is not None:
+        return scope
+    return Scope(cluster=cluster, namespace=namespace_regex, workload=workload)
+
+
+def _scoped(
     table: Table,
+    scope: Scope,
     *,
-    cluster: str | None = None,
-    namespace_regex: str | None = None,
-    workload: str | None = None,
     container: str | None = None,
     start: float | None = None,
     end: float | None = None,
-) -> tuple[list[ColumnElement[bool]], re.Pattern[str] | None]:
-    """The one place that turns the common filters into conditions on ``table`` (spans,
-    waits, changes): SQL conditions, and the namespace regex to apply to each row (a regex is
-    matched in Python, in full; a plain name also narrows the SQL). ``start``/``end`` select
-    rows whose ``[first_seen, last_seen]`` overlaps them (tables with those columns)."""
+    any_cluster: bool = False,
+) -> tuple[list[ColumnElement[bool]], Callable[[str], bool]]:
+    """The one place that turns a :class:`Scope` into conditions on ``table`` (spans, waits,
+    changes, deployments): SQL conditions, and the namespace test to apply to each row.
+
+    Clusters, a plain namespace and the workload narrow the SQL; a namespace regex is matched
+    in Python with RE2 (:mod:`imagetrail.scope`), never by the database's own regex engine,
+    whose grammar differs between SQLite and PostgreSQL and from Prometheus'. ``any_cluster``:
+    a row without a cluster (a deployment event) is in every cluster. ``start``/``end``
+    select rows whose ``[first_seen, last_seen]`` overlaps them (tables with those columns).
+    """
     t = table.c
-    matcher = R.namespace_matcher(namespace_regex)
+
+    def in_cluster(cond: ColumnElement[bool]) -> ColumnElement[bool]:
+        return or_(t.cluster.is_(None), cond) if any_cluster else cond
+
     conds: list[ColumnElement[bool]] = []
-    if cluster is not None:
-        conds.append(S.prefix_eq(t.cluster, cluster))
-    literal_ns = R.literal_namespace(namespace_regex)
-    if literal_ns is not None:
-        conds.append(S.prefix_eq(t.namespace, literal_ns))
-    if workload is not None:
-        conds.append(R.workload_condition(table, workload))
+    if scope.cluster is not None:
+        conds.append(in_cluster(S.prefix_eq(t.cluster, scope.cluster)))
+    if scope.clusters:
+        conds.append(in_cluster(t.cluster.in_(scope.clusters)))
+    if scope.namespace_name is not None:
+        conds.append(S.prefix_eq(t.namespace, scope.namespace_name))
+    if scope.workload is not None:
+        conds.append(R.workload_condition(table, scope.workload))
     if container is not None:
         conds.append(t.container == container)
     if start is not None:
         conds.append(t.last_seen >= start)
     if end is not None:
         conds.append(t.first_seen <= end)
-    return conds, matcher
+    return conds, scope.keeps_namespace
 
 
 def _in_order(table: Table, conds: list[ColumnElement[bool]]) -> Select[Any]:
@@ -691,10 +700,6 @@ def _batched(rows: Iterable[R.Row], size: int) -> Iterator[list[R.Row]]:
     it = iter(rows)
     while chunk := list(islice(it, size)):
         yield chunk
-
-
-def _ns_ok(matcher: re.Pattern[str] | None, namespace: str) -> bool:
-    return matcher is None or matcher.fullmatch(namespace) is not None
 
 
 def _has_surrogate(text: str) -> bool:

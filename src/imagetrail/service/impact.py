@@ -30,7 +30,8 @@ from imagetrail.analysis.verdict import SignalData, Thresholds, Windows, assess,
 from imagetrail.errors import ConfigError, InputError, LedgerError
 from imagetrail.ledger.schema import DEMO_SIMULATION
 from imagetrail.model import Change, ChangeKind, EventCount, Impact, Span, matches_workload
-from imagetrail.service.query import Query, QueryContext, Window, data_range, one_workload
+from imagetrail.service.query import Query, QueryContext, Window, one_workload
+from imagetrail.service.spans import data_range
 from imagetrail.settings import Settings
 from imagetrail.sources.promql import regex_literal
 from imagetrail.sources.signals import (

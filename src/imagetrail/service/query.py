@@ -9,16 +9,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from imagetrail import analysis, budget
-from imagetrail.analysis.silence import Silence, data_ends
+from imagetrail.analysis.silence import Silence
 from imagetrail.analysis.spanindex import SpanIndex
 from imagetrail.errors import InputError, LedgerError, LimitExceeded
-from imagetrail.imageref import is_sandbox
 from imagetrail.ledger import Ledger
 from imagetrail.model import (
     AuditEntry,
@@ -28,12 +27,22 @@ from imagetrail.model import (
     Span,
     VersionCount,
     Wait,
-    Workload,
     WorkloadSummary,
-    matches_workload,
 )
 from imagetrail.names import check_names
 from imagetrail.names import one_workload as one_workload  # re-exported: impact.py
+from imagetrail.scope import Scope
+from imagetrail.service.spans import (
+    DEFAULT_RANGE,
+    Frame,
+    Grid,
+    IndexSpans,
+    LedgerSpans,
+    LiveSpans,
+    SilenceLimits,
+    SpanSource,
+    data_range,
+)
 from imagetrail.settings import Settings, default_ledger
 from imagetrail.sources.promapi import PromClient, PromConfig
 from imagetrail.sources.prometheus import Filters, PrometheusSource
@@ -42,7 +51,6 @@ from imagetrail.timeutil import format_duration, format_time, parse_duration, pa
 if TYPE_CHECKING:
     from imagetrail.service.sync import SyncResult
 
-DEFAULT_RANGE = 7 * 86400.0
 log = logging.getLogger("imagetrail.service.query")
 
 
@@ -99,6 +107,15 @@ class Query:
     clusters: tuple[str, ...] = ()
     # The caller already ran QueryContext.check_names and reported its warnings (the API).
     names_checked: bool = field(default=False, compare=False)
+
+    # Which workload containers the answer covers: made, and so validated, once at the edge
+    # (the same refusal whichever back-end would have answered).
+    scope: Scope = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # An empty workload is none ("history needs a WORKLOAD" says so where one is needed).
+        scope = Scope(self.cluster, self.clusters, self.namespace, self.workload or None)
+        object.__setattr__(self, "scope", scope)
 
     def keeps(self, cluster: str) -> bool:
         return not self.clusters or cluster in self.clusters
@@ -194,9 +211,15 @@ class QueryContext:
             config = replace(config, timeout=max(1.0, min(config.timeout, left)))
         return PromClient(config, budget=work)
 
-    @contextmanager
     def prometheus_source(
         self, query: Query, *, include_sandbox: bool = False
+    ) -> AbstractContextManager[PrometheusSource]:
+        """The Prometheus source narrowed to ``query``'s cluster and namespace regex."""
+        return self._prometheus(query.filters, include_sandbox=include_sandbox)
+
+    @contextmanager
+    def _prometheus(
+        self, filters: Filters, *, include_sandbox: bool = False
     ) -> Iterator[PrometheusSource]:
         client = self.prom_client()
         try:
@@ -205,7 +228,7 @@ class QueryContext:
                 cluster_label=self.settings.cluster_label,
                 default_cluster=self.settings.default_cluster,
                 resolution=self.settings.scrape_interval,
-                filters=query.filters,
+                filters=filters,
                 include_sandbox=include_sandbox,
             )
         finally:
@@ -256,117 +279,75 @@ class QueryContext:
         )
 
     # -- spans -----------------------------------------------------------------------------
-    def _ledger_spans(
-        self, query: Query, start: float | None, end: float | None
-    ) -> tuple[list[Span], float, Silence]:
-        """Spans overlapping ``[start, end]``, and those a silent cluster still runs (see
-        :meth:`_reach_back`), as recorded; where data starts; each cluster's end of data."""
+    @contextmanager
+    def _reading(self, query: Query) -> Iterator[SpanSource]:
+        """The span source that answers ``query`` (the only place that asks which back-end),
+        with the query's names checked against it (warnings logged; see :meth:`check_names`)."""
+        limits = SilenceLimits(
+            self.settings.cluster_silent_after, self.settings.cluster_silent_forget_after
+        )
+        source: SpanSource
+        if query.source == "prometheus":
+            source = LiveSpans(self._read_live, limits, self.tolerance)
+            yield source
+            return
         if self._index is not None:
-            index = self._indexed()
-            assert index.bounds is not None  # _indexed() refuses an empty ledger
-            self._check_names(query)
-            silence = index.silence(**self._silence_limits())
-            reach = self._reach_back(start, silence)
-            mask = index.mask(**self._filters(query), start=reach, end=end)
-            return index.select(mask), index.bounds[0], silence
-        with self.open_ledger(create=False) as ledger:
-            data_start, data_end = data_range(ledger)
-            self._check_names(query, ledger)
-            silence = self._ledger_silence(ledger, data_end)
-            spans = ledger.spans(
-                cluster=query.cluster,
-                namespace_regex=query.namespace,
-                workload=query.workload,
-                start=self._reach_back(start, silence),
-                end=end,
+            source = IndexSpans(
+                self._index,
+                lambda: self.open_ledger(create=False),
+                limits,
+                self.refresh_changes,
+                self.tolerance,
             )
-        if query.clusters:
-            spans = [s for s in spans if query.keeps(s.cluster)]
-        return spans, data_start, silence
+            self._check_names(query, source)
+            yield source
+            return
+        with self.open_ledger(create=False) as ledger:
+            source = LedgerSpans(
+                lambda: nullcontext(ledger), limits, self.refresh_changes, self.tolerance
+            )
+            self._check_names(query, source)
+            yield source
 
-    def check_names(self, query: Query, ledger: Ledger | None = None) -> list[str]:
+    def check_names(self, query: Query) -> list[str]:
         """Warnings for namespace-regex branches that match no namespace the ledger knows;
         :class:`InputError` (with the closest known names) for a cluster, exact namespace or
         workload it does not know. Live answers are not checked: the ledger may be empty."""
-        if query.source != "ledger" or not (
-            query.cluster or query.clusters or query.namespace or query.workload
-        ):
-            return []
+        with self._reading(replace(query, names_checked=True)) as source:
+            return self._names(query, source)
 
-        def against(known: Collection[Workload]) -> list[str]:
-            return check_names(
+    @staticmethod
+    def _names(query: Query, source: SpanSource) -> list[str]:
+        if not (query.cluster or query.clusters or query.namespace or query.workload):
+            return []
+        return source.check_names(
+            lambda known: check_names(
                 known,
                 cluster=query.cluster,
                 clusters=query.clusters,
                 namespace=query.namespace,
                 workload=query.workload,
             )
+        )
 
-        if self._index is not None:
-            try:
-                return against(self._index().workload_refs)  # empty ledger: nothing checked
-            except InputError:
-                pass  # the index holds spans only; a workload that only ever waited is known
-        if ledger is not None:
-            return against(ledger.workloads())
-        with self.open_ledger(create=False) as opened:
-            return against(opened.workloads())
-
-    def _check_names(self, query: Query, ledger: Ledger | None = None) -> None:
+    def _check_names(self, query: Query, source: SpanSource) -> None:
         if query.names_checked:
             return
-        for warning in self.check_names(query, ledger):
+        for warning in self._names(query, source):
             log.warning("%s", warning)
-
-    def _silence_limits(self) -> dict[str, float]:
-        return {
-            "silent_after": self.settings.cluster_silent_after,
-            "forget_after": self.settings.cluster_silent_forget_after,
-        }
-
-    def _ledger_silence(self, ledger: Ledger, data_end: float | None = None) -> Silence:
-        """Each cluster's end against ``data_end`` (read from the ledger when not given)."""
-        if data_end is None:
-            _, data_end = data_range(ledger)
-        return Silence(ledger.cluster_ends(), data_end, **self._silence_limits())
 
     def silence(self) -> Silence:
         """Each cluster's end of data against where the ledger's data ends (silent clusters)."""
-        if self._index is not None:
-            return self._indexed().silence(**self._silence_limits())
-        with self.open_ledger(create=False) as ledger:
-            return self._ledger_silence(ledger)
+        with self._reading(Query(names_checked=True)) as source:
+            assert isinstance(source, LedgerSpans | IndexSpans)
+            return source.silence()
 
-    def _reach_back(self, start: float | None, silence: Silence) -> float | None:
-        """How far back to read for an answer from ``start`` on: a cluster silent since before
-        ``start`` still runs what it ran at its last sample."""
-        if start is None:
-            return None
-        ends = [silence.end(c) - self.tolerance for c in silence.stale_at(start)]
-        return min([start, *ends])
-
-    def _indexed(self) -> SpanIndex:
-        assert self._index is not None
-        index = self._index()
-        if index.bounds is None:
-            with self.open_ledger(create=False) as ledger:
-                ledger_bounds(ledger)  # raises the usual "empty ledger" error
-        return index
-
-    @staticmethod
-    def _filters(query: Query) -> dict[str, Any]:
-        return {
-            "cluster": query.cluster,
-            "clusters": query.clusters,
-            "namespace_regex": query.namespace,
-            "workload": query.workload,
-        }
-
-    def _live_spans(self, query: Query, start: float, end: float) -> list[Span]:
+    def _read_live(self, filters: Filters, start: float, end: float) -> list[Span]:
+        """Spans read from Prometheus for one answer (merged as a sync would store them)."""
         from imagetrail.service.sync import choose_signal, collect, merge_in_memory
 
         self._check_live_range(start, end)
-        with self.prometheus_source(query) as source:
+        with self._prometheus(filters) as source:
             signal = choose_signal(source, self.settings.signal, start=start, end=end)
             spans = collect(
                 source,
@@ -376,10 +357,7 @@ class QueryContext:
                 chunk=self.settings.chunk,
                 concurrency=self.settings.concurrency,
             )
-        spans = merge_in_memory(spans)
-        if query.workload:
-            spans = [s for s in spans if _match(query.workload, s)]
-        return [s for s in spans if query.keeps(s.cluster)]
+        return merge_in_memory(spans)
 
     def _check_live_range(self, start: float, end: float) -> None:
         """Refuse a live read longer than ``live_max_range`` before its first query: its cost
@@ -405,21 +383,9 @@ class QueryContext:
     def waits(self, query: Query, *, default_range: float | None = DEFAULT_RANGE) -> list[Wait]:
         """Waits (a pod container listed but not running, and why) overlapping the query's
         window (resolved as :meth:`spans` resolves it), as recorded in the ledger."""
-        if query.source == "prometheus":
-            raise InputError(
-                "waits are read from the ledger only",
-                hint="sync first (`imagetrail sync`), then ask without source=prometheus",
-            )
-        with self.open_ledger(create=False) as ledger:
-            self._check_names(query, ledger)
-            found = ledger.waits(
-                cluster=query.cluster,
-                namespace_regex=query.namespace,
-                workload=query.workload,
-                start=self._wanted_start(query, default_range),
-                end=query.window.end,
-            )
-        return [w for w in found if query.keeps(w.span.cluster)]
+        w = query.window
+        with self._reading(query) as source:
+            return source.waits(query.scope, source.wanted(w.start, w.end, default_range), w.end)
 
     def _spans(
         self, query: Query, *, default_range: float | None = DEFAULT_RANGE, silent: bool = False
@@ -427,77 +393,34 @@ class QueryContext:
         """:meth:`spans`, with each cluster's end of data they were judged by; ``silent``:
         a silent cluster's containers run on, as last known (for answers at an instant)."""
         w = query.window
-        if query.source == "prometheus":
-            end = w.end if w.end is not None else time.time()
-            start = w.start if w.start is not None else end - (default_range or DEFAULT_RANGE)
-            live = self._live_spans(query, start, end)
-            silence = Silence(data_ends(live), end, **self._silence_limits())
-            running = silence.still_running(live, self.tolerance, silent=silent)
-            return running, start, end, silence
-        wanted_start = self._wanted_start(query, default_range)
-        spans, data_start, silence = self._ledger_spans(query, wanted_start, w.end)
-        start, end = self._resolved(query, wanted_start, data_start, silence.data_end)
-        spans = silence.still_running(spans, self.tolerance, silent=silent)
-        if wanted_start is not None:
-            spans = [s for s in spans if s.last_seen >= wanted_start]
-        return spans, start, end, silence
-
-    @staticmethod
-    def _wanted_start(query: Query, default_range: float | None) -> float | None:
-        w = query.window
-        if w.start is None and default_range is not None:
-            return (w.end if w.end is not None else time.time()) - default_range
-        return w.start
-
-    @staticmethod
-    def _resolved(
-        query: Query, wanted_start: float | None, data_start: float, data_end: float
-    ) -> tuple[float, float]:
-        w = query.window
-        start = wanted_start if wanted_start is not None else data_start
-        end = w.end if w.end is not None else min(time.time(), data_end)
-        return start, end
+        with self._reading(query) as source:
+            wanted = source.wanted(w.start, w.end, default_range)
+            frame = source.read(query.scope, wanted, w.end)
+        start, end = _resolved(w.end, wanted, frame)
+        spans = frame.silence.still_running(frame.spans, self.tolerance, silent=silent)
+        if wanted is not None:
+            spans = [s for s in spans if s.last_seen >= wanted]
+        return spans, start, end, frame.silence
 
     def window(self, query: Query, *, default_range: float = DEFAULT_RANGE) -> tuple[float, float]:
         """The range an answer over ``query`` covers, resolved as :meth:`spans` resolves it
         (default ``default_range`` up to now, never past the recorded data), without
         reading any span."""
         with self.open_ledger(create=False) as ledger:
-            data_start, data_end = data_range(ledger)
-        return self._resolved(query, self._wanted_start(query, default_range), data_start, data_end)
+            _, data_end = data_range(ledger)
+        w = query.window
+        end = w.end if w.end is not None else min(time.time(), data_end)
+        start = w.start if w.start is not None else (w.end if w.end is not None else time.time())
+        return (start - default_range if w.start is None else start), end
 
     # -- answers ---------------------------------------------------------------------------
     def versions(self, query: Query) -> tuple[list[VersionCount], float]:
         """Versions running at ``--at`` (default: the end of the data), and that instant."""
-        at = query.window.at
-        if query.source == "prometheus":
-            t = at if at is not None else time.time()
-            spans = self._live_spans(query, t - 4 * self.tolerance, t)
-            # Without --at, "now" is the newest sample the server has.
-            instant = t if at is not None else max((s.last_seen for s in spans), default=t)
-            silence = Silence(data_ends(spans), instant, **self._silence_limits())
-        elif self._index is not None:
-            index = self._indexed()
-            self._check_names(query)
-            silence = index.silence(**self._silence_limits())
-            instant = at if at is not None else min(time.time(), index.data_end)
-            reach = self._reach_back(instant - self.tolerance, silence)
-            spans = index.select(index.mask(**self._filters(query), start=reach, end=instant))
-        else:
-            with self.open_ledger(create=False) as ledger:
-                silence = self._ledger_silence(ledger)
-                self._check_names(query, ledger)
-                instant = at if at is not None else min(time.time(), silence.data_end)
-                spans = ledger.spans(
-                    cluster=query.cluster,
-                    namespace_regex=query.namespace,
-                    workload=query.workload,
-                    start=self._reach_back(instant - self.tolerance, silence),
-                    end=instant,
-                )
-            spans = [s for s in spans if query.keeps(s.cluster)]
-        spans = silence.still_running(spans, self.tolerance)
-        return analysis.distribution(spans, at=instant, stale=silence.stale_at(instant)), instant
+        with self._reading(query) as source:
+            frame, instant = source.at(query.scope, query.window.at, self.tolerance)
+        spans = frame.silence.still_running(frame.spans, self.tolerance)
+        stale = frame.silence.stale_at(instant)
+        return analysis.distribution(spans, at=instant, stale=stale), instant
 
     def heatmap(self, query: Query) -> Heatmap:
         return self.heatmap_answer(query).heatmap
@@ -515,38 +438,15 @@ class QueryContext:
         ``points``: about how many columns when no step is given (the page asks for what fits
         its width); ``sandbox=False`` drops pod-sandbox ("pause") images.
         """
-        if self._index is not None and query.source == "ledger":
-            index = self._indexed()
-            assert index.bounds is not None
-            self._check_names(query)
-            wanted_start = self._wanted_start(query, DEFAULT_RANGE)
-            start, end = self._resolved(query, wanted_start, index.bounds[0], index.data_end)
-            step = query.window.step or analysis.default_step(start, end, target_points=points)
-            silence = index.silence(**self._silence_limits())
-            reach = self._reach_back(wanted_start, silence)
-            mask = index.mask(**self._filters(query), start=reach, end=query.window.end)
-            heat, rows = index.heatmap(
-                mask,
-                start=start,
-                end=end,
-                step=step,
-                tolerance=self.tolerance,
-                sandbox=sandbox,
-                by_digest=by_digest,
-                silence=silence,
-            )
-            return HeatmapAnswer(heatmap=heat, start=start, end=end, step=step, rows=rows)
-        spans, start, end, _ = self._spans(query, silent=True)
-        if not sandbox:
-            spans = [s for s in spans if not is_sandbox(s.image)]
-        step = query.window.step or analysis.default_step(start, end, target_points=points)
-        return HeatmapAnswer(
-            heatmap=analysis.heatmap(spans, start=start, end=end, step=step, by_digest=by_digest),
-            start=start,
-            end=end,
-            step=step,
-            rows=analysis.row_details(spans, start=start, end=end, by_digest=by_digest),
-        )
+        w = query.window
+        with self._reading(query) as source:
+            wanted = source.wanted(w.start, w.end, DEFAULT_RANGE)
+            frame = source.read(query.scope, wanted, w.end)
+            start, end = _resolved(w.end, wanted, frame)
+            step = w.step or analysis.default_step(start, end, target_points=points)
+            grid = Grid(start, end, step, self.tolerance, sandbox=sandbox, by_digest=by_digest)
+            heat, rows = source.heatmap(frame, grid)
+        return HeatmapAnswer(heatmap=heat, start=start, end=end, step=step, rows=rows)
 
     def panel_heatmap(self, query: Query) -> Heatmap:
         """The original Grafana panel's query, run live (counts what the panel counts)."""
@@ -558,33 +458,19 @@ class QueryContext:
             return source.panel_heatmap(start=start, end=end, step=step)
 
     def changes(self, query: Query, *, kinds: Collection[str] | None = None) -> list[Change]:
-        kinds = set(kinds) if kinds else None
-        if query.source == "prometheus":
-            spans, start, end = self.spans(query)
-            found = analysis.detect_changes(
+        def detect(spans: list[Span], since: float, until: float) -> list[Change]:
+            return analysis.detect_changes(
                 spans,
-                since=start,
-                until=end,
+                since=since,
+                until=until,
                 tolerance=self.tolerance,
                 removed_after=self.settings.removed_after,
                 forget_after=self.settings.cluster_silent_forget_after,
             )
-            return [c for c in found if kinds is None or c.kind.value in kinds]
+
         w = query.window
-        start = w.start if w.start is not None else time.time() - DEFAULT_RANGE
-        with self.open_ledger(create=False) as ledger:
-            ledger_bounds(ledger)  # "nothing found" would hide that nothing was ever recorded
-            self._check_names(query, ledger)
-            self.refresh_changes(ledger)
-            found = ledger.changes(
-                cluster=query.cluster,
-                namespace_regex=query.namespace,
-                workload=query.workload,
-                start=start,
-                end=w.end,
-                kinds=kinds,
-            )
-        return [c for c in found if query.keeps(c.cluster)]
+        with self._reading(query) as source:
+            return source.changes(query.scope, w.start, w.end, set(kinds or ()) or None, detect)
 
     def history(self, query: Query) -> tuple[list[HistoryEntry], str]:
         if not query.workload:
@@ -617,6 +503,13 @@ class QueryContext:
         ]
 
 
+def _resolved(end: float | None, wanted: float | None, frame: Frame) -> tuple[float, float]:
+    """The range an answer covers: from where it wanted to start (else where the data starts)
+    to its end (else now, never past the data's end)."""
+    start = wanted if wanted is not None else frame.data_start
+    return start, end if end is not None else min(time.time(), frame.silence.data_end)
+
+
 def _missing_default_ledger(where: str) -> LedgerError | None:
     """The error for reading the default ledger before anything created it, with the way
     to the demo's ledger when ``imagetrail demo`` wrote one (never read in its place: a
@@ -637,31 +530,3 @@ def _missing_default_ledger(where: str) -> LedgerError | None:
             "simulated fleet), or check --ledger"
         )
     return LedgerError(f"no ledger at {where}", hint=hint)
-
-
-def data_range(ledger: Ledger) -> tuple[float, float]:
-    """Where the recorded data starts and ends: the end is the sync watermark (the last span's
-    end for a ledger filled without one); :class:`LedgerError` for an empty ledger."""
-    start, last = ledger_bounds(ledger)
-    return start, ledger.synced_until() or last
-
-
-def ledger_bounds(ledger: Ledger) -> tuple[float, float]:
-    """The ledger's time bounds; an empty ledger is an error with a way out."""
-    bounds = ledger.time_bounds()
-    if bounds is None:
-        raise LedgerError(
-            f"the ledger {ledger.url} is empty",
-            hint="run `imagetrail sync --prometheus URL` (or `imagetrail demo`) first",
-        )
-    return bounds
-
-
-def _match(pattern: str, span: Span) -> bool:
-    return matches_workload(
-        pattern,
-        cluster=span.cluster,
-        namespace=span.namespace,
-        kind=span.workload_kind,
-        name=span.workload,
-    )

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Sequence
 
+from imagetrail import scope
 from imagetrail.errors import InputError
 
 __all__ = [
@@ -43,11 +44,6 @@ _SHORT_ESCAPES = {
     "\\": "\\\\",
     '"': '\\"',
 }
-
-# RE2 metacharacters. Escaping only these (not everything like re.escape) keeps the output
-# readable and inside the escapes RE2 accepts (a backslash before punctuation is a literal).
-_RE2_META = frozenset("\\.+*?()|[]{}^$")
-
 
 def _escape_char(ch: str) -> str:
     short = _SHORT_ESCAPES.get(ch)
@@ -111,139 +107,17 @@ def selector(metric: str, matchers: Sequence[tuple[str, str, str]]) -> str:
 
 
 def regex_literal(value: str) -> str:
-    """Escape ``value`` so that, used as an ``=~`` regex, it matches exactly itself."""
-    return "".join("\\" + ch if ch in _RE2_META else ch for ch in value)
+    """Escape ``value`` so that, used as an ``=~`` regex, it matches exactly itself.
 
-
-# Constructs Python's ``re`` accepts but RE2 (Prometheus, Thanos, Mimir) does not. Checked
-# by a small scanner rather than by re's private parser, which is not a stable interface.
-_GROUP_REJECTS = (
-    ("?=", "lookahead"),
-    ("?!", "negative lookahead"),
-    ("?<=", "lookbehind"),
-    ("?<!", "negative lookbehind"),
-    ("?P=", "named backreference"),
-    ("?>", "atomic group"),
-    ("?(", "conditional group"),
-    ("?#", "comment group"),
-)
-_RE2_FLAGS = frozenset("imsU-")
-_RE2_MAX_REPEAT = 1000
-
-
-def _reject(value: str, what: str) -> InputError:
-    return InputError(
-        f"regex {value!r} uses a {what}, which Prometheus' regex engine (RE2) does not support",
-        hint="RE2 has no lookarounds, backreferences, atomic groups or possessive quantifiers",
-    )
-
-
-def _translate(value: str) -> str:
-    """Reject RE2-incompatible constructs; return a Python ``re`` equivalent for compiling.
-
-    RE2 spellings Python lacks (``\\pL``, ``\\p{Greek}``, ``\\z``, the ``U`` flag) are mapped
-    to something Python compiles with the same shape, so valid RE2 is not refused.
-    """
-    out: list[str] = []
-    i, n = 0, len(value)
-    in_class = False
-    while i < n:
-        ch = value[i]
-        if ch == "\\":
-            nxt = value[i + 1 : i + 2]
-            if nxt and nxt in "123456789":
-                # Go reads a lone \1 as a backreference and refuses it, even inside [...].
-                raise _reject(value, "backreference")
-            if nxt == "g":
-                raise _reject(value, "backreference")
-            if nxt == "Z":
-                raise _reject(value, r"\Z anchor (RE2 spells it \z)")
-            if nxt in ("p", "P"):
-                # Unicode class: any single-character stand-in keeps the structure valid.
-                end = value.find("}", i) + 1 if value[i + 2 : i + 3] == "{" else i + 3
-                if end <= i:
-                    raise InputError(f"invalid regex {value!r}: unterminated \\p{{...}}")
-                out.append("a")
-                i = end
-                continue
-            out.append("\\Z" if nxt == "z" else value[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            if ch == "]":
-                in_class = False
-            out.append(ch)
-            i += 1
-            continue
-        if ch == "[":
-            in_class = True
-            # A ']' right after '[' or '[^' is a literal member, not the end of the class.
-            j = i + 1
-            if value[j : j + 1] == "^":
-                j += 1
-            if value[j : j + 1] == "]":
-                j += 1
-            out.append(value[i:j])
-            i = j
-            continue
-        if ch == "(" and value[i + 1 : i + 2] == "?":
-            rest = value[i + 1 :]
-            for prefix, what in _GROUP_REJECTS:
-                if rest.startswith(prefix):
-                    raise _reject(value, what)
-            flags = re.match(r"\?([a-zA-Z-]*)([:)])", rest)
-            if flags:
-                names, close = flags.group(1), flags.group(2)
-                if not set(names) <= _RE2_FLAGS:
-                    raise _reject(value, f"flag group (?{names})")
-                # Python only allows global flags at the start, so a bare (?i) is dropped
-                # (it does not change the shape); scoped (?i:...) keeps its group.
-                names = names.replace("U", "")
-                if close == ":":
-                    out.append(f"(?{names}:" if names.strip("-") else "(?:")
-                i += 1 + flags.end()
-                continue
-        if ch == "{":
-            counts = re.match(r"\{(\d+)(?:,(\d*))?\}", value[i:])
-            if counts and max(int(c) for c in counts.groups() if c) > _RE2_MAX_REPEAT:
-                raise InputError(
-                    f"regex {value!r} repeats more than {_RE2_MAX_REPEAT} times",
-                    hint="RE2 limits {n,m} counts to 1000",
-                )
-        if ch == "+" and i > 0 and _is_quantifier(value, i - 1):
-            raise _reject(value, "possessive quantifier")
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def _is_quantifier(value: str, i: int) -> bool:
-    """Whether ``value[i]`` is an unescaped quantifier (``*+?}``), not a literal."""
-    if value[i] not in "*+?}":
-        return False
-    backslashes = 0
-    j = i - 1
-    while j >= 0 and value[j] == "\\":
-        backslashes += 1
-        j -= 1
-    # '?' right after '(' opens a group; '}' is only a quantifier when a '{' opened it.
-    if backslashes % 2 or (value[i] == "?" and i > 0 and value[i - 1] == "("):
-        return False
-    return not (value[i] == "}" and not re.search(r"\{\d*,?\d*$", value[:i]))
+    Only RE2's metacharacters are escaped (not everything, as re.escape does): the output
+    stays readable and inside the escapes RE2 accepts."""
+    return "".join("\\" + ch if ch in scope.METACHARACTERS else ch for ch in value)
 
 
 def check_regex(value: str) -> str:
-    """Validate a user regex for use with ``=~``/``!~`` and return it unchanged.
-
-    Python's ``re`` stands in for RE2 (the grammar is nearly the same); constructs that RE2
-    lacks are rejected explicitly. Raises :class:`InputError` with the reason.
-    """
-    python_form = _translate(value)
-    try:
-        re.compile(python_form)
-    except re.error as exc:
-        raise InputError(f"invalid regex {value!r}: {exc}") from exc
-    return value
+    """Validate a user regex for use with ``=~``/``!~`` and return it unchanged: the one
+    grammar, RE2's (:func:`imagetrail.scope.check_regex`)."""
+    return scope.check_regex(value)
 
 
 _DURATION_UNITS = (

@@ -117,7 +117,7 @@ class BackgroundSync:
     def after_pass(self) -> None:
         """The last week of changes, up to the end of the data, read once: pushed to Grafana
         (when configured) and judged. Each step records its own error; none is raised."""
-        from imagetrail.service.query import DEFAULT_RANGE
+        from imagetrail.service.spans import DEFAULT_RANGE
 
         try:
             _, end = self._qc.window(Query())
