@@ -53,7 +53,7 @@ from imagetrail.service.shapes import record
 from imagetrail.service.sync import rederive_changes
 from imagetrail.timeutil import format_time
 from imagetrail.web import create_app
-from imagetrail.web.deployments import MAX_BODY
+from imagetrail.web.deploy_api import MAX_BODY
 
 HOUR = 3600.0
 TOKEN = "s3cret-Token_for.tests"

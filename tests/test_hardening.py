@@ -27,7 +27,7 @@ from clirun import assert_one_error, invoke
 from imagetrail import settings as settings_mod
 from imagetrail.ledger import Ledger
 from imagetrail.web import create_app
-from imagetrail.web.deployments import MAX_BODY, MAX_DEPTH, MAX_NUMBER
+from imagetrail.web.deploy_api import MAX_BODY, MAX_DEPTH, MAX_NUMBER
 from servers import Server
 
 BIN = Path(sys.executable).with_name("imagetrail")

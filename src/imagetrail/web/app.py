@@ -28,7 +28,7 @@ from imagetrail import __version__
 from imagetrail.errors import ImagetrailError
 from imagetrail.ledger import Ledger
 from imagetrail.settings import Settings
-from imagetrail.web import api, deployments, pages
+from imagetrail.web import api, deploy_api, pages
 from imagetrail.web.limits import RequestLimits, client_disconnected, error_response
 from imagetrail.web.scheduler import start_scheduler
 from imagetrail.web.state import AppState
@@ -119,7 +119,7 @@ def create_app(
     app.state.imagetrail = st
     app.state.begin_shutdown = begin_shutdown
     app.include_router(api.router)
-    app.include_router(deployments.router)
+    app.include_router(deploy_api.router)
     app.include_router(pages.router)
 
     @app.get("/static/vendor/{name}", include_in_schema=False)

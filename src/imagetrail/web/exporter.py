@@ -26,19 +26,42 @@ from imagetrail.analysis.current import (
 from imagetrail.analysis.silence import Silence
 from imagetrail.analysis.spanindex import SpanIndex
 from imagetrail.errors import ImagetrailError
+from imagetrail.model import Change
 
 if TYPE_CHECKING:
-    from imagetrail.web.state import AppState
+    from imagetrail.web.syncer import SyncStatus
 
 log = logging.getLogger("imagetrail.web.exporter")
 W = ["cluster", "namespace", "workload_kind", "workload", "container"]
 
 
 class ExporterCollector(Collector):
-    """Collects from an :class:`AppState` (its span index, ledger and sync loop)."""
+    """Collects from the functions it is given, not from the app (the span index, the ledger's
+    changes, each cluster's end of data, the sync loop's status), so a test can hand it any.
 
-    def __init__(self, state: AppState, *, clock: Callable[[], float] = time.time) -> None:
-        self._state = state
+    ``changes_stamp`` first brings the derived changes up to date (a sync killed before
+    deriving them), then says which version of them :func:`changes` reads.
+    """
+
+    def __init__(
+        self,
+        *,
+        index: Callable[[], SpanIndex],
+        changes: Callable[[], list[Change]],
+        changes_stamp: Callable[[], object],
+        silence: Callable[[], Silence],
+        sync_status: Callable[[], SyncStatus],
+        tolerance: float,
+        churn_window: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._index = index
+        self._changes = changes
+        self._changes_stamp = changes_stamp
+        self._silence = silence
+        self._sync_status = sync_status
+        self._tolerance = tolerance
+        self._churn_window = churn_window
         self._clock = clock
         self._lock = threading.Lock()
         self._cached: _Snapshot | None = None
@@ -47,20 +70,16 @@ class ExporterCollector(Collector):
         """Current states, the instant they describe, each cluster's end of data and the stuck
         rollouts; None for an empty ledger. A silent cluster keeps its last known series
         (docs/metrics.md)."""
-        st = self._state
         if index.bounds is None:
             return None
-        st.qc.refresh_changes(st.ledger)  # a sync killed before deriving them
-        stamp = (id(index), st.ledger.changes_stamp())
+        stamp = (id(index), self._changes_stamp())
         with self._lock:
             if self._cached is None or self._cached.stamp != stamp:
                 at = index.data_end
-                silence = st.qc.silence()
-                spans = index.select(index.mask(), tolerance=st.qc.tolerance, silence=silence)
-                changes = st.ledger.changes()
-                states = current_state(
-                    spans, changes, at=at, window=float(st.settings.churn_window)
-                )
+                silence = self._silence()
+                spans = index.select(index.mask(), tolerance=self._tolerance, silence=silence)
+                changes = self._changes()
+                states = current_state(spans, changes, at=at, window=self._churn_window)
                 failing = [
                     f for f in failing_rollouts(changes, at=at) if not silence.gone(f.key[0])
                 ]
@@ -74,7 +93,7 @@ class ExporterCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._sync_metrics()
         try:
-            index = self._state.index()
+            index = self._index()
             snapshot = self._snapshot(index)
         except ImagetrailError as exc:
             # /metrics must still answer (process and sync metrics tell what is wrong).
@@ -107,7 +126,7 @@ class ExporterCollector(Collector):
         yield _failing_metric(snapshot.failing)
 
     def _sync_metrics(self) -> Iterator[Metric]:
-        status = self._state.sync_status()
+        status = self._sync_status()
         if not status.enabled:
             return
         up = 1.0 if status.passes and status.last_error is None else 0.0

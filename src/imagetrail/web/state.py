@@ -72,7 +72,17 @@ class AppState:
         )
         self.metrics = WebMetrics()
         self.syncer = BackgroundSync(self.qc) if sync else None
-        self.metrics.registry.register(ExporterCollector(self))
+        self.metrics.registry.register(
+            ExporterCollector(
+                index=self.index,
+                changes=ledger.changes,
+                changes_stamp=self._changes_stamp,
+                silence=self.qc.silence,
+                sync_status=self.sync_status,
+                tolerance=self.qc.tolerance,
+                churn_window=float(settings.churn_window),
+            )
+        )
         self.started = time.time()
 
     def warm(self) -> None:
@@ -81,6 +91,10 @@ class AppState:
             self.index()
         except Exception:  # the request that needs the index reports the error properly
             log.debug("warming the index failed", exc_info=True)
+
+    def _changes_stamp(self) -> object:
+        self.qc.refresh_changes(self.ledger)  # a sync killed before deriving them
+        return self.ledger.changes_stamp()
 
     def sync_status(self) -> SyncStatus:
         return self.syncer.status if self.syncer is not None else SyncStatus(enabled=False)

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from imagetrail.errors import InputError
+from imagetrail.errors import InputError, PayloadTooLarge, UnsupportedMediaType
 from imagetrail.service.deployments import (
     deployments_with_matches,
     match_json,
@@ -41,14 +41,6 @@ MAX_NUMBER = 64
 # string always matches from its quote on (possessive, closing quote optional), so a body of
 # unterminated strings costs one pass, not one per quote.
 _STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*+"?|[\[\]{}]', re.DOTALL)
-
-
-class PayloadTooLarge(InputError):
-    http_status = 413
-
-
-class UnsupportedMediaType(InputError):
-    http_status = 415
 
 
 def _refuse(status: int, message: str, hint: str) -> JSONResponse:
