@@ -30,9 +30,9 @@ from imagetrail.sim import (
     write_openmetrics,
     write_vm_import,
 )
-from imagetrail.sim._images import display_version, qualify
-from imagetrail.sim._series import NCOUNTER, Series, noise
-from imagetrail.sim.types import CRASH_RUN
+from imagetrail.sim._images import qualify
+from imagetrail.sim._series import Kind, Series, noise
+from imagetrail.sim.types import CRASH_RUN, display_version
 
 DAY = 86400.0
 
@@ -1041,7 +1041,7 @@ def test_noisy_counter_only_goes_down_at_a_reset(
     rate: float, step: float, key: int, n: int, reset_at: int, a: float
 ) -> None:
     reset = a + reset_at * step + step / 2
-    s = Series("", a, a + n * step, 0, NCOUNTER, rate, step, (reset,), key)
+    s = Series("", a, a + n * step, 0, Kind.NCOUNTER, rate, step, (reset,), key)
     times = [a + i * step for i in range(n)]
     vals = [float(s.value(t)) for t in times]
     assert min(vals) >= 0

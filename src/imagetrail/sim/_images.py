@@ -1,14 +1,9 @@
-"""Image names and digests as a container runtime would report them."""
+"""Image names and digests as a container runtime would report them (strings only; what a
+simulated container reports is :func:`imagetrail.sim.types.reported_image` and its kin)."""
 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
-
-from imagetrail.imageref import resolve
-
-if TYPE_CHECKING:
-    from imagetrail.sim.types import ContainerRun
 
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 
@@ -56,18 +51,3 @@ def digest_for(image: str, push: int) -> str:
 def config_id(digest: str) -> str:
     """The local image (config) id: what runtimes report as a bare ``sha256:`` image."""
     return "sha256:" + hashlib.sha256(f"config:{digest}".encode()).hexdigest()
-
-
-def reported_image(c: ContainerRun) -> str:
-    """kube-state-metrics' and cAdvisor's ``image`` label for a container."""
-    return config_id(c.image_id_digest) if c.report_bare_id else qualify(c.image)
-
-
-def image_id(c: ContainerRun) -> str:
-    """kube-state-metrics' ``image_id`` label: ``repo@sha256:...``."""
-    return f"{repository(c.image)}@{c.image_id_digest}"
-
-
-def display_version(c: ContainerRun) -> tuple[str, str | None]:
-    """The normalised (display, digest) version of a container, as the ledger stores it."""
-    return resolve(reported_image(c), image_id(c), c.image)

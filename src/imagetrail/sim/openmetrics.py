@@ -6,7 +6,7 @@
 VictoriaMetrics' ``/api/v1/import/prometheus`` takes. Only one day's samples of one series
 are ever held in memory: a 2,000-container week is about 100 million samples.
 Signals: ``cadvisor``, ``ksm`` and ``impact`` (the app-metric containers' throttling, OOM
-kills, HTTP requests and alerts; see :mod:`imagetrail.sim._impact`).
+kills, HTTP requests and alerts; see :mod:`imagetrail.sim._impact_series`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,37 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from imagetrail.errors import ConfigError
-from imagetrail.sim._series import FAMILIES, build, sample_times, values
+from imagetrail.sim._impact_series import impact_series
+from imagetrail.sim._series import (
+    FAMILIES,
+    Series,
+    _cadvisor,
+    _ksm_owners,
+    _ksm_pod,
+    sample_times,
+    values,
+)
 from imagetrail.sim.types import Fleet
 
 DAY = 86400.0
 SIGNALS = ("cadvisor", "ksm", "impact")
+
+
+def build(fleet: Fleet, signals: tuple[str, ...], step_ms: int) -> dict[str, list[Series]]:
+    """Every series of the requested signals, by family sample name."""
+    out: dict[str, list[Series]] = {f.name: [] for f in FAMILIES if f.signal in signals}
+    end = fleet.end
+    if "cadvisor" in signals:
+        for pod in fleet.pods:
+            _cadvisor(pod, end, step_ms, out)
+    if "ksm" in signals:
+        for pod in fleet.pods:
+            _ksm_pod(pod, end, step_ms, out)
+        _ksm_owners(fleet, step_ms, out)
+    if "impact" in signals:
+        for pod in fleet.pods:
+            impact_series(pod, end, step_ms, out)
+    return out
 
 
 def _days(lo: float, hi: float) -> list[tuple[float, float]]:

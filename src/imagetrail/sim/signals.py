@@ -4,7 +4,7 @@
 instead, through the same reader interface as the Prometheus path (``imagetrail.service.impact``'s
 ``SignalReader``); the statistics that judge the values are the same. The values are not
 made up for the purpose: they are computed from the very series the OpenMetrics writer
-backfills into Prometheus in the tests (:func:`imagetrail.sim._series.build`, per pod),
+backfills into Prometheus in the tests (:func:`imagetrail.sim.openmetrics.build`, per pod),
 sampled on the same scrape grid and evaluated with Prometheus 2's semantics: a range
 selector holds the samples in ``[t - range, t]``, ``increase``/``rate`` extrapolate as
 Prometheus' ``extrapolatedRate`` does, an instant selector looks back 5 minutes. So the
@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from imagetrail.sim._impact import impact_series
+from imagetrail.sim._impact_series import impact_series
 from imagetrail.sim._series import FAMILIES, Series, _cadvisor, _ksm_pod
 from imagetrail.sim.fleet import simulate_pods
 from imagetrail.sim.types import Fleet, PodRun, SimConfig

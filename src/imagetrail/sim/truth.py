@@ -42,7 +42,6 @@ from dataclasses import dataclass, replace
 
 from imagetrail import imageref
 from imagetrail.model import ChangeKind
-from imagetrail.sim._images import display_version
 from imagetrail.sim.types import (
     AppProfile,
     DeployEvent,
@@ -53,6 +52,7 @@ from imagetrail.sim.types import (
     PodRun,
     ScriptedRollout,
     Waiting,
+    display_version,
 )
 
 _JOB_KINDS = frozenset({"Job", "CronJob"})

@@ -1,4 +1,5 @@
-"""Ground-truth value types of the simulator: configuration, pods, containers, changes.
+"""Ground-truth value types of the simulator: configuration, pods, containers, changes; and
+the image labels a simulated container reports.
 
 Times are float unix seconds (UTC). A ``ContainerRun``'s ``start``/``end`` is its *running*
 interval; a ``PodRun``'s ``start``/``end`` is the life of the pod object (what
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from imagetrail.imageref import resolve
 from imagetrail.model import Span, Wait
+from imagetrail.sim._images import config_id, qualify, repository
 
 #: 2026-11-01T00:00:00Z: a fixed start so that every run of the simulator is identical.
 DEFAULT_START = 1793491200.0
@@ -93,6 +96,21 @@ class ContainerRun:
     # Listed but not running (a missing secret before ``start``, CrashLoopBackOff between
     # restarts), as kube-state-metrics reports it; empty for every container that just runs.
     waits: tuple[Waiting, ...] = ()
+
+
+def reported_image(c: ContainerRun) -> str:
+    """kube-state-metrics' and cAdvisor's ``image`` label for a container."""
+    return config_id(c.image_id_digest) if c.report_bare_id else qualify(c.image)
+
+
+def image_id(c: ContainerRun) -> str:
+    """kube-state-metrics' ``image_id`` label: ``repo@sha256:...``."""
+    return f"{repository(c.image)}@{c.image_id_digest}"
+
+
+def display_version(c: ContainerRun) -> tuple[str, str | None]:
+    """The normalised (display, digest) version of a container, as the ledger stores it."""
+    return resolve(reported_image(c), image_id(c), c.image)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,8 +276,6 @@ class Fleet:
 
     def spans(self, *, include_init: bool = False) -> list[Span]:
         """Ground-truth spans (signal ``ksm``): one per pod container, clipped to the period."""
-        from imagetrail.sim._images import display_version
-
         out: list[Span] = []
         for pod in self.pods:
             for c in pod.containers:
@@ -293,9 +309,6 @@ class Fleet:
         running, clipped to the period; image and digest as the ingest path reads them
         (:func:`imagetrail.imageref.resolve` of kube-state-metrics' labels: no digest until
         the container first ran)."""
-        from imagetrail.imageref import resolve
-        from imagetrail.sim._images import display_version
-
         out: list[Wait] = []
         for pod in self.pods:
             listed: list[tuple[str, Waiting, str, str | None]] = []

@@ -19,12 +19,9 @@ with equal profiles cannot be told apart and a worse profile shows in every sign
 
 from __future__ import annotations
 
-from imagetrail.sim._images import reported_image
 from imagetrail.sim._series import (
-    CONST,
-    NCOUNTER,
     OOM_BACKOFF,
-    STEPS,
+    Kind,
     Series,
     _h,
     _ip,
@@ -35,7 +32,7 @@ from imagetrail.sim._series import (
     render,
     segments,
 )
-from imagetrail.sim.types import PodRun
+from imagetrail.sim.types import PodRun, reported_image
 
 _CFS_PER_SECOND = 10.0  # the default CFS period is 100 ms
 _APP_JOB = "orders"  # the job name the pod-annotation scrape config gives the app metrics
@@ -73,11 +70,11 @@ def impact_series(pod: PodRun, end: float, step_ms: int, out: dict[str, list[Ser
             ):
                 text = render(labels | ident | kubelet)
                 key = _h(family, text)
-                out[family].append(Series(text, a, b, k_off, NCOUNTER, rate, step, key=key))
+                out[family].append(Series(text, a, b, k_off, Kind.NCOUNTER, rate, step, key=key))
         kills = tuple(r - OOM_BACKOFF for r in c.restarts) if prof.restart_every else ()
         oom = {"container": c.name, "id": cgroup, "image": image, "name": ""} | ident | kubelet
         out["container_oom_events_total"].append(
-            Series(render(oom), c.start, c_end, k_off, STEPS, points=kills)
+            Series(render(oom), c.start, c_end, k_off, Kind.STEPS, points=kills)
         )
         for code, rate in (
             ("200", prof.rps * (1 - prof.error_ratio)),
@@ -86,7 +83,15 @@ def impact_series(pod: PodRun, end: float, step_ms: int, out: dict[str, list[Ser
             text = render(app_target | ident | {"container": c.name, "code": code})
             out["http_requests_total"].append(
                 Series(
-                    text, c.start, c_end, app_off, NCOUNTER, rate, step, c.restarts, -_h(text) - 1
+                    text,
+                    c.start,
+                    c_end,
+                    app_off,
+                    Kind.NCOUNTER,
+                    rate,
+                    step,
+                    c.restarts,
+                    -_h(text) - 1,
                 )
             )
         if len(c.restarts) >= 2:
@@ -100,4 +105,4 @@ def impact_series(pod: PodRun, end: float, step_ms: int, out: dict[str, list[Ser
                 | ident
                 | {"container": c.name}
             )
-            out["ALERTS"].append(Series(render(alert), c.restarts[1], c_end, rules_off, CONST))
+            out["ALERTS"].append(Series(render(alert), c.restarts[1], c_end, rules_off, Kind.CONST))
