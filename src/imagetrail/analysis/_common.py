@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import lru_cache
 
 from imagetrail.analysis.silence import Silence
@@ -172,8 +172,3 @@ def check_window(start: float, end: float, *, what: str = "window") -> None:
             f"the {what} ends before it starts ({end} < {start})",
             hint="swap the two times, or check --from/--to",
         )
-
-
-def sorted_unique(values: Sequence[str]) -> tuple[str, ...]:
-    """The distinct values in string order."""
-    return tuple(sorted(set(values)))
