@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 
 from clirun import Run, assert_one_error, invoke
-from imagetrail import cli
+from imagetrail import __version__
 from imagetrail import settings as settings_mod
+from imagetrail.cli import views
 from imagetrail.ledger import Ledger
 from imagetrail.model import Change, ChangeKind, CutShort, Span
 from imagetrail.service.demo import build_demo_ledger
@@ -142,7 +143,7 @@ def test_console_script_lists_every_command() -> None:
     ):
         assert f"  {command} " in done.stdout, command
     version = subprocess.run([BIN, "--version"], capture_output=True, text=True, check=True)
-    assert version.stdout.strip() == cli.__version__
+    assert version.stdout.strip() == __version__
 
 
 @pytest.mark.parametrize(
@@ -343,11 +344,11 @@ def test_the_finished_cell_says_how_a_failed_or_stuck_rollout_stands() -> None:
         reasons=("ImagePullBackOff",), pods=1, pods_ran=0,
     )  # fmt: skip
     failed = replace(tried, cut_short=CutShort.FAILED, ended=t0 + 1500)
-    assert cli._settled(failed) == "failed 2027-01-15 08:25Z: ImagePullBackOff (0/1 pods ran)"
-    assert cli._settled(tried) == "stuck: ImagePullBackOff"
+    assert views.settled(failed) == "failed 2027-01-15 08:25Z: ImagePullBackOff (0/1 pods ran)"
+    assert views.settled(tried) == "stuck: ImagePullBackOff"
     waited = replace(tried, finished=t0 + 720, pods_ran=1, waited=600.0)
-    assert cli._settled(waited) == "2027-01-15 08:12Z (waited 10m)"
-    assert cli._settled(replace(waited, waited=None)) == "2027-01-15 08:12Z"
+    assert views.settled(waited) == "2027-01-15 08:12Z (waited 10m)"
+    assert views.settled(replace(waited, waited=None)) == "2027-01-15 08:12Z"
 
 
 def test_changes_on_a_cadvisor_ledger_say_failed_rollouts_need_ksm(
@@ -368,11 +369,11 @@ def test_changes_on_a_cadvisor_ledger_say_failed_rollouts_need_ksm(
             spans, sync_key="cadvisor|http://prom|", synced_from=end - 6 * HOUR, synced_until=end
         )
     table = invoke(["changes", "--since", "1d", "--ledger", str(path)])
-    assert table.out.rstrip().endswith(cli.CADVISOR_NOTE)
-    assert cli.CADVISOR_NOTE not in invoke(["changes", "--since", "1d", "--ledger", str(path),
+    assert table.out.rstrip().endswith(views.CADVISOR_NOTE)
+    assert views.CADVISOR_NOTE not in invoke(["changes", "--since", "1d", "--ledger", str(path),
                                             "-f", "json"]).out  # fmt: skip
     # A kube-state-metrics ledger can see failed rollouts: no note.
-    assert cli.CADVISOR_NOTE not in demo.run("changes", "--since", "14d").out
+    assert views.CADVISOR_NOTE not in demo.run("changes", "--since", "14d").out
 
 
 def test_the_cart_rollback_is_a_rollback(demo: Demo) -> None:

@@ -16,7 +16,7 @@ from imagetrail.analysis.current import current_state
 from imagetrail.analysis.dora import deployments, dora
 from imagetrail.analysis.leadtime import lead_time, match_deployments
 from imagetrail.analysis.verdict import SignalData, Windows, assess, windows
-from imagetrail.commands.deploy import _show
+from imagetrail.cli.deploy import _show
 from imagetrail.grafana.annotate import annotation_for, summary
 from imagetrail.model import Change, ChangeKind, CutShort, Deployment, Impact, Span
 from imagetrail.report.model import Report, ReportChange, Summary

@@ -5,8 +5,8 @@ import json
 import pytest
 from rich.console import Console
 
+from imagetrail.cli.render import render_heatmap, render_rows
 from imagetrail.model import Change, ChangeKind, Heatmap
-from imagetrail.output import render_heatmap, render_rows
 from imagetrail.service.shapes import record
 from imagetrail.text import csv_cell
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from clirun import Run, invoke
-from imagetrail.output import elide_image, render_heatmap, render_rows
+from imagetrail.cli.render import elide_image, render_heatmap, render_rows
 from imagetrail.service.demo import build_demo_ledger
 from imagetrail.text import per_day_text, percent_text
 from imagetrail.timeutil import format_time

@@ -1,4 +1,5 @@
-"""`imagetrail report` (registered on imagetrail.cli.app): the version report, once."""
+"""``imagetrail report``: the version report of a range, once: to a file, stdout, mail or
+chat (``serve`` sends it on a schedule, see :mod:`imagetrail.web.scheduler`)."""
 
 from __future__ import annotations
 
@@ -9,33 +10,16 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from imagetrail.cli import (
-    ClusterOpt,
-    FromOpt,
-    LedgerOpt,
-    NamespaceOpt,
-    PromOpt,
-    SinceOpt,
-    ToOpt,
-    WorkloadOpt,
-    _context,
-    _query,
-    app,
-    err_console,
-)
+from imagetrail.cli.options import RangeFilters, Stores, err_console, with_blocks
 from imagetrail.errors import InputError
 from imagetrail.text import printable
 
 
-@app.command()
+@with_blocks
 def report(
     ctx: typer.Context,
-    since: SinceOpt = None,
-    from_: FromOpt = None,
-    to: ToOpt = None,
-    cluster: ClusterOpt = None,
-    namespace: NamespaceOpt = None,
-    workload: WorkloadOpt = None,
+    *,
+    filters: RangeFilters,
     fmt: Annotated[
         str | None,
         typer.Option(
@@ -68,8 +52,7 @@ def report(
             "says impact is not available).",
         ),
     ] = True,
-    ledger: LedgerOpt = None,
-    prometheus: PromOpt = None,
+    stores: Stores,
 ) -> None:
     """The version report of a range (default report_since, 7d): summary, notable changes,
     heatmap, stale and latest-tagged images, per namespace."""
@@ -80,20 +63,15 @@ def report(
         raise InputError(f"--format must be html or markdown, not {fmt!r}")
     if not (output or mail or notify):
         output = "-"  # nowhere else to deliver it: Markdown (or --format) to stdout
-    qc = _context(
-        ctx, ledger=ledger, prometheus_url=prometheus, report_format=fmt or _by_name(output)
-    )
-    chosen = qc.settings.report_format
-    check_settings(qc.settings, mail=mail, chat=notify)
+    context = stores.context(ctx, report_format=fmt or _by_name(output))
+    chosen = context.settings.report_format
+    check_settings(context.settings, mail=mail, chat=notify)
     # Without --since/--from the range is report_since before --to (or now).
-    q = _query(
-        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
-    )
-    made = make_report(qc, q, impact=impact)
+    made = make_report(context, filters.query(), impact=impact)
     err_console.print(
         Text(
             f"report of {made.summary.changes} changes "
-            f"({qc.fmt_time(round(made.start))} to {qc.fmt_time(round(made.end))}); "
+            f"({context.fmt_time(round(made.start))} to {context.fmt_time(round(made.end))}); "
             f"{made.impact_note}"
         ),
         soft_wrap=True,
@@ -104,7 +82,7 @@ def report(
         sys.stdout.flush()
     result = deliver(
         made,
-        qc.settings,
+        context.settings,
         output=None if to_stdout or not output else Path(output),
         fmt=chosen,
         mail=mail,

@@ -1,4 +1,5 @@
-"""`imagetrail deploy record|list` and `imagetrail annotate` (registered on imagetrail.cli.app).
+"""``imagetrail deploy record|list`` and ``imagetrail annotate``: CI/CD deployment events and
+the changes they became, and detected changes pushed to Grafana.
 
 ``deploy record`` posts to an ``imagetrail serve`` when a server is configured (``--server`` /
 ``IMAGETRAIL_SERVER_URL``) and writes the local ledger otherwise; ``deploy list`` reads from
@@ -16,24 +17,20 @@ import httpx
 import typer
 from rich.text import Text
 
-from imagetrail.cli import (
+from imagetrail.cli.options import (
     ClusterOpt,
     FormatOpt,
-    FromOpt,
     LedgerOpt,
-    NamespaceOpt,
-    SinceOpt,
-    ToOpt,
-    WorkloadOpt,
-    _context,
-    _fmt,
-    _query,
-    app,
+    RangeFilters,
+    columns,
     err_console,
+    output_format,
+    query_context,
+    with_blocks,
 )
+from imagetrail.cli.render import render_rows
 from imagetrail.errors import ConfigError, ImagetrailError, InputError
 from imagetrail.grafana.annotate import GrafanaTarget, check_token, push_annotations
-from imagetrail.output import render_rows
 from imagetrail.service import deployments as dep
 from imagetrail.text import printable
 from imagetrail.timeutil import format_duration, format_time
@@ -43,8 +40,6 @@ deploy_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-app.add_typer(deploy_app, name="deploy")
-
 ServerOpt = Annotated[
     str | None,
     typer.Option("--server", help="imagetrail serve base URL (default: the local ledger)."),
@@ -53,23 +48,11 @@ TokenOpt = Annotated[
     str | None,
     typer.Option("--token", help="API token (prefer IMAGETRAIL_API_TOKEN: flags show in ps)."),
 ]
-LIST_COLUMNS = (
-    "id",
-    "cluster",
-    "namespace",
-    "workload",
-    "container",
-    "image",
-    "digest",
-    "commit",
-    "commit_time",
-    "pipeline_url",
-    "deployed_at",
-    "received_at",
-    "matched_change_kind",
-    "matched_change_started",
-    "matched_change_finished",
-    "lead_time_seconds",
+# The columns of `deploy list -o csv`: an event and the change it matched, flat.
+LIST_COLUMNS = columns(
+    "id cluster namespace workload container image digest commit commit_time pipeline_url "
+    "deployed_at received_at matched_change_kind matched_change_started "
+    "matched_change_finished lead_time_seconds"
 )
 
 
@@ -152,7 +135,7 @@ def record(
     fmt: FormatOpt = "table",
 ) -> None:
     """Record a deployment event: on the server (--server) or in the local ledger."""
-    qc = _context(ctx, ledger=ledger, server_url=server, api_token=token)
+    context = query_context(ctx, ledger=ledger, server_url=server, api_token=token)
     now = time.time()
     if "/" not in workload:
         raise InputError(
@@ -172,52 +155,46 @@ def record(
     # Validated here too, so a typo fails before any network call; the id is chosen here so a
     # retry of the same command line by hand is recognisable.
     event = dep.parse_deployment({k: v for k, v in fields.items() if v is not None}, now=now)
-    url = qc.settings.server_url
+    url = context.settings.server_url
     if url:
         body = dict(fields, id=event.id, deployed_at=format_time(event.deployed_at))
         if event.commit_time is not None:
             body["commit_time"] = format_time(event.commit_time)
         body = {k: v for k, v in body.items() if v is not None}
         _, answer = _server_call(
-            "POST", url, "/api/v1/deployments", qc.settings.api_token, json=body
+            "POST", url, "/api/v1/deployments", context.settings.api_token, json=body
         )
         row = answer
     else:
-        with qc.open_ledger() as led:
+        with context.open_ledger() as ledger_store:
             match, _ = dep.record_deployment(
-                led, event, window=float(qc.settings.deploy_match_window)
+                ledger_store, event, window=float(context.settings.deploy_match_window)
             )
         row = dep.match_json(match)
-    _show([row], _fmt(fmt), title="deployment recorded")
+    _show([row], output_format(fmt), title="deployment recorded")
 
 
 @deploy_app.command("list")
+@with_blocks
 def list_deployments(
     ctx: typer.Context,
-    since: SinceOpt = None,
-    from_: FromOpt = None,
-    to: ToOpt = None,
-    cluster: ClusterOpt = None,
-    namespace: NamespaceOpt = None,
-    workload: WorkloadOpt = None,
+    filters: RangeFilters,
     fmt: FormatOpt = "table",
     server: ServerOpt = None,
     ledger: LedgerOpt = None,
 ) -> None:
     """Deployment events with the change each one matched and the lead time (default 7 days)."""
-    qc = _context(ctx, ledger=ledger, server_url=server)
-    q = _query(
-        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
-    )
-    url = qc.settings.server_url
+    context = query_context(ctx, ledger=ledger, server_url=server)
+    query = filters.query()
+    url = context.settings.server_url
     if url:
         params = {
-            "cluster": cluster,
-            "namespace": namespace,
-            "workload": workload,
-            "since": since,
-            "from": from_,
-            "to": to,
+            "cluster": filters.cluster,
+            "namespace": filters.namespace,
+            "workload": filters.workload,
+            "since": filters.since,
+            "from": filters.from_,
+            "to": filters.to,
         }
         _, rows = _server_call(
             "GET",
@@ -229,8 +206,8 @@ def list_deployments(
         if not isinstance(rows, list):
             raise ServerUnavailable("the server's deployment list is not a JSON array")
     else:
-        rows = [dep.match_json(m) for m in dep.deployments_with_matches(qc, q)]
-    _show(rows, _fmt(fmt), title="deployments")
+        rows = [dep.match_json(m) for m in dep.deployments_with_matches(context, query)]
+    _show(rows, output_format(fmt), title="deployments")
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
@@ -300,15 +277,10 @@ def _lead(row: dict[str, Any]) -> str | None:
 # -- annotate -------------------------------------------------------------------------------
 
 
-@app.command()
+@with_blocks
 def annotate(
     ctx: typer.Context,
-    since: SinceOpt = None,
-    from_: FromOpt = None,
-    to: ToOpt = None,
-    cluster: ClusterOpt = None,
-    namespace: NamespaceOpt = None,
-    workload: WorkloadOpt = None,
+    filters: RangeFilters,
     grafana_url: Annotated[
         str | None, typer.Option("--grafana-url", help="Grafana base URL.")
     ] = None,
@@ -325,27 +297,27 @@ def annotate(
     ledger: LedgerOpt = None,
 ) -> None:
     """Push detected changes to Grafana as annotations (each change once, however often run)."""
-    qc = _context(
+    context = query_context(
         ctx,
         ledger=ledger,
         grafana_url=grafana_url,
         grafana_token=grafana_token,
         grafana_dashboard_uid=dashboard_uid,
     )
-    q = _query(
-        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
-    )
-    url = qc.settings.grafana_url
+    url = context.settings.grafana_url
     target = None
     if url:
-        token = qc.settings.grafana_token
+        token = context.settings.grafana_token
         if not token:
             raise ConfigError(
                 "no Grafana token", hint="set IMAGETRAIL_GRAFANA_TOKEN (a service-account token)"
             )
-        target = GrafanaTarget(url, token, qc.settings.grafana_dashboard_uid)
+        target = GrafanaTarget(url, token, context.settings.grafana_dashboard_uid)
     result = push_annotations(
-        qc.changes(q), target, public_url=qc.settings.public_url, dry_run=dry_run
+        context.changes(filters.query()),
+        target,
+        public_url=context.settings.public_url,
+        dry_run=dry_run,
     )
     if dry_run:
         print(json.dumps(list(result.posted), indent=2, ensure_ascii=False))
@@ -357,6 +329,3 @@ def annotate(
         ),
         soft_wrap=True,
     )
-
-
-__all__ = ["LIST_COLUMNS", "ServerUnavailable", "deploy_app"]

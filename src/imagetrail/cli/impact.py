@@ -1,5 +1,5 @@
-"""`imagetrail impact`, `capacity` and `dora`: what a change did, what a version costs, and
-how a team deploys. Registered on :data:`imagetrail.cli.app`."""
+"""``imagetrail impact``, ``capacity`` and ``dora``: what a change did, what a version costs
+and how a team deploys. The ledger says what ran where; Prometheus how it behaved."""
 
 from __future__ import annotations
 
@@ -7,23 +7,16 @@ from typing import Annotated
 
 import typer
 
-from imagetrail.cli import (
-    ClusterOpt,
-    FormatOpt,
-    FromOpt,
-    LedgerOpt,
-    NamespaceOpt,
-    PromOpt,
-    SinceOpt,
-    ToOpt,
-    WorkloadOpt,
-    _context,
-    _fmt,
-    _progress,
-    _query,
-    app,
+from imagetrail.cli.options import (
+    ChangeFilters,
+    Measured,
+    RangeFilters,
+    RangePlace,
+    progress_bar,
+    with_blocks,
 )
-from imagetrail.output import render_rows
+from imagetrail.cli.render import render_rows
+from imagetrail.errors import InputError
 from imagetrail.service.shapes import CHANGE_COLUMNS, dora_json, impact_json, record
 from imagetrail.text import per_day_text, percent_text
 from imagetrail.timeutil import format_duration
@@ -45,38 +38,22 @@ DORA_COLUMNS = (
 )
 
 
-@app.command()
-def impact(
-    ctx: typer.Context,
-    since: SinceOpt = None,
-    from_: FromOpt = None,
-    to: ToOpt = None,
-    cluster: ClusterOpt = None,
-    namespace: NamespaceOpt = None,
-    workload: WorkloadOpt = None,
-    kind: Annotated[
-        list[str] | None, typer.Option("--kind", help="Only these change kinds (repeatable).")
-    ] = None,
-    fmt: FormatOpt = "table",
-    ledger: LedgerOpt = None,
-    prometheus: PromOpt = None,
-) -> None:
+@with_blocks
+def impact(ctx: typer.Context, filters: ChangeFilters, measured: Measured) -> None:
     """Did a change cause trouble? Before/after each change: regression, improvement, ..."""
     from imagetrail.service.impact import impacts_for
 
-    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
-    q = _query(
-        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
-    )
-    with _progress() as progress:
+    context = measured.context(ctx)
+    query = filters.query()
+    with progress_bar() as progress:
         task = progress.add_task("impact: queries", total=None)
         found = impacts_for(
-            qc,
-            qc.changes(q, kinds=kind),
+            context,
+            context.changes(query, kinds=filters.kind),
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     rows = [impact_json(i) for i in found]
-    chosen = _fmt(fmt)
+    chosen = measured.format
     if chosen in ("table", "wide"):
         for row, i in zip(rows, found, strict=True):
             row["evidence"] = [
@@ -112,28 +89,21 @@ def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.3g}"
 
 
-@app.command()
+@with_blocks
 def capacity(
     ctx: typer.Context,
+    *,
     workload: Annotated[str, typer.Argument(help="Workload: name, kind/name, namespace/name.")],
-    since: SinceOpt = None,
-    from_: FromOpt = None,
-    to: ToOpt = None,
-    cluster: ClusterOpt = None,
-    namespace: NamespaceOpt = None,
-    fmt: FormatOpt = "table",
-    ledger: LedgerOpt = None,
-    prometheus: PromOpt = None,
+    filters: RangePlace,
+    measured: Measured,
 ) -> None:
     """CPU and memory (p50, p95 per container) of each version a workload ran (default 30d)."""
     from imagetrail.service.impact import capacity_for
 
-    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
-    q = _query(
-        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
-    )
-    rows = [record(r) for r in capacity_for(qc, q)]
-    chosen = _fmt(fmt)
+    context = measured.context(ctx)
+    query = filters.query(workload=workload)
+    rows = [record(r) for r in capacity_for(context, query)]
+    chosen = measured.format
     if chosen in ("table", "wide"):
         for row in rows:
             for name in ("cpu_p50", "cpu_p95"):
@@ -153,33 +123,24 @@ def capacity(
     render_rows(rows, chosen)
 
 
-@app.command()
+@with_blocks
 def dora(
     ctx: typer.Context,
-    since: SinceOpt = None,
-    from_: FromOpt = None,
-    to: ToOpt = None,
-    cluster: ClusterOpt = None,
-    namespace: NamespaceOpt = None,
-    workload: WorkloadOpt = None,
+    *,
+    filters: RangeFilters,
     by: Annotated[str, typer.Option("--by", help="workload or namespace.")] = "workload",
-    fmt: FormatOpt = "table",
-    ledger: LedgerOpt = None,
-    prometheus: PromOpt = None,
+    measured: Measured,
 ) -> None:
     """DORA figures: deployment frequency, change failure rate, time to restore, lead time."""
-    from imagetrail.errors import InputError
     from imagetrail.service.impact import dora_for, lead_times_for
 
     if by not in ("workload", "namespace"):
         raise InputError(f"--by must be workload or namespace, not {by!r}")
-    qc = _context(ctx, ledger=ledger, prometheus_url=prometheus)
-    q = _query(
-        cluster=cluster, namespace=namespace, workload=workload, since=since, from_=from_, to=to
-    )
-    figures = dora_for(qc, q, by=by, lead_times=lead_times_for(qc, q))
+    context = measured.context(ctx)
+    query = filters.query()
+    figures = dora_for(context, query, by=by, lead_times=lead_times_for(context, query))
     rows = [dora_json(f) for f in figures]
-    chosen = _fmt(fmt)
+    chosen = measured.format
     if chosen in ("table", "wide"):
         for row, f in zip(rows, figures, strict=True):
             row["deploys"] = row["deployments"]

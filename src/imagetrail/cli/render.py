@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from rich.cells import cell_len
@@ -55,12 +55,7 @@ def render_rows(
         print(json.dumps(list(rows), indent=2, ensure_ascii=False))
         return
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(cols)
-        for row in rows:
-            writer.writerow([csv_cell(row.get(c)) for c in cols])
-        print(buffer.getvalue(), end="")
+        _print_csv(cols, ([csv_cell(row.get(c)) for c in cols] for row in rows))
         return
     if not rows:
         console.print(Text(printable(f"{title or 'result'}: nothing found"), style="dim"))
@@ -130,6 +125,14 @@ def render_rows(
             console.width = width
     else:
         console.print(table)
+
+
+def _print_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    print(buffer.getvalue(), end="")
 
 
 _GAP = 2  # spaces between columns, as kubectl prints them
@@ -208,14 +211,15 @@ def render_heatmap(heatmap: Heatmap, fmt: Format, *, console: Console | None = N
         print(json.dumps(heatmap_json(heatmap), indent=2, ensure_ascii=False))
         return
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["time", "image", "containers"])
-        for image, row in zip(heatmap.images, heatmap.counts, strict=True):
-            for t, count in zip(heatmap.times, row, strict=True):
-                if count:
-                    writer.writerow([format_time(t), csv_cell(image), count])
-        print(buffer.getvalue(), end="")
+        _print_csv(
+            ["time", "image", "containers"],
+            (
+                [format_time(t), csv_cell(image), count]
+                for image, row in zip(heatmap.images, heatmap.counts, strict=True)
+                for t, count in zip(heatmap.times, row, strict=True)
+                if count
+            ),
+        )
         return
     if not heatmap.images:
         console.print(Text("heatmap: no containers in this range", style="dim"))
