@@ -208,29 +208,68 @@ def test_regex_branches() -> None:
 
 
 # -- the README's first commands after `make demo` ----------------------------------------------
-def _readme_demo_commands() -> list[str]:
+def _readme_block(heading: str) -> list[str]:
     text = (ROOT / "README.md").read_text()
-    block = text.split("## Try the demo from the terminal", 1)[1].split("```sh", 1)[1]
+    block = text.split(heading, 1)[1].split("```sh", 1)[1]
     lines = block.split("```", 1)[0].strip().splitlines()
-    return [line.split("#", 1)[0].strip() for line in lines if line.strip()]
+    return [line.split("  #", 1)[0].strip() for line in lines if line.strip()]
+
+
+def _readme_demo_commands() -> list[str]:
+    return _readme_block("## Try the demo from the terminal")
+
+
+def _readme_ledger_commands() -> list[str]:
+    """The "Point it at your cluster" commands that read only the ledger: the ones a user
+    tries on the demo ledger first (not install, sync, serve, nor a live Prometheus query)."""
+    skip = ("pip ", "imagetrail sync", "imagetrail serve", "--prometheus", "--source prometheus")
+    commands = _readme_block("## Point it at your cluster")
+    return [c for c in commands if c.startswith("imagetrail ") and not any(s in c for s in skip)]
+
+
+def _run_on_the_demo(command: str, home: Path, demo: Path) -> None:
+    words = shlex.split(command)
+    env_words = [w for w in words if re.match(r"^[A-Z_]+=", w)]
+    args = words[len(env_words) + 1 :]
+    env = {k: v.replace("~", str(home), 1) for k, _, v in (w.partition("=") for w in env_words)}
+    env.setdefault("IMAGETRAIL_LEDGER", str(demo))
+    r = invoke(args, env)
+    assert r.code == 0, (command, r.err)
+    assert "nothing found" not in r.out, command
+    assert r.out.strip() or "wrote " in r.err, command
 
 
 def test_the_readme_first_commands_work_after_the_demo(tmp_path: Path) -> None:
     home = tmp_path / "home"
     demo = home / ".cache" / "imagetrail" / "demo.db"
-    ledger, _ = build_demo_ledger(demo, signals=False)  # where `make demo` writes it
+    ledger, _ = build_demo_ledger(demo)  # where and as `make demo` writes it (with its signals)
     ledger.close()
     commands = _readme_demo_commands()
-    assert commands
+    assert len(commands) >= 4
     assert all(".venv/bin/imagetrail" in c for c in commands)
     for command in commands:
+        _run_on_the_demo(command, home, demo)
+    # The cluster section's ledger-only commands work as printed on the demo ledger too (a
+    # workload named by `namespace/name` alone is ambiguous there: three clusters run it).
+    ledger_commands = _readme_ledger_commands()
+    assert any(c.startswith("imagetrail history ") for c in ledger_commands)
+    assert any(c.startswith("imagetrail report ") for c in ledger_commands)
+    for command in ledger_commands:
+        _run_on_the_demo(command, home, demo)
+
+
+def test_the_readme_live_commands_name_their_prometheus() -> None:
+    commands = _readme_block("## Point it at your cluster")
+    for command in commands:
+        if "--source prometheus" in command or command.startswith(
+            ("imagetrail impact", "imagetrail capacity", "imagetrail sync", "imagetrail serve")
+        ):
+            assert "--prometheus http" in command, command
+    for command in commands + _readme_demo_commands():
         words = shlex.split(command)
-        env_words = [w for w in words if re.match(r"^[A-Z_]+=", w)]
-        args = words[len(env_words) + 1 :]
-        env = {k: v.replace("~", str(home), 1) for k, _, v in (w.partition("=") for w in env_words)}
-        r = invoke(args, env)
-        assert r.code == 0, (command, r.err)
-        assert "nothing found" not in r.out, command
+        if "history" in words or "capacity" in words:
+            workload = words[words.index("history" if "history" in words else "capacity") + 1]
+            assert workload.count("/") == 2, command  # cluster/namespace/name: one workload
 
 
 def test_without_a_ledger_the_hint_points_at_the_demo(tmp_path: Path) -> None:

@@ -373,7 +373,8 @@ def _smtp_config(settings: Settings) -> SmtpConfig:
     config = SmtpConfig.from_settings(settings)
     if config is None:
         raise ConfigError(
-            "no mail server: smtp_host is unset", hint="set IMAGETRAIL_SMTP_HOST and SMTP_TO"
+            "no mail server: smtp_host is unset",
+            hint="set IMAGETRAIL_SMTP_HOST and IMAGETRAIL_SMTP_TO",
         )
     return config
 

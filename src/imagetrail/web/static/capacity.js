@@ -20,11 +20,49 @@
   const cores = (v) => (v === null ? "—" : Math.round(v * 1000) + "m");
   const mib = (v) => (v === null ? "—" : Math.round(v / 1048576) + " Mi");
 
+  // No workload yet: the workloads that ran more than one version in the range (most versions
+  // first), each a link that opens its capacity, so the page shows rows without a name known.
+  async function picker(state, signal) {
+    const changes = await IT.api("/api/v1/changes", IT.apiParams(state, DEFAULT_SINCE), signal);
+    const found = new Map();
+    for (const c of changes) {
+      if (!c.from_image || !c.to_image) continue;
+      const id = IT.workloadId(c);
+      const seen = found.get(id) || { id, changes: 0, versions: new Set() };
+      seen.changes += 1;
+      // A re-pushed tag is another version: the digest tells them apart.
+      seen.versions.add(c.from_image + "@" + (c.from_digest || ""))
+        .add(c.to_image + "@" + (c.to_digest || ""));
+      found.set(id, seen);
+    }
+    const picks = [...found.values()].sort((a, b) => b.versions.size - a.versions.size ||
+      b.changes - a.changes ||
+      (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, 40);
+    IT.clear(result);
+    if (!picks.length) {
+      result.append(IT.el("p", { class: "empty", id: "empty", text: "No workload changed " +
+        "version in this range: type one (namespace/name) in the Workload field." }));
+      return;
+    }
+    const range = IT.rangeParams(state, DEFAULT_SINCE);
+    const href = (id) => {
+      const p = new URLSearchParams(range);
+      p.set("workload", id);
+      return "/capacity?" + p;
+    };
+    result.append(IT.el("p", { class: "summary", id: "pick-hint" },
+      IT.el("strong", { text: "Pick a workload" }),
+      " to compare what its versions cost — these ran more than one version in this range, " +
+      "most versions first (or type one in the Workload field):"),
+      IT.el("ul", { class: "picks", id: "capacity-picks" }, picks.map((w) => IT.el("li", {},
+        IT.el("a", { href: href(w.id), class: "wl-link", text: w.id }), " ",
+        IT.el("span", { class: "muted nowrap", text: w.versions.size + " versions" })))));
+  }
+
   async function render(state, signal) {
     IT.clear(result);
     if (!state.workload) {
-      result.append(IT.el("p", { class: "empty", id: "empty",
-        text: "Pick a workload (namespace/name) in the Workload field." }));
+      await picker(state, signal);
       return;
     }
     const rows = await IT.api("/api/v1/capacity", IT.apiParams(state, DEFAULT_SINCE), signal);
@@ -52,15 +90,16 @@
       yaxis2: { title: { text: "MiB" }, gridcolor: t.grid },
       xaxis: { type: "category" }, xaxis2: { type: "category" },
       margin: { l: 50, r: 10, t: 10, b: 80 }, legend: { orientation: "h" } }), IT.plotConfig);
-    const table = IT.el("table", { class: "data", id: "capacity-table" },
+    const table = IT.el("table", { class: "data capacity", id: "capacity-table" },
       IT.el("thead", {}, IT.el("tr", {}, ["Container", "Version", "From", "To", "CPU p50",
         "CPU p95", "Memory p50", "Memory p95", "Samples"].map(
         (h) => IT.el("th", { scope: "col", text: h })))),
       IT.el("tbody", {}, rows.map((r) => IT.el("tr", {},
         IT.el("td", { text: r.container }),
-        IT.el("td", {}, IT.el("code", { class: "image", title: r.digest || "", text: r.image })),
-        IT.el("td", { class: "nowrap", text: IT.time(r.first_seen) }),
-        IT.el("td", { class: "nowrap", text: IT.time(r.last_seen) }),
+        IT.el("td", { class: "version" }, IT.imageCode(r.image, {
+          title: r.image + (r.digest ? "@" + r.digest : "") })),
+        IT.el("td", { class: "when", text: IT.time(r.first_seen) }),
+        IT.el("td", { class: "when", text: IT.time(r.last_seen) }),
         IT.el("td", { text: cores(r.cpu_p50) }),
         IT.el("td", { text: cores(r.cpu_p95) }),
         IT.el("td", { text: mib(r.memory_p50) }),

@@ -53,22 +53,30 @@
         text: "No version change matches these filters in this time range." }));
       return;
     }
-    const table = IT.el("table", { class: "data", id: "changes-table" },
-      IT.el("thead", {}, IT.el("tr", {}, ["Started", "Finished", "Cluster", "Namespace",
-        "Workload", "Container", "Kind", "Change", "Impact"].map(
-        (h) => IT.el("th", { scope: "col", text: h })))),
-      IT.el("tbody", {}, IT.newestFirst(rows).map((c) => IT.el("tr", {
-        "data-key": changeKey(c) },
-        IT.el("td", { class: "nowrap", text: IT.time(c.started) }),
-        IT.el("td", { class: "nowrap finished" }, IT.changeEnd(c)),
-        IT.el("td", { text: c.cluster }),
-        IT.el("td", { text: c.namespace }),
-        IT.el("td", {}, IT.workloadLink(IT.workloadId(c), state,
+    // Each column's cells carry its name (col-…): on a narrow screen app.css folds the
+    // secondary ones (finished under started; cluster, namespace, container by the workload).
+    // The explicit roles keep it a table to screen readers when CSS lays its rows out as grids.
+    const columns = ["Started", "Finished", "Cluster", "Namespace", "Workload", "Container",
+      "Kind", "Change", "Impact"];
+    const col = (i, extra) => "col-" + columns[i].toLowerCase() + (extra ? " " + extra : "");
+    const table = IT.el("table", { class: "data changes-log", id: "changes-table",
+      role: "table" },
+      IT.el("thead", { role: "rowgroup" }, IT.el("tr", { role: "row" }, columns.map(
+        (h, i) => IT.el("th", { scope: "col", role: "columnheader", class: col(i), text: h })))),
+      IT.el("tbody", { role: "rowgroup" }, IT.newestFirst(rows).map((c) => IT.el("tr", {
+        role: "row", "data-key": changeKey(c) },
+        IT.el("td", { class: col(0, "nowrap"), text: IT.time(c.started) }),
+        IT.el("td", { class: col(1, "nowrap finished") }, IT.changeEnd(c)),
+        IT.el("td", { class: col(2), text: c.cluster }),
+        IT.el("td", { class: col(3), text: c.namespace }),
+        IT.el("td", { class: col(4) }, IT.workloadLink(IT.workloadId(c), state,
           c.workload_kind + "/" + c.workload)),
-        IT.el("td", { text: c.container }),
-        IT.el("td", {}, IT.kindBadge(c.kind)),
-        IT.el("td", {}, IT.transition(c)),
-        IT.el("td", { class: "impact" }, IT.el("span", { class: "muted", text: "…" }))))));
+        IT.el("td", { class: col(5), text: c.container }),
+        IT.el("td", { class: col(6) }, IT.kindBadge(c.kind)),
+        IT.el("td", { class: col(7) }, IT.transition(c)),
+        IT.el("td", { class: col(8, "impact") }, IT.el("span", { class: "muted",
+          text: "…" }))))));
+    for (const td of table.tBodies[0].querySelectorAll("td")) td.setAttribute("role", "cell");
     result.append(IT.el("div", { class: "scroll" }, table));
     // Verdicts take Prometheus queries: the table is shown first, they fill in after.
     fillImpact(table, params, signal);
@@ -135,8 +143,10 @@
     const windows = "Before " + IT.time(impact.before.from) + " – " + IT.time(impact.before.to) +
       (impact.after ? "; after " + IT.time(impact.after.from) + " – " +
         IT.time(impact.after.to) : "; rollout not finished") + ". " + impact.reason;
-    const row = IT.el("tr", { class: "impact-detail" }, IT.el("td", { colspan: 9 },
-      IT.el("p", { class: "muted", text: windows }), chart, evidence));
+    const row = IT.el("tr", { class: "impact-detail", role: "row" }, IT.el("td", { colspan: 9,
+      role: "cell" },
+      IT.el("p", { class: "muted", text: windows }), chart,
+      IT.el("div", { class: "scroll" }, evidence)));
     tr.after(row);
     drawImpact(chart, impact);
   }

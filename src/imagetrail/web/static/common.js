@@ -129,6 +129,19 @@
     return colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, ""];
   };
 
+  // An image reference in a <code class="image">: it wraps only after a "/", ":" or "@" (each
+  // part between them is one unbreakable run, a <wbr> after each separator), never inside a
+  // name; its text is the reference unchanged (copy, search and screen readers alike). Only a
+  // part longer than a column can be (a digest's 64 hex digits) may break inside.
+  IT.imageCode = function (image, props) {
+    const code = IT.el("code", Object.assign({ class: "image" }, props || {}));
+    String(image).split(/(?<=[/:@])/).forEach((part, i) => {
+      if (i) code.append(IT.el("wbr", {}));
+      code.append(IT.el("span", { class: part.length > 40 ? "seg long" : "seg", text: part }));
+    });
+    return code;
+  };
+
   // What a change did, compactly: "repo  1.2 → 1.3" for one repository, else both references.
   IT.transition = function (c) {
     const [fromRepo, fromTag] = IT.splitRef(c.from_image);
@@ -136,7 +149,7 @@
     const digest = (d) => IT.el("span", { class: "mono muted", title: d || "",
       text: IT.shortDigest(d) || "?" });
     if (c.from_image && c.to_image && fromRepo === toRepo) {
-      const repo = IT.el("code", { class: "image", text: toRepo });
+      const repo = IT.imageCode(toRepo);
       if (fromTag === toTag) {
         return IT.el("span", { class: "transition" }, repo, ":" + toTag + " ",
           digest(c.from_digest), " → ", digest(c.to_digest));
@@ -146,8 +159,7 @@
         IT.el("code", { class: "tag", text: toTag || "—" }));
     }
     return IT.el("span", { class: "transition" },
-      IT.el("code", { class: "image", text: c.from_image || "—" }), " → ",
-      IT.el("code", { class: "image", text: c.to_image || "—" }));
+      IT.imageCode(c.from_image || "—"), " → ", IT.imageCode(c.to_image || "—"));
   };
 
   // ------------------------------------------------------------------ rollout states

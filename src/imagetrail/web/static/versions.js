@@ -62,7 +62,7 @@
         list.append(IT.el("li", { "data-workload": m.id, "data-container": m.row.container },
           IT.workloadLink(m.id, {}), " container ", IT.el("code", { text: m.row.container }),
           " runs ", m.row.images.map((img, i) => [i ? " and " : "", IT.swatch(img),
-            IT.el("code", { class: "image", text: img })]), IT.staleBadge(m.row)));
+            IT.imageCode(img)]), IT.staleBadge(m.row)));
       }
       const count = new Set(mixed.map((m) => m.id)).size;
       result.append(IT.el("div", { class: "callout warn" },
@@ -126,7 +126,7 @@
         const containers = Array.from(new Set(mixedOf[i].map((m) => m.row.container)));
         return IT.el("tr", { class: [isMixed[i] ? "mixed" : "", r.stale === true ? "stale" : ""]
           .join(" ").trim() || null },
-        IT.el("td", { class: "image" }, IT.swatch(r.image), IT.el("code", { text: r.image }),
+        IT.el("td", { class: "image" }, IT.swatch(r.image), IT.imageCode(r.image),
           isMixed[i] ? IT.el("span", { class: "badge warn mixed-badge", text: "mixed",
             title: "container " + containers.join(", ") +
               " of a workload here runs more than one version" }) : null,

@@ -97,7 +97,7 @@
         IT.el("td", {}, IT.workloadLink(IT.workloadId(r), state)),
         IT.el("td", { text: r.container }),
         IT.el("td", {}, (r.images.length ? r.images : ["—"]).map((img) =>
-          IT.el("code", { class: "image block", text: img })), IT.staleBadge(r)),
+          IT.imageCode(img, { class: "image block" })), IT.staleBadge(r)),
         IT.el("td", { class: "num", text: r.containers }),
         IT.el("td", { class: "nowrap", text: IT.time(r.last_change) }))));
     }
@@ -456,8 +456,7 @@
         "Duration"].map((h) => IT.el("th", { scope: "col", text: h })))),
       IT.el("tbody", {}, rows.map((h) => IT.el("tr", {},
         IT.el("td", { class: "container", text: h.container }),
-        IT.el("td", { class: "image" }, IT.swatch(h.image),
-          IT.el("code", { class: "image", text: h.image })),
+        IT.el("td", { class: "image" }, IT.swatch(h.image), IT.imageCode(h.image)),
         IT.el("td", { class: "mono", title: h.digest || "",
           text: IT.shortDigest(h.digest) || "—" }),
         IT.el("td", { class: "nowrap from", text: IT.time(h.first_seen) }),
@@ -477,7 +476,7 @@
       IT.el("tbody", {}, rows.map((w) => IT.el("tr", {},
         IT.el("td", { class: "container", text: w.container }),
         IT.el("td", { class: "pod", text: w.pod }),
-        IT.el("td", { class: "image" }, IT.el("code", { class: "image", text: w.image })),
+        IT.el("td", { class: "image" }, IT.imageCode(w.image)),
         IT.el("td", { class: "reason", text: w.reason }),
         IT.el("td", { class: "nowrap from", text: IT.time(w.first_seen) }),
         IT.el("td", { class: "nowrap to", text: IT.time(w.last_seen) }),
@@ -492,7 +491,7 @@
       IT.el("tbody", {}, deploys.map((d) => IT.el("tr", {},
         IT.el("td", { class: "nowrap", text: IT.time(d.deployed_at) }),
         IT.el("td", { text: d.container || "—" }),
-        IT.el("td", {}, IT.el("code", { class: "image block", text: d.image })),
+        IT.el("td", {}, IT.imageCode(d.image, { class: "image block" })),
         IT.el("td", {}, IT.el("code", { text: d.commit || "—" })),
         IT.el("td", {}, externalLink(d.pipeline_url, "pipeline")),
         IT.el("td", {}, d.matched_change
