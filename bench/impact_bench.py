@@ -28,6 +28,7 @@ from bench._paths import RESULTS  # also puts tests/ on sys.path
 from bench.measure import report_header
 from bench.sync_bench import prometheus_version, snapshot_source
 from imagetrail import settings as settings_mod
+from imagetrail.model import Verdict
 from imagetrail.service.impact import impacts_for
 from imagetrail.service.query import Query, QueryContext, Window
 from imagetrail.timeutil import format_time
@@ -43,7 +44,7 @@ def _context(ledger: Path, prometheus: str) -> QueryContext:
     )
 
 
-def _timed(qc: QueryContext, query: Query, counter: list[int]) -> tuple[float, list[str]]:
+def _timed(qc: QueryContext, query: Query, counter: list[int]) -> tuple[float, list[Verdict]]:
     changes = qc.changes(query)
     counter[0] = 0
 
@@ -82,7 +83,7 @@ def run(
             cold: list[float] = []
             recorded: list[float] = []
             queries = {"cold": [0], "recorded": [0]}
-            verdicts: list[str] = []
+            verdicts: list[Verdict] = []
             for n in range(rounds):
                 copy = workdir / f"round-{n}.db"
                 shutil.copyfile(synced, copy)

@@ -64,7 +64,11 @@ def measure(
 
 
 def report_header(
-    benchmark: str, command: str, began: float, code: str, machine: Mapping[str, Any]
+    benchmark: str,
+    command: str,
+    began: float,
+    code: Mapping[str, Any],
+    machine: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The fields every results file opens with: what ran, when, how long, on what."""
     return {

@@ -85,7 +85,7 @@ def time_to_heatmap(
         try:
             version = browser.version
             for k in range(loads):
-                context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+                context = browser.new_context(viewport=VIEWPORT)
                 try:
                     page = context.new_page()
                     page.on(

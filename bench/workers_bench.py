@@ -72,9 +72,7 @@ def _ab(url: str, seconds: float, clients: int) -> dict[str, float]:
     return {
         "requests_per_second": grab(r"^Requests per second:\s+([\d.]+)"),
         "failed": grab(r"^Failed requests:\s+(\d+)"),
-        "non_2xx": float(re.search(r"Non-2xx responses:\s+(\d+)", text).group(1))
-        if "Non-2xx" in text
-        else 0.0,
+        "non_2xx": grab(r"Non-2xx responses:\s+(\d+)") if "Non-2xx" in text else 0.0,
         "p50_ms": grab(r"^\s+50%\s+(\d+)"),
         "p99_ms": grab(r"^\s+99%\s+(\d+)"),
     }

@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -23,7 +24,8 @@ class Run:
     out: str
     err: str
 
-    def json(self) -> object:
+    def json(self) -> Any:
+        """The output parsed as JSON: any shape (the test asserts the one it expects)."""
         assert self.code == 0, self.err
         return json.loads(self.out)
 

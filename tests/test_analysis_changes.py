@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 import pytest
 
 from imagetrail.analysis import classify, current_version, detect_changes, segments
@@ -46,7 +48,15 @@ def alive(until: float = DAY) -> Span:
     )
 
 
-def changes(spans: list[Span], *, until: float = DAY, **kwargs: float) -> list[Change]:
+class _Options(TypedDict, total=False):
+    """detect_changes' tuning keywords a test may override."""
+
+    tolerance: float
+    removed_after: float
+    forget_after: float
+
+
+def changes(spans: list[Span], *, until: float = DAY, **kwargs: Unpack[_Options]) -> list[Change]:
     return detect_changes(spans, since=t(0), until=t(until), **kwargs)
 
 

@@ -93,10 +93,14 @@ def test_heatmap_matches_the_definition(spans: list[Span], start: float, step: f
 def test_results_do_not_depend_on_input_order(spans: list[Span], rnd: random.Random) -> None:
     shuffled = list(spans)
     rnd.shuffle(shuffled)
-    window = {"since": T0 + 600.0, "until": T0 + 9000.0}
-    assert detect_changes(spans, **window) == detect_changes(shuffled, **window)
-    grid = {"start": T0, "end": T0 + 9000.0, "step": 300.0}
-    assert heatmap(spans, **grid) == heatmap(shuffled, **grid)
+    since, until = T0 + 600.0, T0 + 9000.0
+    assert detect_changes(spans, since=since, until=until) == detect_changes(
+        shuffled, since=since, until=until
+    )
+    start, end, step = T0, T0 + 9000.0, 300.0
+    assert heatmap(spans, start=start, end=end, step=step) == heatmap(
+        shuffled, start=start, end=end, step=step
+    )
     assert history(spans) == history(shuffled)
     assert workloads(spans) == workloads(shuffled)
     assert audit(spans, start=T0 + 600, end=T0 + 3000) == audit(

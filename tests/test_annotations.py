@@ -349,7 +349,7 @@ def test_annotate_command(grafana: FakeGrafana, ledger_path: Path) -> None:
            "IMAGETRAIL_GRAFANA_TOKEN": TOKEN}  # fmt: skip
     window = ["--from", "1794900000", "--to", "1795000001"]
     dry = invoke(["annotate", *window, "--dry-run"], env)
-    assert [b["tags"][1] for b in dry.json()] == ["upgrade"]  # type: ignore[union-attr]
+    assert [b["tags"][1] for b in dry.json()] == ["upgrade"]
     assert grafana.annotations == []
     run = invoke(["annotate", *window], env)
     assert run.code == 0

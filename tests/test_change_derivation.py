@@ -217,7 +217,7 @@ def test_changes_after_a_killed_sync_equal_the_clean_run(
     want = invoke(["changes", "--ledger", clean_url, "--from", "0", "--format", "json"])
     assert got.code == 0, got.err
     assert got.out == want.out
-    assert len(got.json()) == len(clean)  # type: ignore[arg-type]
+    assert len(got.json()) == len(clean)
 
 
 # -- schema v4 -------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def test_v3_ledger_is_migrated_with_identities_and_rebuilt(ledger_url: str) -> N
         assert (v4.spans(), v4.sync_state(SYNC_KEY)) == before
         assert v4.changes() == kept  # duplicates gone, every other row kept
         with v4.engine.connect() as conn:
-            ids = sorted(conn.execute(text("SELECT identity FROM changes")).scalars())
+            ids: list[str] = sorted(conn.execute(text("SELECT identity FROM changes")).scalars())
         assert ids == sorted(c.identity_hash() for c in kept)
         assert v4.changes_stale()  # derived by older code: derived again on the next read
         rederive_changes(v4, tolerance=TOLERANCE, only_if_stale=True)

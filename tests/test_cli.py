@@ -702,7 +702,7 @@ def _synced_until(path: Path) -> float | None:
     return None if row is None or row[0] is None else float(row[0])
 
 
-def _history(path: Path) -> tuple[list[object], list[object]]:
+def _history(path: Path) -> tuple[list[Span], list[Change]]:
     with Ledger.open(path, create=False) as ledger:
         return sorted(ledger.spans(), key=repr), ledger.changes(start=0)
 
@@ -805,8 +805,9 @@ def test_every_settings_flag_is_a_real_option() -> None:
 
 def test_every_command_is_documented() -> None:
     text = (DOCS / "cli.md").read_text()
-    commands = ("sync", "versions", "heatmap", "changes", "history", "audit", "workloads")
-    commands += ("impact", "capacity", "dora", "report", "deploy record", "deploy list")
+    commands: tuple[str, ...] = ("sync", "versions", "heatmap", "changes", "history", "audit")
+    commands += ("workloads", "impact", "capacity", "dora", "report", "deploy record")
+    commands += ("deploy list",)
     for command in (*commands, "annotate"):
         assert f"\n## {command}\n" in text, command
         for option in _options(command):

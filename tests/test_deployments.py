@@ -462,7 +462,7 @@ def test_migration_from_v1_keeps_everything(ledger_url: str, end: float) -> None
         assert v2.changes() == [recorded]
         with v2.engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
-            meta = dict(conn.execute(text("SELECT key, value FROM meta")).all())
+            meta: dict[str, str] = dict(conn.execute(text("SELECT key, value FROM meta")).all())
         assert tables == set(S.TABLES)
         assert meta["schema_version"] == str(SCHEMA_VERSION)
         assert v2.record_deployment(deployment(start))[1]
@@ -699,7 +699,7 @@ def test_cli_records_into_the_local_ledger_and_lists(small: tuple[Path, Change])
          "--deployed-at", format_time(upgrade.started), "--id", "cli-1", "--format", "json"],
         env,
     )  # fmt: skip
-    [row] = run.json()  # type: ignore[misc]
+    [row] = run.json()
     assert row["matched_change"] == record(upgrade)
     listed = invoke(["deploy", "list", "--since", "2d", "--format", "json"], env).json()
     assert listed == [row]

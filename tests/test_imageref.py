@@ -661,7 +661,10 @@ _FULL = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
 
 
 def _sorted_versions(tags: list[str]) -> list[str]:
-    return sorted(tags, key=functools.cmp_to_key(lambda a, b: compare_tags(a, b) or 0))
+    def order(a: str, b: str) -> int:
+        return compare_tags(a, b) or 0
+
+    return sorted(tags, key=functools.cmp_to_key(order))
 
 
 @pytest.mark.parametrize("image", ["nginx", "redis"])

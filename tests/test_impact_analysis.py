@@ -85,7 +85,9 @@ def test_holm_known_values() -> None:
 NOISE = (0.98, 1.01, 1.0, 0.99, 1.02, 1.0, 0.97, 1.03, 1.0, 0.99, 1.01, 1.0)
 
 
-def sig(name: str, before: tuple[float, ...], after: tuple[float, ...], decides: bool = True):
+def sig(
+    name: str, before: tuple[float, ...], after: tuple[float, ...], decides: bool = True
+) -> SignalData:
     return SignalData(name, "u", before, after, decides)
 
 
@@ -303,7 +305,7 @@ def test_impact_queries_from_a_config_file(tmp_path: Path) -> None:
         "    query: up\n"
         "    workload: shop/cart\n"
     )
-    got = settings.load({}, environ={}, config_path=config)["impact_queries"]
+    got = settings.load({}, environ={}, config_path=config).impact_queries
     assert got == {
         "errors": {"query": 'sum(rate(x{namespace="$namespace"}[$__block]))'},
         "scoped": {"query": "up", "workload": "shop/cart"},

@@ -122,7 +122,7 @@ def test_new_ledger_has_meta_and_empty_tables(ledger: Ledger, ledger_url: str) -
     assert ledger.time_bounds() is None
     assert ledger.synced_until() is None
     with ledger.engine.connect() as conn:
-        meta = dict(conn.execute(text("SELECT key, value FROM meta")).all())
+        meta: dict[str, str] = dict(conn.execute(text("SELECT key, value FROM meta")).all())
     assert meta["application"] == S.APPLICATION_ID
     assert meta["schema_version"] == str(SCHEMA_VERSION)
     assert meta["imagetrail_version"]
@@ -136,7 +136,7 @@ def test_reopen_keeps_data_and_sqlite_uses_wal(ledger_url: str) -> None:
             with first.engine.connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
                 assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-                assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+                assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() >= 1000
     with Ledger.open(ledger_url, create=False) as again:
         assert again.spans() == [span()]
 
@@ -239,7 +239,7 @@ def test_fresh_schema_matches_the_declared_tables(ledger: Ledger) -> None:
             query = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
         else:
             query = "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_%'"
-        indexes = set(conn.execute(text(query)).scalars())
+        indexes: set[str] = set(conn.execute(text(query)).scalars())
     assert indexes == {i.name for t in S.metadata.sorted_tables for i in t.indexes}
 
 
@@ -718,7 +718,11 @@ def test_hostile_strings_round_trip(ledger: Ledger, value: str) -> None:
 @given(values=st.lists(TEXT, min_size=9, max_size=9))
 def test_any_text_round_trips(ledger: Ledger, values: list[str]) -> None:
     clear(ledger)
-    stored = Span(*values[:7], values[7] or None, 1.5, 2.5, "cadvisor")
+    cluster, namespace, kind, workload, pod, container, image, digest = values[:8]
+    stored = Span(
+        cluster, namespace, kind, workload, pod, container, image, digest or None, 1.5, 2.5,
+        "cadvisor",
+    )  # fmt: skip
     assert ledger.merge_spans([stored]) == 1
     assert ledger.spans() == [stored]
     assert ledger.spans(cluster=values[0], container=values[5]) == [stored]
@@ -824,8 +828,8 @@ def test_older_ledger_is_migrated_in_place(ledger_url: str) -> None:
         assert v2.schema_version == NEXT
         assert (table_rows(v2), v2.changes(), v2.sync_state("k")) == before
         with v2.engine.connect() as conn:
-            notes = sorted(conn.execute(text("SELECT note FROM spans")).scalars())
-            meta = dict(conn.execute(text("SELECT key, value FROM meta")).all())
+            notes: list[str] = sorted(conn.execute(text("SELECT note FROM spans")).scalars())
+            meta: dict[str, str] = dict(conn.execute(text("SELECT key, value FROM meta")).all())
         assert notes == ["pod a", "pod b"]
         assert meta["schema_version"] == str(NEXT)
         v2.merge_spans([span("c")])  # the current code still writes a migrated ledger

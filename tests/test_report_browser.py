@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Dialog, sync_playwright
 
 import hostile
 from browser import ARTIFACTS, DOCS_SCREENSHOTS, launch
@@ -47,7 +47,12 @@ def test_html_report_in_chromium_without_javascript(tmp_path: Path) -> None:
             )
             page = context.new_page()
             dialogs: list[str] = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+            def dismiss(dialog: Dialog) -> None:
+                dialogs.append(dialog.message)
+                dialog.dismiss()
+
+            page.on("dialog", dismiss)
             requests: list[str] = []
             page.on("request", lambda r: requests.append(r.url))
 

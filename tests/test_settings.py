@@ -90,8 +90,9 @@ def test_every_setting_is_documented() -> None:
         assert setting.env in text, f"{setting.env} missing from docs/configuration.md"
 
 
-def _parsed_type(setting: settings.Setting) -> object:
-    """What the setting's parser returns: its return annotation (a class parses to itself)."""
+def _parsed_type(setting: settings.Setting) -> typing.Any:
+    """What the setting's parser returns: its return annotation (a class parses to itself);
+    a type form (a class, a union, a Literal), hence ``Any``."""
     if isinstance(setting.parse, type):
         return setting.parse
     return typing.get_type_hints(setting.parse)["return"]

@@ -89,8 +89,9 @@ def test_heatmap_equals_the_analysis_functions(
     data_end = max((s.last_seen for s in spans), default=T0) + 60.0 * data_end_min
     index = SpanIndex(spans, data_end=data_end)
     # Without the window in the mask, spans outside it reach the heatmap's own edge rules.
-    window = {"start": start, "end": end} if prefilter else {}
-    mask = index.mask(cluster=cluster, **window)
+    mask = index.mask(
+        cluster=cluster, start=start if prefilter else None, end=end if prefilter else None
+    )
     got, got_rows = index.heatmap(
         mask,
         start=start,

@@ -130,12 +130,12 @@ def test_a_cluster_column_where_rows_come_from_several(ledger: Path) -> None:
     for width in (80, 100):
         fortnight = ["--from", format_time(END - 14 * 86400), "--to", format_time(END)]
         out = run(ledger, "changes", *fortnight, "-w", "shop/cart", columns=width).out
-        header = out.split("\n")[1].split()
-        assert header[:3] == ["STARTED", "KIND", "CLUSTER"], (width, out)
+        names = out.split("\n")[1].split()
+        assert names[:3] == ["STARTED", "KIND", "CLUSTER"], (width, out)
         assert {"prod-eu", "prod-us", "staging"} <= set(out.split())
     # Over the whole fleet at 100 columns the row still says what, where and which workload.
-    header = run(ledger, *TABLES["changes"]).out.split("\n")[1].split()
-    assert header[:4] == ["STARTED", "KIND", "CLUSTER", "WORKLOAD"], header
+    names = run(ledger, *TABLES["changes"]).out.split("\n")[1].split()
+    assert names[:4] == ["STARTED", "KIND", "CLUSTER", "WORKLOAD"], names
 
 
 def test_wide_adds_columns(ledger: Path) -> None:
@@ -145,11 +145,11 @@ def test_wide_adds_columns(ledger: Path) -> None:
     assert "INFERRED" in wide
     assert "KIND" in wide
     # history had no wide view: the digest and the most containers at once are in it.
-    narrow = run(ledger, *TABLES["history"], columns=160).out.split("\n")[1]
-    wide = run(ledger, *TABLES["history"], "-o", "wide", columns=100).out
-    assert "CONTAINERS MAX" not in narrow
-    assert "CONTAINERS MAX" in wide.split("\n")[1]
-    assert re.search(r"sha256:[0-9a-f]{64}", wide)
+    narrow_header = run(ledger, *TABLES["history"], columns=160).out.split("\n")[1]
+    wide_out = run(ledger, *TABLES["history"], "-o", "wide", columns=100).out
+    assert "CONTAINERS MAX" not in narrow_header
+    assert "CONTAINERS MAX" in wide_out.split("\n")[1]
+    assert re.search(r"sha256:[0-9a-f]{64}", wide_out)
 
 
 # -- the raw numbers of the trial -------------------------------------------------------------

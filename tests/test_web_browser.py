@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -121,7 +122,7 @@ def heatmap_cell(page: Page, row: int, column: int) -> tuple[float, float]:
     return point[0], point[1]
 
 
-def busiest_cell(answer: dict, rows: list[int] | None = None) -> tuple[int, int]:
+def busiest_cell(answer: dict[str, Any], rows: list[int] | None = None) -> tuple[int, int]:
     """The (row, column) with the most containers, preferring the middle of the range."""
     best = (-1, 0, 0)
     middle = len(answer["times"]) // 2
@@ -139,7 +140,7 @@ def parse_time(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def heatmap_answer(page: Page, action: Callable[[], object]) -> dict:
+def heatmap_answer(page: Page, action: Callable[[], object]) -> dict[str, Any]:
     """Run ``action`` and return the JSON of the heatmap request it causes."""
     with page.expect_response(lambda r: "/api/v1/heatmap" in r.url) as info:
         action()
@@ -154,7 +155,7 @@ def heatmap_answer(page: Page, action: Callable[[], object]) -> dict:
         )
     assert asked["sandbox"] == page_query.get("sandbox", ["false"])
     assert asked["digests"] == page_query.get("digests", ["false"])
-    answer: dict = response.json()
+    answer: dict[str, Any] = response.json()
     return answer
 
 
