@@ -476,12 +476,12 @@ def profile_heatmap(ledger_path: Path, case: HeatmapCase, workdir: Path) -> dict
         query = Query(window=Window(start=case.start, end=case.end))
         points = max(10, case.width // 6)  # as the API turns a width into columns
         began = time.perf_counter()
-        app_state.qc.heatmap_answer(query, points=points, sandbox=False)
+        app_state.context.heatmap_answer(query, points=points, sandbox=False)
         first = time.perf_counter() - began
         profiler = cProfile.Profile()
         began = time.perf_counter()
         profiler.enable()
-        app_state.qc.heatmap_answer(query, points=points, sandbox=False)
+        app_state.context.heatmap_answer(query, points=points, sandbox=False)
         profiler.disable()
         total = time.perf_counter() - began
     stats = pstats.Stats(profiler, stream=io.StringIO())

@@ -3,7 +3,7 @@ how it behaved. The I/O half; the statistics live in :mod:`imagetrail.analysis.v
 
 For each change the ledger gives the workload container's pods on both sides and the
 neighbouring changes; the reader gives one value per block of each signal. The reader is
-chosen once (:func:`signal_reader`): Prometheus when a URL is set — one range query per
+chosen once (:func:`signal_source`): Prometheus when a URL is set — one range query per
 signal and window, stepped by the block length (``increase(...[block])`` at each block's end
 covers exactly that block), ``concurrency`` at a time — else, for a ledger ``imagetrail demo``
 wrote, the simulator that made it (:mod:`imagetrail.sim.signals`). Nothing after that choice

@@ -1,10 +1,10 @@
 """The simulated fleet's signals, answered as Prometheus answers imagetrail's impact queries.
 
 ``imagetrail demo`` has no Prometheus, so change impact and capacity read the simulator
-instead, through the same reader interface as the Prometheus path (``imagetrail.service.impact``'s
-``SignalReader``); the statistics that judge the values are the same. The values are not
-made up for the purpose: they are computed from the very series the OpenMetrics writer
-backfills into Prometheus in the tests (:func:`imagetrail.sim.openmetrics.build`, per pod),
+instead, through the same reader interface as the Prometheus path (``SignalReader`` in
+:mod:`imagetrail.sources.signals`); the statistics that judge the values are the same. The
+values are not made up for the purpose: they are computed from the very series the OpenMetrics
+writer backfills into Prometheus in the tests (:func:`imagetrail.sim.openmetrics.build`, per pod),
 sampled on the same scrape grid and evaluated with Prometheus 2's semantics: a range
 selector holds the samples in ``[t - range, t]``, ``increase``/``rate`` extrapolate as
 Prometheus' ``extrapolatedRate`` does, an instant selector looks back 5 minutes. So the

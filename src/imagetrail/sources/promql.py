@@ -45,6 +45,7 @@ _SHORT_ESCAPES = {
     '"': '\\"',
 }
 
+
 def _escape_char(ch: str) -> str:
     short = _SHORT_ESCAPES.get(ch)
     if short is not None:

@@ -16,14 +16,14 @@ import io
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi import Query as Param
 from fastapi.responses import Response
 
 from imagetrail.errors import InputError
 from imagetrail.model import ChangeKind, Wait
 from imagetrail.service.impact import capacity_for, dora_for, impacts_for, lead_times_for
-from imagetrail.service.query import Query as Ask
-from imagetrail.service.query import Window
+from imagetrail.service.query import Query, Window
 from imagetrail.service.shapes import (
     CHANGE_COLUMNS,
     dora_json,
@@ -41,35 +41,35 @@ _KINDS = ", ".join(k.value for k in ChangeKind)
 
 
 def state(request: Request) -> AppState:
-    st: AppState = request.app.state.imagetrail
-    return st
+    app_state: AppState = request.app.state.imagetrail
+    return app_state
 
 
 StateDep = Annotated[AppState, Depends(state)]
 ClusterQ = Annotated[
-    list[str] | None, Query(description="Only these clusters (repeatable: any of them).")
+    list[str] | None, Param(description="Only these clusters (repeatable: any of them).")
 ]
 NamespaceQ = Annotated[
     list[str] | None,
-    Query(description="Namespace regex, matched fully (repeatable: any of them)."),
+    Param(description="Namespace regex, matched fully (repeatable: any of them)."),
 ]
 WorkloadQ = Annotated[
-    str | None, Query(description="Workload: name, kind/name, namespace/name or the full id.")
+    str | None, Param(description="Workload: name, kind/name, namespace/name or the full id.")
 ]
 FromQ = Annotated[
-    str | None, Query(alias="from", description="Range start: RFC 3339, unix seconds or 7d.")
+    str | None, Param(alias="from", description="Range start: RFC 3339, unix seconds or 7d.")
 ]
-ToQ = Annotated[str | None, Query(description="Range end (default: now).")]
-SinceQ = Annotated[str | None, Query(description="Range ending now (or at `to`): 7d, 2h, ...")]
-AtQ = Annotated[str | None, Query(description="Instant (default: the latest data).")]
-StepQ = Annotated[str | None, Query(description="Bucket width, e.g. 5m (default: fits).")]
+ToQ = Annotated[str | None, Param(description="Range end (default: now).")]
+SinceQ = Annotated[str | None, Param(description="Range ending now (or at `to`): 7d, 2h, ...")]
+AtQ = Annotated[str | None, Param(description="Instant (default: the latest data).")]
+StepQ = Annotated[str | None, Param(description="Bucket width, e.g. 5m (default: fits).")]
 SourceQ = Annotated[
-    str, Query(description="`ledger` (recorded) or `prometheus` (live, no ledger).")
+    str, Param(description="`ledger` (recorded) or `prometheus` (live, no ledger).")
 ]
 
 
-def ask(
-    st: StateDep,
+def query_params(
+    app_state: StateDep,
     response: Response,
     cluster: ClusterQ = None,
     namespace: NamespaceQ = None,
@@ -80,13 +80,13 @@ def ask(
     at: AtQ = None,
     step: StepQ = None,
     source: SourceQ = "ledger",
-) -> Ask:
+) -> Query:
     """The common filters, parsed exactly as the CLI parses its flags."""
     if source not in ("ledger", "prometheus"):
         raise InputError(f"source must be ledger or prometheus, not {source!r}")
     clusters = tuple(dict.fromkeys(c for c in cluster or () if c))
     namespaces = [n for n in namespace or () if n]
-    q = Ask(
+    q = Query(
         cluster=clusters[0] if len(clusters) == 1 else None,
         clusters=clusters if len(clusters) > 1 else (),
         namespace=_any_of(namespaces),
@@ -95,7 +95,7 @@ def ask(
         source=source,
     )
     try:
-        warnings = st.qc.check_names(q)
+        warnings = app_state.context.check_names(q)
     except InputError:
         return q  # an answer refuses it (400); one that reads no spans need not
     # A namespace-regex branch that matches no known namespace: the answer stands, and says so.
@@ -122,28 +122,28 @@ def _any_of(regexes: list[str]) -> str | None:
     return "|".join(f"(?:{r})" for r in regexes)
 
 
-AskDep = Annotated[Ask, Depends(ask)]
+QueryDep = Annotated[Query, Depends(query_params)]
 
 
 @router.get("/versions", summary="Image versions running at an instant")
-def versions(st: StateDep, q: AskDep) -> list[dict[str, Any]]:
-    rows, instant = st.qc.versions(q)
+def versions(app_state: StateDep, q: QueryDep) -> list[dict[str, Any]]:
+    rows, instant = app_state.context.versions(q)
     return [record(r) | {"at": format_time(instant)} for r in rows]
 
 
 @router.get("/heatmap", summary="Image × time → containers")
 def heatmap(
-    st: StateDep,
-    q: AskDep,
+    app_state: StateDep,
+    q: QueryDep,
     width: Annotated[
         int | None,
-        Query(ge=10, le=10_000, description="Plot width in pixels: the step fits it."),
+        Param(ge=10, le=10_000, description="Plot width in pixels: the step fits it."),
     ] = None,
-    sandbox: Annotated[bool, Query(description="Include pod-sandbox (pause) images.")] = False,
-    digests: Annotated[bool, Query(description="One row per digest.")] = False,
+    sandbox: Annotated[bool, Param(description="Include pod-sandbox (pause) images.")] = False,
+    digests: Annotated[bool, Param(description="One row per digest.")] = False,
 ) -> dict[str, Any]:
     points = max(10, width // 6) if width else 200
-    answer = st.qc.heatmap_answer(q, points=points, sandbox=sandbox, by_digest=digests)
+    answer = app_state.context.heatmap_answer(q, points=points, sandbox=sandbox, by_digest=digests)
     hm = answer.heatmap
     return heatmap_json(hm) | {
         "from": format_time(answer.start),
@@ -156,16 +156,16 @@ def heatmap(
 
 @router.get("/changes", summary="Version changes, oldest first")
 def changes(
-    st: StateDep,
-    q: AskDep,
+    app_state: StateDep,
+    q: QueryDep,
     kind: Annotated[
-        list[str] | None, Query(description=f"Only these kinds (repeatable): {_KINDS}.")
+        list[str] | None, Param(description=f"Only these kinds (repeatable): {_KINDS}.")
     ] = None,
-    format: Annotated[str, Query(description="`json` or `csv` (a download).")] = "json",
+    format: Annotated[str, Param(description="`json` or `csv` (a download).")] = "json",
 ) -> Any:
     if format not in ("json", "csv"):
         raise InputError(f"format must be json or csv, not {format!r}")
-    rows = [record(c) for c in st.qc.changes(q, kinds=_kinds(kind))]
+    rows = [record(c) for c in app_state.context.changes(q, kinds=_kinds(kind))]
     if format == "json":
         return rows
     buffer = io.StringIO()
@@ -188,54 +188,54 @@ def _kinds(kind: list[str] | None) -> list[str] | None:
     return kind or None
 
 
-KindQ = Annotated[list[str] | None, Query(description=f"Only these kinds (repeatable): {_KINDS}.")]
+KindQ = Annotated[list[str] | None, Param(description=f"Only these kinds (repeatable): {_KINDS}.")]
 
 
 @router.get("/impact", summary="Each change's verdict with the before/after evidence")
-def impact(st: StateDep, q: AskDep, kind: KindQ = None) -> list[dict[str, Any]]:
-    found = st.qc.changes(q, kinds=_kinds(kind))
-    return [impact_json(i) for i in impacts_for(st.qc, found)]
+def impact(app_state: StateDep, q: QueryDep, kind: KindQ = None) -> list[dict[str, Any]]:
+    found = app_state.context.changes(q, kinds=_kinds(kind))
+    return [impact_json(i) for i in impacts_for(app_state.context, found)]
 
 
 @router.get("/capacity", summary="CPU and memory per container for each version of a workload")
-def capacity(st: StateDep, q: AskDep) -> list[dict[str, Any]]:
-    return [record(c) for c in capacity_for(st.qc, q)]
+def capacity(app_state: StateDep, q: QueryDep) -> list[dict[str, Any]]:
+    return [record(c) for c in capacity_for(app_state.context, q)]
 
 
 @router.get(
     "/dora", summary="Deployment frequency, change failure rate, time to restore, lead time"
 )
 def dora(
-    st: StateDep,
-    q: AskDep,
-    by: Annotated[str, Query(description="`workload` or `namespace`.")] = "workload",
+    app_state: StateDep,
+    q: QueryDep,
+    by: Annotated[str, Param(description="`workload` or `namespace`.")] = "workload",
 ) -> list[dict[str, Any]]:
     if by not in ("workload", "namespace"):
         raise InputError(f"by must be workload or namespace, not {by!r}")
-    figures = dora_for(st.qc, q, by=by, lead_times=lead_times_for(st.qc, q))
+    figures = dora_for(app_state.context, q, by=by, lead_times=lead_times_for(app_state.context, q))
     return [dora_json(f) for f in figures]
 
 
 @router.get("/workloads", summary="Workload containers and what they run")
-def workloads(st: StateDep, q: AskDep) -> list[dict[str, Any]]:
-    return [record(w) for w in st.qc.workloads(q)]
+def workloads(app_state: StateDep, q: QueryDep) -> list[dict[str, Any]]:
+    return [record(w) for w in app_state.context.workloads(q)]
 
 
 @router.get("/history", summary="Version history of one workload")
-def history(st: StateDep, q: AskDep) -> list[dict[str, Any]]:
+def history(app_state: StateDep, q: QueryDep) -> list[dict[str, Any]]:
     if not q.workload:
         raise InputError("history needs a workload", hint="pass ?workload=namespace/name")
-    entries, _ = st.qc.history(q)
+    entries, _ = app_state.context.history(q)
     return [record(h) for h in entries]
 
 
 @router.get("/audit", summary="What ran inside a time window")
 def audit(
-    st: StateDep,
-    q: AskDep,
-    image: Annotated[str | None, Query(description="Only this image (a heatmap row).")] = None,
+    app_state: StateDep,
+    q: QueryDep,
+    image: Annotated[str | None, Param(description="Only this image (a heatmap row).")] = None,
 ) -> list[dict[str, Any]]:
-    rows = st.qc.audit(q)
+    rows = app_state.context.audit(q)
     if image:
         rows = [r for r in rows if r.image == image or f"{r.image}@{r.digest}" == image]
     return [record(r) for r in rows]
@@ -243,12 +243,12 @@ def audit(
 
 @router.get("/spans", summary="Raw spans: one pod container running one image, first to last seen")
 def spans(
-    st: StateDep,
-    q: AskDep,
+    app_state: StateDep,
+    q: QueryDep,
     response: Response,
-    limit: Annotated[int, Query(ge=1, le=100_000, description="At most this many spans.")] = 5000,
+    limit: Annotated[int, Param(ge=1, le=100_000, description="At most this many spans.")] = 5000,
 ) -> list[dict[str, Any]]:
-    found, _, _ = st.qc.spans(q)
+    found, _, _ = app_state.context.spans(q)
     found.sort(key=lambda s: (s.first_seen, s.cluster, s.namespace, s.pod, s.container))
     if len(found) > limit:
         response.headers["X-Imagetrail-Truncated"] = f"{len(found)} spans, {limit} returned"
@@ -260,12 +260,12 @@ def spans(
     summary="Waits: one pod container listed with an image but not running, and why",
 )
 def waits(
-    st: StateDep,
-    q: AskDep,
+    app_state: StateDep,
+    q: QueryDep,
     response: Response,
-    limit: Annotated[int, Query(ge=1, le=100_000, description="At most this many waits.")] = 5000,
+    limit: Annotated[int, Param(ge=1, le=100_000, description="At most this many waits.")] = 5000,
 ) -> list[dict[str, Any]]:
-    found = st.qc.waits(q)
+    found = app_state.context.waits(q)
     found.sort(
         key=lambda w: (w.span.first_seen, w.span.cluster, w.span.namespace, w.span.pod, w.reason)
     )
@@ -295,8 +295,8 @@ def _wait_json(wait: Wait) -> dict[str, Any]:
 
 
 @router.get("/status", summary="What the ledger holds, the sync's health and the filter choices")
-def status(st: StateDep, request: Request) -> dict[str, Any]:
-    out = st.status()
+def status(app_state: StateDep, request: Request) -> dict[str, Any]:
+    out = app_state.status()
     # The scheduled report (None when report_schedule is unset), set up in the app's lifespan.
     scheduler = getattr(request.app.state, "report_scheduler", None)
     out["report"] = None if scheduler is None else scheduler.status()

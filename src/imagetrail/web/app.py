@@ -82,31 +82,31 @@ def create_app(
     ``scheduled``: send the scheduled report (``report_schedule``); of several worker
     processes only one does.
     """
-    st = AppState(settings, ledger, sync=sync)
+    app_state = AppState(settings, ledger, sync=sync)
 
     def begin_shutdown() -> None:
         """Stop every request's work and the background threads (the server calls this on
         SIGTERM, before it waits for the requests to answer)."""
-        st.begin_shutdown()
+        app_state.begin_shutdown()
         scheduler = getattr(app.state, "report_scheduler", None)
         if scheduler is not None:
             scheduler.stop(timeout=0)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if st.syncer is not None:
-            st.syncer.start()
+        if app_state.syncer is not None:
+            app_state.syncer.start()
         # The scheduled report (report_schedule); its status() is for /api/v1/status.
-        app.state.report_scheduler = start_scheduler(st.qc) if scheduled else None
+        app.state.report_scheduler = start_scheduler(app_state.context) if scheduled else None
         # Index the ledger now rather than in the first user's request.
-        threading.Thread(target=st.warm, name="imagetrail-index", daemon=True).start()
+        threading.Thread(target=app_state.warm, name="imagetrail-index", daemon=True).start()
         try:
             yield
         finally:
             begin_shutdown()
             if app.state.report_scheduler is not None:
                 app.state.report_scheduler.stop(timeout=2)
-            st.close()
+            app_state.close()
 
     app = FastAPI(
         title="imagetrail",
@@ -116,7 +116,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.imagetrail = st
+    app.state.imagetrail = app_state
     app.state.begin_shutdown = begin_shutdown
     app.include_router(api.router)
     app.include_router(deploy_api.router)
@@ -139,12 +139,12 @@ def create_app(
 
     @app.get("/readyz", include_in_schema=False, response_class=PlainTextResponse)
     def readyz() -> PlainTextResponse:
-        ready, reason = st.ready()
+        ready, reason = app_state.ready()
         return PlainTextResponse(reason + "\n", status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        return st.metrics.exposition()
+        return app_state.metrics.exposition()
 
     @app.exception_handler(ImagetrailError)
     async def imagetrail_error(request: Request, exc: ImagetrailError) -> JSONResponse:
@@ -173,15 +173,15 @@ def create_app(
     # through the metrics and security headers like any answer.
     app.add_middleware(
         RequestLimits,
-        requests=st.requests,
-        live=st.live,
+        requests=app_state.requests,
+        live=app_state.live,
         max_queries=settings.request_max_queries,
         timeout=settings.request_timeout,
         body_timeout=settings.request_body_timeout,
     )
     # plotly.js is 4.8 MB; heatmap JSON of a month is hundreds of kB. Both compress ~5x.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.middleware("http")(st.metrics.middleware)
+    app.middleware("http")(app_state.metrics.middleware)
     app.middleware("http")(_security_headers)
     origins = settings.cors_origins
     if origins:

@@ -26,7 +26,7 @@ from imagetrail.service.deployments import (
     parse_deployment,
     record_deployment,
 )
-from imagetrail.web.api import AskDep, StateDep
+from imagetrail.web.api import QueryDep, StateDep
 
 router = APIRouter(prefix="/api/v1", tags=["deployments"])
 
@@ -174,22 +174,25 @@ def decode_event(raw: bytes, content_type: str | None) -> dict[str, Any]:
         422: {"description": "A field is missing or malformed"},
     },
 )
-async def post_deployment(request: Request, st: StateDep) -> JSONResponse:
-    refused = _authorization_problem(request, st.settings.api_token)
+async def post_deployment(request: Request, app_state: StateDep) -> JSONResponse:
+    refused = _authorization_problem(request, app_state.settings.api_token)
     if refused is not None:
         return refused
     body = decode_event(await _body(request), request.headers.get("content-type"))
     event = parse_deployment(body, now=time.time())
     # The ledger write blocks: off the event loop, as FastAPI runs plain `def` endpoints.
     match, created = await run_in_threadpool(
-        record_deployment, st.ledger, event, window=float(st.settings.deploy_match_window)
+        record_deployment,
+        app_state.ledger,
+        event,
+        window=float(app_state.settings.deploy_match_window),
     )
     return JSONResponse(match_json(match), status_code=201 if created else 200)
 
 
 @router.get("/deployments", summary="Deployment events with their matched change and lead time")
-def list_deployments(st: StateDep, q: AskDep) -> list[dict[str, Any]]:
-    return [match_json(m) for m in deployments_with_matches(st.qc, q)]
+def list_deployments(app_state: StateDep, q: QueryDep) -> list[dict[str, Any]]:
+    return [match_json(m) for m in deployments_with_matches(app_state.context, q)]
 
 
 __all__ = ["MAX_BODY", "MAX_DEPTH", "MAX_NUMBER", "decode_event", "router"]

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from imagetrail.web.syncer import SyncStatus
 
 log = logging.getLogger("imagetrail.web.exporter")
-W = ["cluster", "namespace", "workload_kind", "workload", "container"]
+WORKLOAD_LABELS = ["cluster", "namespace", "workload_kind", "workload", "container"]
 
 
 class ExporterCollector(Collector):
@@ -164,7 +164,7 @@ def _failing_metric(failing: list[FailingRollout]) -> GaugeMetricFamily:
         "imagetrail_rollout_failing",
         "1 for each reason the newest rollout of a workload container is stuck (its new pods "
         "do not run: ImagePullBackOff, CreateContainerConfigError, ...).",
-        labels=[*W, "reason"],
+        labels=[*WORKLOAD_LABELS, "reason"],
     )
     for f in failing:
         for reason in f.reasons:
@@ -180,50 +180,52 @@ def _container_metrics(states: list[ContainerState], now: float) -> Iterator[Met
     info = GaugeMetricFamily(
         "imagetrail_image_info",
         "A version running in a workload container (always 1).",
-        labels=[*W, "image", "tag", "digest"],
+        labels=[*WORKLOAD_LABELS, "image", "tag", "digest"],
     )
     versions = GaugeMetricFamily(
         "imagetrail_workload_versions",
         "Distinct versions running in a workload container.",
-        labels=W,
+        labels=WORKLOAD_LABELS,
     )
     containers = GaugeMetricFamily(
-        "imagetrail_workload_containers", "Containers running in a workload container.", labels=W
+        "imagetrail_workload_containers",
+        "Containers running in a workload container.",
+        labels=WORKLOAD_LABELS,
     )
     rollout = GaugeMetricFamily(
         "imagetrail_rollout_in_progress",
         "1 when the newest change of the workload container is in progress or stuck.",
-        labels=W,
+        labels=WORKLOAD_LABELS,
     )
     first_seen = GaugeMetricFamily(
         "imagetrail_running_image_first_seen_timestamp_seconds",
         "Start of the running version's current run in the workload container.",
-        labels=[*W, "image", "digest"],
+        labels=[*WORKLOAD_LABELS, "image", "digest"],
     )
     age = GaugeMetricFamily(
         "imagetrail_running_image_age_seconds",
         "Seconds the running version has run in the workload container (its current run).",
-        labels=[*W, "image", "digest"],
+        labels=[*WORKLOAD_LABELS, "image", "digest"],
     )
     tag_digests = GaugeMetricFamily(
         "imagetrail_tag_digests",
         "Distinct digests the running image reference has had in the workload container.",
-        labels=[*W, "image"],
+        labels=[*WORKLOAD_LABELS, "image"],
     )
     last_change = GaugeMetricFamily(
         "imagetrail_last_change_timestamp_seconds",
         "Start of the newest change of each kind of the workload container.",
-        labels=[*W, "kind"],
+        labels=[*WORKLOAD_LABELS, "kind"],
     )
     changes = GaugeMetricFamily(
         "imagetrail_changes",
         "Changes of each kind recorded in the ledger for the workload container.",
-        labels=[*W, "kind"],
+        labels=[*WORKLOAD_LABELS, "kind"],
     )
     recent = GaugeMetricFamily(
         "imagetrail_recent_changes",
         "Changes of the workload container started within churn_window before the data's end.",
-        labels=W,
+        labels=WORKLOAD_LABELS,
     )
     for state in states:
         key = list(state.key)

@@ -28,13 +28,13 @@ class ReportScheduler:
     """Runs the report on a cron schedule until :meth:`stop`; :meth:`status` is thread-safe."""
 
     def __init__(
-        self, qc: QueryContext, schedule: str, *, clock: Callable[[], float] = time.time
+        self, context: QueryContext, schedule: str, *, clock: Callable[[], float] = time.time
     ) -> None:
         from croniter import croniter
 
         if not croniter.is_valid(schedule):
             raise ImagetrailError(f"not a cron expression: {schedule!r}")
-        self._qc = qc
+        self._context = context
         self.schedule = schedule
         self._clock = clock
         self._stop = threading.Event()
@@ -55,11 +55,11 @@ class ReportScheduler:
         }
 
     def targets(self) -> dict[str, bool]:
-        s = self._qc.settings
+        settings = self._context.settings
         return {
-            "file": bool(s.report_output),
-            "mail": bool(s.smtp_host),
-            "chat": bool(s.report_notify),
+            "file": bool(settings.report_output),
+            "mail": bool(settings.smtp_host),
+            "chat": bool(settings.report_notify),
         }
 
     def status(self) -> dict[str, Any]:
@@ -119,7 +119,7 @@ class ReportScheduler:
         from imagetrail.report import deliver, make_report
 
         now = self._clock() if now is None else now
-        settings = self._qc.settings
+        settings = self._context.settings
         targets = self.targets()
         self._set(running=True)
         errors: list[str] = []
@@ -130,7 +130,7 @@ class ReportScheduler:
                     "nothing to deliver to: set report_output, smtp_host or report_notify"
                 )
             else:
-                report = make_report(self._qc, Query(), now=now)
+                report = make_report(self._context, Query(), now=now)
                 output = settings.report_output
                 result = deliver(
                     report,
@@ -148,12 +148,12 @@ class ReportScheduler:
             log.exception("the scheduled report failed unexpectedly")
             errors.append(f"internal error: {type(exc).__name__}")
         with self._lock:
-            st = self._status
-            st.update(running=False, runs=st["runs"] + 1, last_run=now, last_delivered=done)
+            status = self._status
+            status.update(running=False, runs=status["runs"] + 1, last_run=now, last_delivered=done)
             if errors:
-                st.update(failures=st["failures"] + 1, last_error="; ".join(errors))
+                status.update(failures=status["failures"] + 1, last_error="; ".join(errors))
             else:
-                st.update(last_success=now, last_error=None)
+                status.update(last_success=now, last_error=None)
         for line in done:
             log.info("scheduled report: %s", line)
         if errors:
@@ -161,11 +161,11 @@ class ReportScheduler:
         return not errors
 
 
-def start_scheduler(qc: QueryContext) -> ReportScheduler | None:
+def start_scheduler(context: QueryContext) -> ReportScheduler | None:
     """A started scheduler when ``report_schedule`` is set, else None."""
-    schedule = qc.settings.report_schedule
+    schedule = context.settings.report_schedule
     if not schedule:
         return None
-    scheduler = ReportScheduler(qc, schedule)
+    scheduler = ReportScheduler(context, schedule)
     scheduler.start()
     return scheduler

@@ -63,7 +63,7 @@ class AppState:
         self.requests = InFlight()
         self.live = LiveSlots(settings.live_concurrency)
         self.background = Budget()
-        self.qc = QueryContext(
+        self.context = QueryContext(
             settings,
             ledger=ledger,
             index=self.index,
@@ -71,15 +71,15 @@ class AppState:
             background=self.background,
         )
         self.metrics = WebMetrics()
-        self.syncer = BackgroundSync(self.qc) if sync else None
+        self.syncer = BackgroundSync(self.context) if sync else None
         self.metrics.registry.register(
             ExporterCollector(
                 index=self.index,
                 changes=ledger.changes,
                 changes_stamp=self._changes_stamp,
-                silence=self.qc.silence,
+                silence=self.context.silence,
                 sync_status=self.sync_status,
-                tolerance=self.qc.tolerance,
+                tolerance=self.context.tolerance,
                 churn_window=float(settings.churn_window),
             )
         )
@@ -93,7 +93,7 @@ class AppState:
             log.debug("warming the index failed", exc_info=True)
 
     def _changes_stamp(self) -> object:
-        self.qc.refresh_changes(self.ledger)  # a sync killed before deriving them
+        self.context.refresh_changes(self.ledger)  # a sync killed before deriving them
         return self.ledger.changes_stamp()
 
     def sync_status(self) -> SyncStatus:
@@ -103,11 +103,11 @@ class AppState:
         """Ready once a sync has completed: this process's first pass when it syncs, else
         any sync recorded in the ledger (``--ledger`` alone, ``demo``)."""
         if self.syncer is not None:
-            st = self.syncer.status
-            if st.last_success is not None:
+            status = self.syncer.status
+            if status.last_success is not None:
                 return True, "synced"
-            if st.last_error:
-                return False, f"first sync not complete: {st.last_error}"
+            if status.last_error:
+                return False, f"first sync not complete: {status.last_error}"
             return False, "first sync in progress"
         if self.ledger.synced_until() is None:
             return False, "the ledger holds no completed sync"
@@ -145,7 +145,7 @@ class AppState:
                     "silent_for_seconds": round(c.silent_for, 3),
                     "gone": c.gone,
                 }
-                for c in (self.qc.silence().clusters() if bounds is not None else [])
+                for c in (self.context.silence().clusters() if bounds is not None else [])
             ],
         }
 

@@ -46,9 +46,11 @@ class SyncStatus:
 class BackgroundSync:
     """Runs sync passes until :meth:`stop`; :attr:`status` is safe to read from any thread."""
 
-    def __init__(self, qc: QueryContext, *, interval: float | None = None) -> None:
-        self._qc = qc
-        self._interval = float(interval if interval is not None else qc.settings.follow_interval)
+    def __init__(self, context: QueryContext, *, interval: float | None = None) -> None:
+        self._context = context
+        self._interval = float(
+            interval if interval is not None else context.settings.follow_interval
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -74,11 +76,11 @@ class BackgroundSync:
 
     def run_pass(self) -> None:
         """One sync pass; errors are recorded, never raised."""
-        qc = self._qc
+        context = self._context
         self._set(running=True)
         try:
-            with qc.open_ledger() as ledger, qc.prometheus_source(Query()) as source:
-                result = qc.sync(ledger, source)
+            with context.open_ledger() as ledger, context.prometheus_source(Query()) as source:
+                result = context.sync(ledger, source)
         except ImagetrailError as exc:
             log.warning("sync failed: %s", exc.message)
             self._set(
@@ -120,8 +122,8 @@ class BackgroundSync:
         from imagetrail.service.spans import DEFAULT_RANGE
 
         try:
-            _, end = self._qc.window(Query())
-            changes = self._qc.changes(Query(window=Window(start=end - DEFAULT_RANGE)))
+            _, end = self._context.window(Query())
+            changes = self._context.changes(Query(window=Window(start=end - DEFAULT_RANGE)))
         except ImagetrailError as exc:
             log.warning("reading the recent changes failed: %s", exc.message)
             self._set(impact_error=exc.message)
@@ -135,14 +137,14 @@ class BackgroundSync:
         retention; recorded ones cost one read."""
         from imagetrail.service.impact import impacts_for
 
-        after = self._qc.settings.impact_after
+        after = self._context.settings.impact_after
         over = [
             c
             for c in changes
             if c.cut_short is not None or (c.finished is not None and c.finished + after < end)
         ]
         try:
-            found = impacts_for(self._qc, over)
+            found = impacts_for(self._context, over)
         except ImagetrailError as exc:
             log.warning("judging the impact of recent changes failed: %s", exc.message)
             self._set(impact_error=exc.message)
@@ -151,7 +153,7 @@ class BackgroundSync:
 
     def annotate(self, changes: Sequence[Change]) -> None:
         """Push ``changes`` to Grafana (those not there yet) when it is configured."""
-        settings = self._qc.settings
+        settings = self._context.settings
         if not (settings.grafana_url and settings.grafana_token):
             return
         from imagetrail.grafana.annotate import GrafanaTarget, push_annotations
