@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from fakeserver import FakeServer
 from imagetrail import redact
 from servers import MissingBinary, Server, start_postgres, start_prometheus, temporary_database
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 def _start(start: Callable[[], Server]) -> Server:
@@ -65,6 +69,23 @@ def fake_server() -> Iterator[FakeServer]:
     with FakeServer() as server:
         yield server
     assert not server.errors, f"fake server handler errors: {server.errors!r}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Chromium for one test module (tests/browser.py's launch). Module scope: Playwright's
+    sync API keeps an event loop running in the main thread until it stops, which would
+    break every later test that runs asyncio."""
+    from playwright.sync_api import sync_playwright
+
+    from browser import launch
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 @pytest.fixture(autouse=True)

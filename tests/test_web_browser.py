@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 
 import hostile
 from browser import (
@@ -26,7 +26,6 @@ from browser import (
     DOCS_SCREENSHOTS,
     PageWatch,
     api_get,
-    launch,
     new_context,
     open_page,
     query_of,
@@ -67,18 +66,6 @@ def hostile_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     hostile.build_hostile_ledger(path, end=time.time() // 60 * 60).close()
     with serve_ledger(path) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Module scope: Playwright's sync API keeps an event loop running in the main thread
-    # until it stops, which would break every later test that runs asyncio.
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

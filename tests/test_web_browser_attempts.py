@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 import hostile
 from browser import (
@@ -30,7 +30,6 @@ from browser import (
     api_get,
     attempt_text,
     iso,
-    launch,
     new_context,
     open_page,
     renders,
@@ -139,16 +138,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[A
     truth = [c for c in fleet.expected_changes if c.reasons]
     with serve_ledger(path) as url:
         yield url, truth, fleet.config.scrape_interval
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

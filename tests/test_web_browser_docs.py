@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 
-from browser import PageWatch, api_get, launch, new_context, screenshot, serve_ledger
+from browser import PageWatch, api_get, new_context, screenshot, serve_ledger
 
 pytestmark = pytest.mark.slow
 
@@ -26,16 +26,6 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app over an empty ledger: the OpenAPI document does not depend on data."""
     with serve_ledger(tmp_path_factory.mktemp("web-docs") / "empty.db") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def wait_drawn(page: Page) -> None:

@@ -13,9 +13,9 @@ from statistics import median
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
-from browser import PageWatch, launch, new_context, open_page, screenshot, serve_ledger
+from browser import PageWatch, new_context, open_page, screenshot, serve_ledger
 from imagetrail.service.demo import build_demo_ledger
 
 pytestmark = pytest.mark.slow
@@ -68,16 +68,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ledger.close()
     with serve_ledger(path) as url:  # as `imagetrail demo` serves it: no Prometheus
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Watched:

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 import hostile
 from browser import (
@@ -26,7 +26,6 @@ from browser import (
     api_get,
     attempt_text,
     iso,
-    launch,
     new_context,
     open_page,
     screenshot,
@@ -109,16 +108,6 @@ def silent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, floa
     build_silent_ledger(path, end=end)
     with serve_ledger(path) as url:
         yield url, end
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture
