@@ -336,7 +336,8 @@ def test_the_cut_short_cart_upgrade_reads_aborted(demo: Demo) -> None:
     assert "in progress" not in table.out
 
 
-def test_the_finished_cell_says_how_a_failed_or_stuck_rollout_stands() -> None:
+def test_the_state_and_wide_cells_say_how_a_failed_or_stuck_rollout_stands() -> None:
+    """The table's STATE is the state alone; -o wide has when it finished and why."""
     t0 = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
     tried = Change(
         "kind", "scraper", "Deployment", "e2e-hpa", "hpa", "registry.k8s.io/hpa-example:v1",
@@ -344,11 +345,17 @@ def test_the_finished_cell_says_how_a_failed_or_stuck_rollout_stands() -> None:
         reasons=("ImagePullBackOff",), pods=1, pods_ran=0,
     )  # fmt: skip
     failed = replace(tried, cut_short=CutShort.FAILED, ended=t0 + 1500)
-    assert views.settled(failed) == "failed 2027-01-15 08:25Z: ImagePullBackOff (0/1 pods ran)"
-    assert views.settled(tried) == "stuck: ImagePullBackOff"
+    row = views.change_row(failed)
+    assert (row["state"], row["finished"]) == ("failed", "2027-01-15T08:25:00Z")
+    assert row["reasons"] == "ImagePullBackOff (0/1 pods ran)"
+    row = views.change_row(tried)
+    assert (row["state"], row["finished"]) == ("stuck", None)
+    assert row["reasons"] == "ImagePullBackOff (0/1 pods ran)"
     waited = replace(tried, finished=t0 + 720, pods_ran=1, waited=600.0)
-    assert views.settled(waited) == "2027-01-15 08:12Z (waited 10m)"
-    assert views.settled(replace(waited, waited=None)) == "2027-01-15 08:12Z"
+    row = views.change_row(waited)
+    assert (row["state"], row["finished"]) == ("done", "2027-01-15T08:12:00Z")
+    assert row["reasons"] == "ImagePullBackOff (1/1 pods ran), waited 10m"
+    assert views.rollout_note(replace(waited, waited=None, reasons=())) is None
 
 
 def test_changes_on_a_cadvisor_ledger_say_failed_rollouts_need_ksm(

@@ -70,6 +70,38 @@ def per_day_text(per_day: float | None) -> str | None:
     return f"{per_day * 7:.1f}/week"
 
 
+def rough_duration(seconds: float) -> str:
+    """A duration for people, to its largest unit: ``14d`` (not ``13d23h``), ``5h``, ``12m``,
+    ``40s``; two units below two of the largest (``1d6h``, ``1h30m``)."""
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    for i, (name, size) in enumerate(units):
+        if seconds >= 2 * size or name == "s":
+            return f"{round(seconds / size)}{name}"
+        if seconds >= size:
+            small, small_size = units[i + 1]
+            whole, rest = divmod(round(seconds / small_size), size // small_size)
+            return f"{whole}{name}" + (f"{rest}{small}" if rest else "")
+    raise AssertionError("unreachable")
+
+
+def size_text(value: float) -> str:
+    """A size in bytes for people, in binary units to three figures (``180 MiB``)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.3g} {unit}" if unit != "B" else f"{value:.0f} B"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def measure_text(value: float | None, unit: str) -> str:
+    """A measured value for people: bytes as ``180 MiB``, anything else to three figures."""
+    if value is None:
+        return "—"
+    if unit.split("/")[0] == "bytes":
+        return size_text(value)
+    return f"{value:.3g}"
+
+
 def percent_text(fraction: float | None) -> str | None:
     """A fraction as a percentage to one decimal (``7.7 %``)."""
     return None if fraction is None else f"{fraction * 100:.1f} %"

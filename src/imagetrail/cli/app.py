@@ -9,22 +9,50 @@ plus a hint.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
+from typer.core import TyperGroup
 
 from imagetrail import __version__, redact
 from imagetrail.cli import demo, deploy, impact, report, server, sync, views
 from imagetrail.cli.options import err_console
-from imagetrail.errors import ImagetrailError
+from imagetrail.errors import ImagetrailError, InputError
 from imagetrail.text import printable
+
+if TYPE_CHECKING:
+    # The click typer vendors (typer._click): TyperGroup's own types.
+    from typer._click.core import Command, Context
+
+
+class _Commands(TyperGroup):
+    """The command group: an unknown command is one ``error:`` line with a did-you-mean (exit
+    2), not click's usage block."""
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        name = args[0] if args else None
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            # `imagetrail version` is `imagetrail --version` first, `versions` second.
+            options = [f"--{name}"] if f"--{name}" in ("--version", "--help") else []
+            close = options + difflib.get_close_matches(name, self.list_commands(ctx), n=1)
+            guess = " or ".join(f"`imagetrail {c}`" for c in close)
+            guess = f" (did you mean {guess}?)" if guess else ""
+            raise InputError(
+                f"no such command {name!r}{guess}", hint="imagetrail --help lists the commands"
+            )
+        return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(
     name="imagetrail",
+    cls=_Commands,
     help="Which container image versions ran where and when, across Kubernetes clusters.",
     no_args_is_help=True,
     add_completion=False,

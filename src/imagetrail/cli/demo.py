@@ -17,9 +17,10 @@ from imagetrail import settings as settings_mod
 from imagetrail.cli.options import HostOpt, PortOpt, config_path, console
 from imagetrail.cli.render import render_rows
 from imagetrail.cli.server import serve_ledger
+from imagetrail.cli.views import CHANGE_TABLE, change_row
 from imagetrail.model import Change, ChangeKind
 from imagetrail.service.shapes import record
-from imagetrail.text import transition
+from imagetrail.text import measure_text, transition
 from imagetrail.timeutil import format_duration, format_time
 
 if TYPE_CHECKING:
@@ -68,7 +69,8 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
                 f"{len({s.workload_ref for s in spans})} workloads, {stats.get('spans', 0)} "
                 f"container spans over 14 days in {time.monotonic() - began:.1f}s → {path}",
                 style="bold",
-            )
+            ),
+            soft_wrap=True,
         )
         at = end - 60
         # 1. Which versions run now?
@@ -103,6 +105,7 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
                 [record(h) for h in analysis.history(story_spans)],
                 "table",
                 columns=["container", "image", "first_seen", "last_seen", "containers_max"],
+                drop=["containers_max"],
                 title=f"2. History of {story.cluster}/{story.namespace}/"
                 f"{story.workload_kind}/{story.workload}",
                 console=console,
@@ -114,54 +117,54 @@ def run_demo(console: Console, *, ledger_path: Path | None = None, seed: int = 7
                 == (story.cluster, story.namespace, story.workload_kind, story.workload)
             ]
             render_rows(
-                [_change_row(c) for c in own],
+                [change_row(c) | {"took": _took(c)} for c in own],
                 "table",
-                key="what",
-                drop=["kind"],
+                columns=["started", "kind", "container", "to_image", "state", "took"],
+                key="to_image",
+                whole=["kind", "state", "took"],
+                keep=["state", "took"],
                 title="   … and its changes: how each rollout ended",
                 console=console,
             )
-        # 3. This week's changes, newest first.
+        # 3. This week's changes, newest first: the table `imagetrail changes` prints.
         week = sorted(
             (c for c in changes if c.started >= end - 7 * 86400),
             key=lambda c: c.started,
             reverse=True,
         )
         render_rows(
-            [_change_row(c) for c in week[:15]],
+            [change_row(c) for c in week[:15]],
             "table",
-            key="what",
-            drop=["kind"],
+            columns=["started", "kind", "cluster", "namespace", "workload", "to_image", "state"],
+            **(CHANGE_TABLE | {"keep": ["state", "workload"]}),
             title=f"3. This week's changes: {len(week)}, the 15 newest",
             console=console,
         )
         failing = [c for c in changes if c.state in ("failed", "stuck")]
         if failing:
-            console.print(
-                Text(
-                    f"Rollouts whose new pods did not run: {len(failing)} ("
-                    + "; ".join(
-                        f"{c.workload} {c.state}: {', '.join(c.reasons) or '?'}" for c in failing
-                    )
-                    + ")"
+            console.print(Text(f"Rollouts whose new pods did not run: {len(failing)}"))
+            for c in failing:
+                console.print(
+                    Text(f"   {c.workload} {c.state}: {', '.join(c.reasons) or '?'}"),
+                    soft_wrap=True,
                 )
-            )
         _show_impact(console, ledger, path, changes)
-        console.print(
-            Text(
-                "Explore further, e.g.:\n"
-                f"  IMAGETRAIL_LEDGER={path} imagetrail heatmap --since 14d\n"
-                f"  IMAGETRAIL_LEDGER={path} imagetrail changes --since 14d --kind rollback\n"
-                f"  IMAGETRAIL_LEDGER={path} imagetrail changes --since 14d -n logistics  "
-                "# failed and stuck rollouts\n"
-                f"  IMAGETRAIL_LEDGER={path} imagetrail workloads --namespace shop\n"
-                f"  IMAGETRAIL_LEDGER={path} imagetrail impact --since 14d -n orders\n"
-                f"  IMAGETRAIL_LEDGER={path} imagetrail capacity orders/orders-api --since 14d\n"
-                f"  IMAGETRAIL_LEDGER={path} imagetrail dora --since 14d --by namespace\n"
-                f"  IMAGETRAIL_LEDGER={path} imagetrail report --since 7d -o report.html",
-                style="dim",
-            )
-        )
+        console.print(Text("Explore further, e.g.:", style="dim"))
+        for command, why in (
+            ("heatmap --since 14d", ""),
+            ("changes --since 14d --kind rollback", ""),
+            ("changes --since 14d -n logistics", "failed and stuck rollouts"),
+            ("workloads --namespace shop", ""),
+            ("impact --since 14d -n orders", ""),
+            ("capacity orders/orders-api --since 14d", ""),
+            ("dora --since 14d --by namespace", ""),
+            ("report --since 7d -o report.html", ""),
+        ):
+            # One line each, never wrapped: they are to be copied and pasted.
+            if why:
+                console.print(Text(f"  # {why}:", style="dim"), soft_wrap=True)
+            line = f"  IMAGETRAIL_LEDGER={path} imagetrail {command}"
+            console.print(Text(line, style="dim"), soft_wrap=True)
     finally:
         ledger.close()
 
@@ -179,10 +182,13 @@ def _show_impact(console: Console, ledger: Ledger, path: Path, changes: list[Cha
     counts = Counter(i.verdict for i in impacts)
     console.print(
         Text(
-            f"4. Change impact of the {len(judged)} changes in orders (signals from the "
-            "simulator): " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())),
+            f"4. Change impact of the {len(judged)} changes in orders (signals from the simulator)",
             style="bold",
-        )
+        ),
+        soft_wrap=True,
+    )
+    console.print(
+        Text("   " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))), soft_wrap=True
     )
     bad = next((i for i in impacts if i.verdict == "regression"), None)
     if bad is None:
@@ -191,8 +197,8 @@ def _show_impact(console: Console, ledger: Ledger, path: Path, changes: list[Cha
         [
             {
                 "signal": sig.name,
-                "before": f"{sig.before:.3g}" if sig.before is not None else "—",
-                "after": f"{sig.after:.3g}" if sig.after is not None else "—",
+                "before": measure_text(sig.before, sig.unit),
+                "after": measure_text(sig.after, sig.unit),
                 "verdict": sig.verdict,
                 "decides": "yes" if sig.decides else "evidence",
             }
@@ -204,19 +210,9 @@ def _show_impact(console: Console, ledger: Ledger, path: Path, changes: list[Cha
     )
 
 
-def _change_row(c: Change) -> dict[str, str]:
-    return {
-        "started": record(c)["started"],
-        "kind": c.kind.value,
-        "where": f"{c.cluster}/{c.namespace}/{c.workload}/{c.container}",
-        "what": transition(c),
-        "rollout took": _rollout(c),
-    }
-
-
-def _rollout(change: Change) -> str:
-    """How long the rollout took, or how it stands (``aborted after 23m``)."""
+def _took(change: Change) -> str | None:
+    """How long the rollout took until it finished or was given up (``23m``); None while it
+    runs (its state says how it stands)."""
     if change.settled is None:
-        return f"stuck: {', '.join(change.reasons)}" if change.state == "stuck" else "in progress"
-    took = format_duration(round(max(0.0, change.settled - change.started)))
-    return took if change.finished is not None else f"{change.state} after {took}"
+        return None
+    return format_duration(round(max(0.0, change.settled - change.started)))

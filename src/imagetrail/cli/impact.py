@@ -18,7 +18,7 @@ from imagetrail.cli.options import (
 from imagetrail.cli.render import render_rows
 from imagetrail.errors import InputError
 from imagetrail.service.shapes import CHANGE_COLUMNS, dora_json, impact_json, record
-from imagetrail.text import per_day_text, percent_text
+from imagetrail.text import measure_text, per_day_text, percent_text, rough_duration
 from imagetrail.timeutil import format_duration
 
 IMPACT_COLUMNS = (*CHANGE_COLUMNS, "verdict", "reason")
@@ -58,7 +58,8 @@ def impact(ctx: typer.Context, filters: ChangeFilters, measured: Measured) -> No
         for row, i in zip(rows, found, strict=True):
             row["evidence"] = [
                 f"{s.name}{'' if s.decides else ' (evidence only)'}: "
-                f"{_num(s.before)} → {_num(s.after)} {s.unit}"
+                f"{measure_text(s.before, s.unit)} → {measure_text(s.after, s.unit)}"
+                f"{_unit(s.unit)}"
                 + (f" (p={s.p_value:.3g}, δ={s.effect:+.2f})" if s.p_value is not None else "")
                 for s in i.signals
                 if s.verdict in ("regression", "improvement")
@@ -71,6 +72,8 @@ def impact(ctx: typer.Context, filters: ChangeFilters, measured: Measured) -> No
             wide=["kind", "from_image", "to_digest", "reason"],
             key="to_image",
             drop=["container", "namespace", "cluster", "evidence", "started"],
+            whole=["kind", "verdict"],
+            keep=["verdict"],
             title="impact",
         )
         return
@@ -85,8 +88,10 @@ def _minutes(seconds: float | None) -> str | None:
     return None if seconds is None else format_duration(round(seconds / 60) * 60)
 
 
-def _num(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3g}"
+def _unit(unit: str) -> str:
+    """What follows a measured value: `` cores/container``; bytes are in the value itself
+    (``180 MiB/container``)."""
+    return unit.removeprefix("bytes") if unit.split("/")[0] == "bytes" else f" {unit}"
 
 
 @with_blocks
@@ -148,7 +153,7 @@ def dora(
             row["failure_rate"] = percent_text(f.change_failure_rate)
             row["restore"] = _minutes(row["time_to_restore_median_seconds"])
             row["lead_time"] = _minutes(row["lead_time_median_seconds"])
-            row["days"] = format_duration(round(f.days * 24) * 3600)
+            row["days"] = rough_duration(f.days * 86400)
             row["open"] = f.open_failures
         columns = ["cluster", "namespace"] + (["workload"] if by == "workload" else [])
         columns += ["deploys", "frequency", "failures", "failure_rate"]

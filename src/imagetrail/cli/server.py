@@ -122,7 +122,8 @@ def show_settings(ctx: typer.Context) -> None:
         ],
         "table",
         key="setting",
-        drop=["env"],
+        whole=["env"],
+        keep=["env"],
         title="settings",
     )
 

@@ -24,6 +24,7 @@ from imagetrail.cli.options import (
     with_blocks,
 )
 from imagetrail.errors import ImagetrailError, InputError, SourceError
+from imagetrail.text import printable
 from imagetrail.timeutil import parse_time
 
 
@@ -88,8 +89,11 @@ def sync(
                 if not follow or not isinstance(exc, SourceError):
                     raise
                 # Following: a source outage is reported and retried, never the end.
+                # One line, whatever the width (scripts grep for "error:").
                 err_console.print(
-                    Text(f"error: {exc.message} (retrying)", style="red"), highlight=False
+                    Text(f"error: {printable(exc.message)} (retrying)", style="red"),
+                    highlight=False,
+                    soft_wrap=True,
                 )
                 if stop is not None and stop.sleep(context.settings.follow_interval):
                     stop.report(context.fmt_time)

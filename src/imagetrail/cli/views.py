@@ -4,7 +4,7 @@ through :class:`~imagetrail.service.query.QueryContext` and prints a table, JSON
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -24,8 +24,7 @@ from imagetrail.cli.render import render_heatmap, render_rows
 from imagetrail.model import Change
 from imagetrail.service.query import Query, QueryContext
 from imagetrail.service.shapes import CHANGE_COLUMNS, record
-from imagetrail.text import table_time
-from imagetrail.timeutil import format_duration
+from imagetrail.timeutil import format_duration, format_time
 
 CADVISOR_NOTE = "failed rollouts need kube-state-metrics (this ledger reads cAdvisor)"
 
@@ -74,19 +73,19 @@ def changes(ctx: typer.Context, filters: ChangeFilters, shown: Shown) -> None:
     context = shown.context(ctx)
     query = filters.query(source=shown.source)
     rows = context.changes(query, kinds=filters.kind)
-    render_rows(
-        [record(r) | {"finished": settled(r)} if shown.tabled else record(r) for r in rows],
-        shown.format,
-        columns=columns(
-            "started kind cluster namespace workload container from_image to_image finished"
+    if shown.tabled:
+        render_rows(
+            [change_row(r) for r in rows],
+            shown.format,
+            columns=columns(
+                "started kind cluster namespace workload container from_image to_image state"
+            ),
+            wide=["workload_kind", "from_digest", "to_digest", "finished", "reasons"],
+            **CHANGE_TABLE,
+            title="changes",
         )
-        if shown.tabled
-        else CHANGE_COLUMNS,
-        wide=["workload_kind", "from_digest", "to_digest"],
-        key="to_image",
-        drop=["from_image", "container", "namespace", "finished"],
-        title="changes",
-    )
+    else:
+        render_rows([record(r) for r in rows], shown.format, columns=CHANGE_COLUMNS)
     if shown.tabled and shown.source == "ledger" and reads_cadvisor(context, query):
         console.print(Text(CADVISOR_NOTE, style="dim"))
 
@@ -107,24 +106,40 @@ def reads_cadvisor(context: QueryContext, query: Query) -> bool:
     return any(query.keeps(s.cluster) for s in found)
 
 
-def settled(change: Change) -> str:
-    """The table's "finished" cell: the time, or how the rollout stands, with why its new pods
-    did not run (``failed <time>: ImagePullBackOff (0/1 pods ran)``, ``stuck: …``) or how long
-    they waited before they did (``… (waited 10m)``)."""
-    reasons = ", ".join(change.reasons)
-    if change.finished is not None:
-        waited = f" (waited {format_duration(round(change.waited))})" if change.waited else ""
-        return table_time(change.finished) + waited
-    if change.state == "stuck":
-        return f"stuck: {reasons}"
-    if change.ended is not None:
-        text = f"{change.state} {table_time(change.ended)}"
-        if change.reasons:
-            text += f": {reasons}"
-        if change.pods is not None:
-            text += f" ({change.pods_ran or 0}/{change.pods} pods ran)"
-        return text
-    return change.state.replace("-", " ")
+CHANGE_TABLE: dict[str, Any] = {
+    "key": "to_image",
+    "drop": ["from_image", "container", "namespace"],
+    "whole": ["kind", "state"],
+    "keep": ["state"],
+}
+"""How a table of changes is laid out when narrow (``changes``, the demo): the image is the
+key, the kind and state are never cut, the state stays while anything can go before it."""
+
+STATE_TEXT = {"finished": "done", "in-progress": "running"}
+
+
+def change_row(change: Change) -> dict[str, Any]:
+    """A change as a table row: its JSON object with a short ``state`` (``done``,
+    ``running``, ``failed``, ``stuck``, ``aborted``, ``superseded``), and, for ``-o wide``,
+    ``finished`` (when it finished or was given up) and ``reasons`` (why its new pods did not
+    run, or how long they waited)."""
+    row = record(change)
+    row["state"] = STATE_TEXT.get(change.state, change.state)
+    row["finished"] = None if change.settled is None else format_time(change.settled)
+    row["reasons"] = rollout_note(change)
+    return row
+
+
+def rollout_note(change: Change) -> str | None:
+    """Why a rollout stands as it does: why its new pods did not run
+    (``ErrImagePull, ImagePullBackOff (0/1 pods ran)``) or how long they waited before they did
+    (``waited 10m``); None when there is nothing to say."""
+    text = ", ".join(change.reasons)
+    if change.pods is not None and change.reasons:
+        text += f" ({change.pods_ran or 0}/{change.pods} pods ran)"
+    if change.waited:
+        text = ", ".join(filter(None, [text, f"waited {format_duration(round(change.waited))}"]))
+    return text or None
 
 
 @with_blocks
@@ -190,7 +205,7 @@ def workloads(ctx: typer.Context, filters: AtFilters, shown: Shown) -> None:
         ),
         wide=["workload_kind", "first_seen", "last_seen", "inferred"],
         key="images",
-        drop=["last_change", "stale", "container", "namespace", "containers"],
+        drop=["last_change", "stale", "container", "namespace"],
         title="workloads",
     )
 
