@@ -29,7 +29,7 @@ from imagetrail.cli.options import (
     with_blocks,
 )
 from imagetrail.cli.render import render_rows
-from imagetrail.errors import ConfigError, ImagetrailError, InputError
+from imagetrail.errors import ConfigError, InputError, ServerUnavailable
 from imagetrail.grafana.annotate import GrafanaTarget, check_token, push_annotations
 from imagetrail.service import deployments as dep
 from imagetrail.text import printable
@@ -54,12 +54,6 @@ LIST_COLUMNS = columns(
     "deployed_at received_at matched_change_kind matched_change_started "
     "matched_change_finished lead_time_seconds"
 )
-
-
-class ServerUnavailable(ImagetrailError):
-    """The imagetrail server could not be reached or failed."""
-
-    exit_code = 3
 
 
 # -- talking to a server --------------------------------------------------------------------
