@@ -36,8 +36,8 @@ from sqlalchemy import (
 
 from imagetrail import __version__
 from imagetrail.errors import InputError, LedgerError
-from imagetrail.ledger import rows as R
-from imagetrail.ledger import schema as S
+from imagetrail.ledger import rows as ledger_rows
+from imagetrail.ledger import schema
 from imagetrail.ledger.engine import enable_wal, make_engine
 from imagetrail.ledger.migrations import MIGRATIONS, Migration, ensure_ledger
 from imagetrail.ledger.target import Target, check_sqlite_file, resolve
@@ -95,7 +95,7 @@ class Ledger:
         self._closed = False
         self._lock = threading.Lock()
         self._upsert_spans = span_upserter(target.dialect)
-        self._upsert_waits = span_upserter(target.dialect, S.waits)
+        self._upsert_waits = span_upserter(target.dialect, schema.waits)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -201,8 +201,8 @@ class Ledger:
         With ``sync_key``, that source's sync state advances in the same transaction (and its
         last error is cleared), so an interrupted sync resumes exactly where data stopped.
         """
-        rows = R.merge_rows(spans)
-        wait_rows = R.merge_wait_rows(waits)
+        rows = ledger_rows.merge_rows(spans)
+        wait_rows = ledger_rows.merge_wait_rows(waits)
         if sync_key is None and (synced_from is not None or synced_until is not None):
             raise InputError("synced_from/synced_until need a sync_key")
         if sync_key is not None:
@@ -223,7 +223,7 @@ class Ledger:
                 conn.execute(
                     sync_success(self._target.dialect),
                     {
-                        "key_hash": R.sync_key_hash(sync_key),
+                        "key_hash": ledger_rows.sync_key_hash(sync_key),
                         "key": sync_key,
                         "synced_from": synced_from,
                         "synced_until": synced_until,
@@ -249,17 +249,17 @@ class Ledger:
         ``workload`` keywords make: see :class:`~imagetrail.scope.Scope`); ``[start, end]``
         selects spans overlapping it. The namespace regex is RE2, matching the whole name."""
         conds, keeps = _scoped(
-            S.spans,
+            schema.spans,
             _scope(scope, cluster, namespace_regex, workload),
             container=container,
             start=start,
             end=end,
         )
         if signal is not None:
-            conds.append(S.spans.c.signal == signal)
+            conds.append(schema.spans.c.signal == signal)
         with self._read() as conn:
-            result = conn.execute(_in_order(S.spans, conds))
-            return [R.row_span(row) for row in result if keeps(row.namespace)]
+            result = conn.execute(_in_order(schema.spans, conds))
+            return [ledger_rows.row_span(row) for row in result if keeps(row.namespace)]
 
     def waits(
         self,
@@ -275,28 +275,28 @@ class Ledger:
         """Waits in scope, with the same meaning as in :meth:`spans` (``[start, end]``
         selects waits overlapping it)."""
         conds, keeps = _scoped(
-            S.waits,
+            schema.waits,
             _scope(scope, cluster, namespace_regex, workload),
             container=container,
             start=start,
             end=end,
         )
         with self._read() as conn:
-            result = conn.execute(_in_order(S.waits, conds))
-            return [R.row_wait(row) for row in result if keeps(row.namespace)]
+            result = conn.execute(_in_order(schema.waits, conds))
+            return [ledger_rows.row_wait(row) for row in result if keeps(row.namespace)]
 
     def time_bounds(self) -> tuple[float, float] | None:
         """``(min first_seen, max last_seen)`` over all spans, or ``None`` when empty."""
         with self._read() as conn:
             row: Any = conn.execute(
-                select(func.min(S.spans.c.first_seen), func.max(S.spans.c.last_seen))
+                select(func.min(schema.spans.c.first_seen), func.max(schema.spans.c.last_seen))
             ).one()
         lo, hi = row
         return None if lo is None else (float(lo), float(hi))
 
     def cluster_ends(self) -> dict[str, float]:
         """Each cluster's newest sample (max ``last_seen`` of its spans): where its data ends."""
-        t = S.spans.c
+        t = schema.spans.c
         with self._read() as conn:
             rows = conn.execute(select(t.cluster, func.max(t.last_seen)).group_by(t.cluster))
             return {str(row[0]): float(row[1]) for row in rows}
@@ -316,36 +316,38 @@ class Ledger:
         """
         if only_if_stale and not self.changes_stale():
             return None
-        m = S.meta.c
+        m = schema.meta.c
         with self._write(exclusive=True) as conn:
-            token = conn.execute(select(m.value).where(m.key == S.CHANGES_STALE)).scalar()
+            token = conn.execute(select(m.value).where(m.key == schema.CHANGES_STALE)).scalar()
             if only_if_stale and token is None:
                 return None  # another writer derived them while this one waited
-            spans = [R.row_span(row) for row in conn.execute(_in_order(S.spans, []))]
-            waits = [R.row_wait(row) for row in conn.execute(_in_order(S.waits, []))]
+            spans = [ledger_rows.row_span(row) for row in conn.execute(_in_order(schema.spans, []))]
+            waits = [ledger_rows.row_wait(row) for row in conn.execute(_in_order(schema.waits, []))]
             found: list[Change] = []
             if spans or waits:
-                newest = select(func.max(S.sync_state.c.synced_until))
+                newest = select(func.max(schema.sync_state.c.synced_until))
                 watermark: float | None = conn.execute(newest).scalar()
                 last = max(s.last_seen for s in (*spans, *(w.span for w in waits)))
                 found = derive(spans, waits, last if watermark is None else float(watermark))
             rows = _unique_change_rows(found)
-            conn.execute(delete(S.changes))
+            conn.execute(delete(schema.changes))
             for chunk in _batched(rows, BATCH_ROWS):
-                conn.execute(insert(S.changes), chunk)
+                conn.execute(insert(schema.changes), chunk)
             if token is not None:
-                conn.execute(delete(S.meta).where(m.key == S.CHANGES_STALE, m.value == token))
+                conn.execute(
+                    delete(schema.meta).where(m.key == schema.CHANGES_STALE, m.value == token)
+                )
         return len(rows)
 
     def changes_stale(self) -> bool:
         """Were spans written since the changes were last derived (e.g. by a killed sync)?"""
-        m = S.meta.c
+        m = schema.meta.c
         with self._read() as conn:
-            found = conn.execute(select(m.key).where(m.key == S.CHANGES_STALE)).first()
+            found = conn.execute(select(m.key).where(m.key == schema.CHANGES_STALE)).first()
         return found is not None
 
     def replace_changes(
-        self, workload_keys: Iterable[R.WorkloadKey], changes: Iterable[Change]
+        self, workload_keys: Iterable[ledger_rows.WorkloadKey], changes: Iterable[Change]
     ) -> None:
         """Replace the changes of each ``(cluster, namespace, kind, workload, container)`` key.
 
@@ -356,22 +358,22 @@ class Ledger:
         keys = {tuple(k) for k in workload_keys}
         found = list(changes)
         for change in found:
-            keys.add(R.change_key(change))
+            keys.add(ledger_rows.change_key(change))
         rows = _unique_change_rows(found)
-        c = S.changes.c
+        c = schema.changes.c
         with self._write(exclusive=True) as conn:
             for cl, ns, kind, wl, ct in sorted(keys):
                 conn.execute(
-                    delete(S.changes).where(
-                        S.prefix_eq(c.cluster, cl),
-                        S.prefix_eq(c.namespace, ns),
-                        S.prefix_eq(c.workload, wl),
-                        S.prefix_eq(c.container, ct),
+                    delete(schema.changes).where(
+                        schema.prefix_eq(c.cluster, cl),
+                        schema.prefix_eq(c.namespace, ns),
+                        schema.prefix_eq(c.workload, wl),
+                        schema.prefix_eq(c.container, ct),
                         c.workload_kind == kind,
                     )
                 )
             for chunk in _batched(rows, BATCH_ROWS):
-                conn.execute(insert(S.changes), chunk)
+                conn.execute(insert(schema.changes), chunk)
 
     def changes(
         self,
@@ -390,9 +392,9 @@ class Ledger:
         was cut short; one in progress lasts until now. It is selected when that overlaps
         ``[start, end]``.
         """
-        c = S.changes.c
+        c = schema.changes.c
         dialect = self._target.dialect
-        conds, keeps = _scoped(S.changes, _scope(scope, cluster, namespace_regex, workload))
+        conds, keeps = _scoped(schema.changes, _scope(scope, cluster, namespace_regex, workload))
         if end is not None:
             lowest = least(dialect, c.started, func.coalesce(c.finished, c.ended, c.started))
             conds.append(lowest <= end)
@@ -404,15 +406,15 @@ class Ledger:
                 )
             )
         if kinds is not None:
-            conds.append(c.kind.in_(R.change_kinds(kinds)))
+            conds.append(c.kind.in_(ledger_rows.change_kinds(kinds)))
         stmt = (
-            select(S.changes)
+            select(schema.changes)
             .where(*conds)
             .order_by(c.started, c.cluster, c.namespace, c.workload, c.container, c.id)
         )
         with self._read() as conn:
             result = conn.execute(stmt)
-            return [R.row_change(row) for row in result if keeps(row.namespace)]
+            return [ledger_rows.row_change(row) for row in result if keeps(row.namespace)]
 
     # -- deployment events -------------------------------------------------------------------
 
@@ -422,8 +424,8 @@ class Ledger:
         The insert and the read-back are one transaction, so two clients racing with the
         same id both get the one stored event (``created`` is True for exactly one).
         """
-        row = R.deployment_row(deployment)
-        t = S.deployments
+        row = ledger_rows.deployment_row(deployment)
+        t = schema.deployments
         stmt = (
             dialect_insert(self._target.dialect, t)
             .values(**row)
@@ -433,7 +435,7 @@ class Ledger:
         with self._write() as conn:
             created = conn.execute(stmt).first() is not None
             stored = conn.execute(select(t).where(t.c.id == deployment.id)).one()
-        return R.row_deployment(stored), created
+        return ledger_rows.row_deployment(stored), created
 
     def deployments(
         self,
@@ -450,34 +452,34 @@ class Ledger:
         An event recorded without a cluster matches any ``cluster``; ``workload`` takes the
         usual forms (see :func:`rows.deployment_matches`).
         """
-        c = S.deployments.c
+        c = schema.deployments.c
         scope = _scope(scope, cluster, namespace_regex, workload)
         # Events have no kind and may have no cluster: the workload is matched in Python.
-        conds, keeps = _scoped(S.deployments, replace(scope, workload=None), any_cluster=True)
+        conds, keeps = _scoped(schema.deployments, replace(scope, workload=None), any_cluster=True)
         if scope.workload is not None:
-            conds.append(S.prefix_eq(c.workload, check_workload_spec(scope.workload)[-1]))
+            conds.append(schema.prefix_eq(c.workload, check_workload_spec(scope.workload)[-1]))
         if start is not None:
             conds.append(c.deployed_at >= start)
         if end is not None:
             conds.append(c.deployed_at <= end)
-        stmt = select(S.deployments).where(*conds).order_by(c.deployed_at, c.id)
+        stmt = select(schema.deployments).where(*conds).order_by(c.deployed_at, c.id)
         with self._read() as conn:
-            found = [R.row_deployment(row) for row in conn.execute(stmt)]
+            found = [ledger_rows.row_deployment(row) for row in conn.execute(stmt)]
         return [
             d
             for d in found
             if keeps(d.namespace)
-            and (scope.workload is None or R.deployment_matches(scope.workload, d))
+            and (scope.workload is None or ledger_rows.deployment_matches(scope.workload, d))
         ]
 
     # -- sync state --------------------------------------------------------------------------
 
     def sync_state(self, sync_key: str) -> SyncState | None:
         """The sync state of one source key, or ``None`` if it never synced or failed."""
-        t = S.sync_state
+        t = schema.sync_state
         with self._read() as conn:
             row = conn.execute(
-                select(t).where(t.c.key_hash == R.sync_key_hash(sync_key))
+                select(t).where(t.c.key_hash == ledger_rows.sync_key_hash(sync_key))
             ).one_or_none()
         if row is None:
             return None
@@ -494,11 +496,12 @@ class Ledger:
         _check_sync_args(sync_key, None, None)
         # PostgreSQL text cannot hold NUL; an error message must never fail to be recorded.
         text = error.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode()
-        ins = dialect_insert(self._target.dialect, S.sync_state).values(
-            key_hash=R.sync_key_hash(sync_key), key=sync_key, last_error=text
+        ins = dialect_insert(self._target.dialect, schema.sync_state).values(
+            key_hash=ledger_rows.sync_key_hash(sync_key), key=sync_key, last_error=text
         )
         stmt = ins.on_conflict_do_update(
-            index_elements=[S.sync_state.c.key_hash], set_={"last_error": ins.excluded.last_error}
+            index_elements=[schema.sync_state.c.key_hash],
+            set_={"last_error": ins.excluded.last_error},
         )
         with self._write() as conn:
             conn.execute(stmt)
@@ -506,7 +509,7 @@ class Ledger:
     def synced_until(self) -> float | None:
         """The latest ``synced_until`` over all sources (where ledger data ends), or ``None``."""
         with self._read() as conn:
-            value = conn.execute(select(func.max(S.sync_state.c.synced_until))).scalar()
+            value = conn.execute(select(func.max(schema.sync_state.c.synced_until))).scalar()
         return None if value is None else float(value)
 
     # -- meta values --------------------------------------------------------------------------
@@ -514,21 +517,23 @@ class Ledger:
     def meta_value(self, key: str) -> str | None:
         """The ``meta`` table's value for ``key`` (e.g. ``schema.DEMO_SIMULATION``), or None."""
         with self._read() as conn:
-            value = conn.execute(select(S.meta.c.value).where(S.meta.c.key == key)).scalar()
+            value = conn.execute(
+                select(schema.meta.c.value).where(schema.meta.c.key == key)
+            ).scalar()
         return None if value is None else str(value)
 
     def set_meta_value(self, key: str, value: str) -> None:
         """Set one ``meta`` value (replacing it)."""
         with self._write() as conn:
-            conn.execute(delete(S.meta).where(S.meta.c.key == key))
-            conn.execute(insert(S.meta).values(key=key, value=value))
+            conn.execute(delete(schema.meta).where(schema.meta.c.key == key))
+            conn.execute(insert(schema.meta).values(key=key, value=value))
 
     # -- impact verdicts ----------------------------------------------------------------------
 
     def stored_impacts(self, changes: Collection[Change], method: str) -> dict[Change, Impact]:
         """The recorded verdicts of ``changes`` computed by ``method`` (missing ones left out)."""
         by_key = {c.identity_hash(with_finished=True): c for c in changes}
-        t = S.impacts
+        t = schema.impacts
         out: dict[Change, Impact] = {}
         keys = list(by_key)
         with self._read() as conn:
@@ -536,17 +541,17 @@ class Ledger:
                 stmt = select(t).where(t.c.method == method, t.c.change_key.in_(keys[i : i + 500]))
                 for row in conn.execute(stmt):
                     change = by_key[row.change_key]
-                    out[change] = R.row_impact(row, change)
+                    out[change] = ledger_rows.row_impact(row, change)
         return out
 
     def record_impacts(self, impacts: Iterable[Impact], method: str) -> int:
         """Keep final verdicts (a verdict already recorded for the change and method stays);
         returns how many rows were new."""
         now = time.time()
-        rows = [R.impact_row(i, method=method, computed_at=now) for i in impacts]
+        rows = [ledger_rows.impact_row(i, method=method, computed_at=now) for i in impacts]
         if not rows:
             return 0
-        t = S.impacts
+        t = schema.impacts
         stmt = (
             dialect_insert(self._target.dialect, t)
             .on_conflict_do_nothing(index_elements=[t.c.change_key, t.c.method])
@@ -561,7 +566,7 @@ class Ledger:
     def stamp(self) -> tuple[object, ...]:
         """Changes whenever spans are written (every write records its sync state), so a
         copy of the spans made under one stamp is current while the stamp is unchanged."""
-        t = S.sync_state.c
+        t = schema.sync_state.c
         with self._read() as conn:
             row = conn.execute(
                 select(func.count(), func.max(t.synced_until), func.max(t.last_success))
@@ -570,16 +575,16 @@ class Ledger:
 
     def changes_stamp(self) -> tuple[object, ...]:
         """Changes whenever the change log is rewritten (new rows get new ids)."""
-        c = S.changes.c
+        c = schema.changes.c
         with self._read() as conn:
             return tuple(conn.execute(select(func.count(), func.max(c.id))).one())
 
     def workloads(self) -> list[Workload]:
         """Every workload the ledger holds spans or waits of, sorted: the names a filter can
         be checked against (``cluster``, ``namespace`` and workload values)."""
-        tables = [S.spans]
-        if self.schema_version >= S.WAITS_SINCE:
-            tables.append(S.waits)
+        tables = [schema.spans]
+        if self.schema_version >= schema.WAITS_SINCE:
+            tables.append(schema.waits)
         found: set[Workload] = set()
         with self._read() as conn:
             for table in tables:
@@ -595,8 +600,8 @@ class Ledger:
         0 on a ledger opened with migrations older than the table, which has none)."""
         out = {}
         with self._read() as conn:
-            for table in (S.spans, S.waits, S.changes, S.sync_state):
-                if table is S.waits and self.schema_version < S.WAITS_SINCE:
+            for table in (schema.spans, schema.waits, schema.changes, schema.sync_state):
+                if table is schema.waits and self.schema_version < schema.WAITS_SINCE:
                     out[table.name] = 0
                     continue
                 out[table.name] = int(
@@ -642,13 +647,13 @@ def _scoped(
 
     conds: list[ColumnElement[bool]] = []
     if scope.cluster is not None:
-        conds.append(in_cluster(S.prefix_eq(t.cluster, scope.cluster)))
+        conds.append(in_cluster(schema.prefix_eq(t.cluster, scope.cluster)))
     if scope.clusters:
         conds.append(in_cluster(t.cluster.in_(scope.clusters)))
     if scope.namespace_name is not None:
-        conds.append(S.prefix_eq(t.namespace, scope.namespace_name))
+        conds.append(schema.prefix_eq(t.namespace, scope.namespace_name))
     if scope.workload is not None:
-        conds.append(R.workload_condition(table, scope.workload))
+        conds.append(ledger_rows.workload_condition(table, scope.workload))
     if container is not None:
         conds.append(t.container == container)
     if start is not None:
@@ -680,23 +685,27 @@ def _in_order(table: Table, conds: list[ColumnElement[bool]]) -> Select[Any]:
     )
 
 
-def _unique_change_rows(changes: Iterable[Change]) -> list[R.Row]:
+def _unique_change_rows(changes: Iterable[Change]) -> list[ledger_rows.Row]:
     """Rows of ``changes``, the first of any with the same identity (the unique key)."""
-    rows: dict[str, R.Row] = {}
+    rows: dict[str, ledger_rows.Row] = {}
     for change in changes:
-        row = R.change_row(change)
+        row = ledger_rows.change_row(change)
         rows.setdefault(row["identity"], row)
     return list(rows.values())
 
 
 def _mark_changes_stale(conn: Connection, dialect: str) -> None:
-    ins = dialect_insert(dialect, S.meta).values(key=S.CHANGES_STALE, value=uuid.uuid4().hex)
+    ins = dialect_insert(dialect, schema.meta).values(
+        key=schema.CHANGES_STALE, value=uuid.uuid4().hex
+    )
     conn.execute(
-        ins.on_conflict_do_update(index_elements=[S.meta.c.key], set_={"value": ins.excluded.value})
+        ins.on_conflict_do_update(
+            index_elements=[schema.meta.c.key], set_={"value": ins.excluded.value}
+        )
     )
 
 
-def _batched(rows: Iterable[R.Row], size: int) -> Iterator[list[R.Row]]:
+def _batched(rows: Iterable[ledger_rows.Row], size: int) -> Iterator[list[ledger_rows.Row]]:
     it = iter(rows)
     while chunk := list(islice(it, size)):
         yield chunk

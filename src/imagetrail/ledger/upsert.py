@@ -20,8 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from imagetrail.ledger import rows as R
-from imagetrail.ledger import schema as S
+from imagetrail.ledger import rows as ledger_rows
+from imagetrail.ledger import schema
 
 
 def dialect_insert(dialect: str, table: Any) -> Any:
@@ -45,8 +45,10 @@ def _binary(dialect: str, expr: Any) -> Any:
     return collate(expr, "C") if dialect == "postgresql" else expr
 
 
-def span_upserter(dialect: str, table: Table = S.spans) -> Callable[[Connection, list[R.Row]], int]:
-    """A function that upserts a batch of span rows (or, with ``table=S.waits``, wait rows:
+def span_upserter(
+    dialect: str, table: Table = schema.spans
+) -> Callable[[Connection, list[ledger_rows.Row]], int]:
+    """A function that upserts a batch of span rows (or, with ``table=schema.waits``, wait rows:
     the same columns and merge, plus the reason) and returns how many rows changed."""
     t = table.c
     names = [c.name for c in table.columns if c.name != "id"]
@@ -87,13 +89,13 @@ def span_upserter(dialect: str, table: Table = S.spans) -> Callable[[Connection,
     if dialect == "postgresql":
         returning = stmt.returning(t.id)
 
-        def upsert_pg(conn: Connection, rows: list[R.Row]) -> int:
+        def upsert_pg(conn: Connection, rows: list[ledger_rows.Row]) -> int:
             params = {n: [r[n] for r in rows] for n in names}
             return len(conn.execute(returning, params).all())
 
         return upsert_pg
 
-    def upsert_sqlite(conn: Connection, rows: list[R.Row]) -> int:
+    def upsert_sqlite(conn: Connection, rows: list[ledger_rows.Row]) -> int:
         # executemany; sqlite3 sums the changes of every row, skipped upserts count 0.
         return int(conn.execute(stmt, rows).rowcount)
 
@@ -102,8 +104,8 @@ def span_upserter(dialect: str, table: Table = S.spans) -> Callable[[Connection,
 
 def sync_success(dialect: str) -> Any:
     """Upsert of a successful sync: widen the synced range, stamp success, clear the error."""
-    t = S.sync_state.c
-    ins = dialect_insert(dialect, S.sync_state)
+    t = schema.sync_state.c
+    ins = dialect_insert(dialect, schema.sync_state)
     ex = ins.excluded
 
     def widen(pick: Callable[[str, Any, Any], ColumnElement[Any]], old: Any, new: Any) -> Any:
