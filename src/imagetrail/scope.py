@@ -153,6 +153,22 @@ class Scope:
     def keeps_namespace(self, namespace: str) -> bool:
         return self.namespace is None or full_match(self.namespace)(namespace)
 
+    def namespace_test(self) -> Matcher:
+        """:meth:`keeps_namespace` as one function that remembers each namespace's answer:
+        the rows of a read repeat a few names many times."""
+        if self.namespace is None:
+            return lambda _namespace: True
+        matches = full_match(self.namespace)
+        seen: dict[str, bool] = {}
+
+        def keeps(namespace: str) -> bool:
+            found = seen.get(namespace)
+            if found is None:
+                found = seen[namespace] = matches(namespace)
+            return found
+
+        return keeps
+
     def keeps_workload(self, *, cluster: str, namespace: str, kind: str, name: str) -> bool:
         return self.workload is None or matches_workload(
             self.workload, cluster=cluster, namespace=namespace, kind=kind, name=name

@@ -660,7 +660,7 @@ def _scoped(
         conds.append(t.last_seen >= start)
     if end is not None:
         conds.append(t.first_seen <= end)
-    return conds, scope.keeps_namespace
+    return conds, scope.namespace_test()
 
 
 def _in_order(table: Table, conds: list[ColumnElement[bool]]) -> Select[Any]:

@@ -67,12 +67,24 @@ class Grid:
 @dataclass(frozen=True, slots=True)
 class Frame:
     """What one read gave: the spans, where the data starts, and each cluster's end of data
-    (``silence``) that they are judged by. ``mask`` is the index's own selection."""
+    (``silence``) that they are judged by. ``mask`` is the index's own selection, whose spans
+    are only listed when asked for (its heatmap is computed from the mask alone)."""
 
-    spans: list[Span]
     data_start: float
     silence: Silence
-    mask: Mask | None = field(default=None, compare=False)
+    listed: list[Span] | None = field(default=None, compare=False, repr=False)
+    mask: Mask | None = field(default=None, compare=False, repr=False)
+    select: Callable[[Mask], list[Span]] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def spans(self) -> list[Span]:
+        listed = self.listed
+        if listed is None:
+            assert self.select is not None, "a frame without spans selects them from a mask"
+            assert self.mask is not None, "a frame without spans selects them from a mask"
+            listed = self.select(self.mask)
+            object.__setattr__(self, "listed", listed)
+        return listed
 
 
 class SpanSource(Protocol):
@@ -199,7 +211,7 @@ class LedgerSpans(_Recorded):
         with self._open() as ledger:
             data_start, silence = self._silence(ledger)
             reach = self._reach_back(start, silence, self._tolerance)
-            return Frame(ledger.spans(scope, start=reach, end=end), data_start, silence)
+            return Frame(data_start, silence, ledger.spans(scope, start=reach, end=end))
 
     def at(self, scope: Scope, at: float | None, tolerance: float) -> tuple[Frame, float]:
         with self._open() as ledger:
@@ -207,7 +219,7 @@ class LedgerSpans(_Recorded):
             instant = at if at is not None else min(time.time(), silence.data_end)
             reach = self._reach_back(instant - tolerance, silence, tolerance)
             spans = ledger.spans(scope, start=reach, end=instant)
-        return Frame(spans, data_start, silence), instant
+        return Frame(data_start, silence, spans), instant
 
     def heatmap(self, frame: Frame, grid: Grid) -> tuple[Heatmap, HeatmapRows]:
         spans = frame.silence.still_running(frame.spans, grid.tolerance, silent=True)
@@ -254,7 +266,7 @@ class IndexSpans(_Recorded):
         assert index.bounds is not None  # indexed() refuses an empty ledger
         silence = self._judged(index)
         mask = index.mask(scope, start=self._reach_back(start, silence, self._tolerance), end=end)
-        return Frame(index.select(mask), index.bounds[0], silence, mask)
+        return Frame(index.bounds[0], silence, mask=mask, select=index.select)
 
     def at(self, scope: Scope, at: float | None, tolerance: float) -> tuple[Frame, float]:
         index = self.indexed()
@@ -263,7 +275,7 @@ class IndexSpans(_Recorded):
         instant = at if at is not None else min(time.time(), index.data_end)
         reach = self._reach_back(instant - tolerance, silence, tolerance)
         mask = index.mask(scope, start=reach, end=instant)
-        return Frame(index.select(mask), index.bounds[0], silence, mask), instant
+        return Frame(index.bounds[0], silence, mask=mask, select=index.select), instant
 
     def heatmap(self, frame: Frame, grid: Grid) -> tuple[Heatmap, HeatmapRows]:
         assert frame.mask is not None  # a frame this source read
@@ -318,14 +330,14 @@ class LiveSpans:
         end = end if end is not None else time.time()
         start = start if start is not None else end - DEFAULT_RANGE
         spans = self._spans(scope, start, end)
-        return Frame(spans, start, self._limits.judge(data_ends(spans), end))
+        return Frame(start, self._limits.judge(data_ends(spans), end), spans)
 
     def at(self, scope: Scope, at: float | None, tolerance: float) -> tuple[Frame, float]:
         t = at if at is not None else time.time()
         spans = self._spans(scope, t - 4 * tolerance, t)
         # Without an instant, "now" is the newest sample the server has.
         instant = t if at is not None else max((s.last_seen for s in spans), default=t)
-        return Frame(spans, t, self._limits.judge(data_ends(spans), instant)), instant
+        return Frame(t, self._limits.judge(data_ends(spans), instant), spans), instant
 
     def heatmap(self, frame: Frame, grid: Grid) -> tuple[Heatmap, HeatmapRows]:
         spans = frame.silence.still_running(frame.spans, grid.tolerance, silent=True)
