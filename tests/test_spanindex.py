@@ -189,3 +189,35 @@ def test_a_span_just_before_the_first_column(first: float, counted: bool) -> Non
     heat, _ = index.heatmap(index.mask(), start=T0, end=T0 + 600, step=300.0)
     assert heat == heatmap([span], start=T0, end=T0 + 600, step=300.0)
     assert heat.counts == (((1, 0, 0),) if counted else ())
+
+
+def test_a_heatmap_uses_the_index_its_spans_were_read_from(tmp_path: Path) -> None:
+    """A sync may swap in a new index between an answer's read and its heatmap: the mask of
+    the first must not meet the spans of the second (a 500 under `serve` + `sync --follow`)."""
+    from contextlib import nullcontext
+
+    from imagetrail.scope import Scope
+    from imagetrail.service.spans import Grid, IndexSpans, SilenceLimits
+
+    ledger, end = build_demo_ledger(tmp_path / "demo.db")
+    spans = ledger.spans()
+    # Each call gives a new index, as after each sync pass; here they shrink (a forgotten
+    # cluster), so a mask meeting another index's arrays cannot pass unnoticed.
+    first = SpanIndex(spans)
+    later = iter([first, SpanIndex(spans[:-40]), SpanIndex(spans[:-80])])
+    source = IndexSpans(
+        lambda: next(later),
+        lambda: nullcontext(ledger),
+        SilenceLimits(silent_after=3600.0, forget_after=7 * DAY),
+        lambda _ledger: None,
+        60.0,
+    )
+    frame = source.read(Scope(), end - DAY, end)
+    heat, rows = source.heatmap(frame, Grid(end - DAY, end, 3600.0, 60.0))
+    assert frame.mask is not None
+    expected = first.heatmap(
+        frame.mask, start=end - DAY, end=end, step=3600.0, tolerance=60.0, silence=frame.silence
+    )
+    assert (heat, rows) == expected
+    assert frame.spans == first.select(frame.mask)
+    ledger.close()

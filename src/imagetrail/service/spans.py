@@ -74,15 +74,16 @@ class Frame:
     silence: Silence
     listed: list[Span] | None = field(default=None, compare=False, repr=False)
     mask: Mask | None = field(default=None, compare=False, repr=False)
-    select: Callable[[Mask], list[Span]] | None = field(default=None, compare=False, repr=False)
+    # The index the mask selects from: a sync may swap in a new one between reads.
+    index: SpanIndex | None = field(default=None, compare=False, repr=False)
 
     @property
     def spans(self) -> list[Span]:
         listed = self.listed
         if listed is None:
-            assert self.select is not None, "a frame without spans selects them from a mask"
+            assert self.index is not None, "a frame without spans selects them from a mask"
             assert self.mask is not None, "a frame without spans selects them from a mask"
-            listed = self.select(self.mask)
+            listed = self.index.select(self.mask)
             object.__setattr__(self, "listed", listed)
         return listed
 
@@ -266,7 +267,7 @@ class IndexSpans(_Recorded):
         assert index.bounds is not None  # indexed() refuses an empty ledger
         silence = self._judged(index)
         mask = index.mask(scope, start=self._reach_back(start, silence, self._tolerance), end=end)
-        return Frame(index.bounds[0], silence, mask=mask, select=index.select)
+        return Frame(index.bounds[0], silence, mask=mask, index=index)
 
     def at(self, scope: Scope, at: float | None, tolerance: float) -> tuple[Frame, float]:
         index = self.indexed()
@@ -275,11 +276,12 @@ class IndexSpans(_Recorded):
         instant = at if at is not None else min(time.time(), index.data_end)
         reach = self._reach_back(instant - tolerance, silence, tolerance)
         mask = index.mask(scope, start=reach, end=instant)
-        return Frame(index.bounds[0], silence, mask=mask, select=index.select), instant
+        return Frame(index.bounds[0], silence, mask=mask, index=index), instant
 
     def heatmap(self, frame: Frame, grid: Grid) -> tuple[Heatmap, HeatmapRows]:
-        assert frame.mask is not None  # a frame this source read
-        return self.indexed().heatmap(
+        # The index the frame was read from, not the current one (its mask fits only that).
+        assert frame.mask is not None and frame.index is not None  # noqa: PT018
+        return frame.index.heatmap(
             frame.mask,
             start=grid.start,
             end=grid.end,
