@@ -34,7 +34,6 @@ from imagetrail.names import one_workload as one_workload  # re-exported: impact
 from imagetrail.scope import Scope
 from imagetrail.service.spans import (
     DEFAULT_RANGE,
-    Frame,
     Grid,
     IndexSpans,
     LedgerSpans,
@@ -42,6 +41,7 @@ from imagetrail.service.spans import (
     SilenceLimits,
     SpanSource,
     data_range,
+    recorded_start,
 )
 from imagetrail.settings import Settings, default_ledger
 from imagetrail.sources.promapi import PromClient, PromConfig
@@ -396,7 +396,7 @@ class QueryContext:
         with self._reading(query) as source:
             wanted = source.wanted(w.start, w.end, default_range)
             frame = source.read(query.scope, wanted, w.end)
-        start, end = _resolved(w.end, wanted, frame)
+        start, end = _resolved(w.end, wanted, frame.data_start, frame.silence.data_end)
         spans = frame.silence.still_running(frame.spans, self.tolerance, silent=silent)
         if wanted is not None:
             spans = [s for s in spans if s.last_seen >= wanted]
@@ -407,11 +407,10 @@ class QueryContext:
         (default ``default_range`` up to now, never past the recorded data), without
         reading any span."""
         with self.open_ledger(create=False) as ledger:
-            _, data_end = data_range(ledger)
+            data_start, data_end = data_range(ledger)
         w = query.window
-        end = w.end if w.end is not None else min(time.time(), data_end)
-        start = w.start if w.start is not None else (w.end if w.end is not None else time.time())
-        return (start - default_range if w.start is None else start), end
+        wanted = recorded_start(w.start, w.end, default_range)
+        return _resolved(w.end, wanted, data_start, data_end)
 
     # -- answers ---------------------------------------------------------------------------
     def versions(self, query: Query) -> tuple[list[VersionCount], float]:
@@ -442,7 +441,7 @@ class QueryContext:
         with self._reading(query) as source:
             wanted = source.wanted(w.start, w.end, DEFAULT_RANGE)
             frame = source.read(query.scope, wanted, w.end)
-            start, end = _resolved(w.end, wanted, frame)
+            start, end = _resolved(w.end, wanted, frame.data_start, frame.silence.data_end)
             step = w.step or analysis.default_step(start, end, target_points=points)
             grid = Grid(start, end, step, self.tolerance, sandbox=sandbox, by_digest=by_digest)
             heat, rows = source.heatmap(frame, grid)
@@ -503,11 +502,13 @@ class QueryContext:
         ]
 
 
-def _resolved(end: float | None, wanted: float | None, frame: Frame) -> tuple[float, float]:
+def _resolved(
+    end: float | None, wanted: float | None, data_start: float, data_end: float
+) -> tuple[float, float]:
     """The range an answer covers: from where it wanted to start (else where the data starts)
     to its end (else now, never past the data's end)."""
-    start = wanted if wanted is not None else frame.data_start
-    return start, end if end is not None else min(time.time(), frame.silence.data_end)
+    start = wanted if wanted is not None else data_start
+    return start, end if end is not None else min(time.time(), data_end)
 
 
 def _missing_default_ledger(where: str) -> LedgerError | None:

@@ -159,9 +159,7 @@ class _Recorded:
     def wanted(
         self, start: float | None, end: float | None, default_range: float | None
     ) -> float | None:
-        if start is None and default_range is not None:
-            return (end if end is not None else time.time()) - default_range
-        return start
+        return recorded_start(start, end, default_range)
 
     @staticmethod
     def _reach_back(start: float | None, silence: Silence, tolerance: float) -> float | None:
@@ -368,6 +366,16 @@ class LiveSpans:
 
     def check_names(self, check: NamesCheck) -> list[str]:
         return []  # live answers are not checked: the ledger may be empty
+
+
+def recorded_start(
+    start: float | None, end: float | None, default_range: float | None
+) -> float | None:
+    """Where an answer from recorded data starts reading: ``start``, else ``default_range``
+    before the end (or now), else (None) from the start of the data."""
+    if start is None and default_range is not None:
+        return (end if end is not None else time.time()) - default_range
+    return start
 
 
 def data_range(ledger: Ledger) -> tuple[float, float]:
